@@ -1,0 +1,40 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./app-env.js";
+import type { Deps } from "./deps.js";
+import { AppError, toErrorResponse } from "./errors.js";
+import { mountTaskFlowRoutes } from "./ingress/routes.js";
+import { version } from "./version.js";
+
+/** Builds the HTTP app from its dependencies. No I/O happens here; main.ts serves it. */
+export function createApp(deps: Deps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/healthz", (c) => c.json({ ok: true, version: version() }));
+  app.get("/readyz", async (c) => {
+    const checks: Record<string, boolean> = { shuttingDown: !deps.state.shuttingDown };
+    if (deps.redis) checks.redis = await deps.redis.ping().then(() => true, () => false);
+    if (deps.gateway) checks.gateway = deps.gateway.connected;
+    const ready = Object.values(checks).every(Boolean);
+    return c.json({ ok: ready, checks }, ready ? 200 : 503);
+  });
+  app.get("/metrics", async (c) =>
+    c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }),
+  );
+
+  mountTaskFlowRoutes(app, deps);
+
+  app.notFound((c) => {
+    c.set("errorCode", "not_found");
+    return c.json({ ok: false, routeId: null, code: "not_found", error: "No route at this path.", result: {} }, 404);
+  });
+  app.onError((err, c) => {
+    const routeId = c.get("route")?.id ?? null;
+    const { status, body, headers } = toErrorResponse(err, routeId);
+    c.set("errorCode", body.code);
+    if (!(err instanceof AppError) || status >= 500) {
+      deps.log.error({ err, cause: err instanceof AppError ? err.cause : undefined, routeId, code: body.code }, "request failed");
+    }
+    return c.json(body, status, headers);
+  });
+  return app;
+}

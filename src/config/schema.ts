@@ -1,0 +1,159 @@
+import { z } from "zod";
+
+/** The seed's route limits (plugin 2026.9.6 defaults). */
+export const ROUTE_DEFAULTS = {
+  rateLimit: { windowMs: 60_000, maxRequests: 120 },
+  maxInFlight: 8,
+  maxBodyBytes: 256 * 1024,
+  bodyTimeoutMs: 15_000,
+  maxTrackedKeys: 4096,
+} as const;
+
+const trimmed = z.string().trim().min(1);
+
+/** OpenClaw SecretRef (`docs/gateway/secrets/secretref-contract.md`). `store` is accepted so a pasted
+ * Gateway config loads, but this service cannot read the Gateway's secret store: such a route stays
+ * cold (401) and startup warns. */
+export const secretRefSchema = z
+  .strictObject({
+    source: z.enum(["env", "file", "exec", "store"]).describe("Where the secret lives."),
+    provider: trimmed.describe('Provider alias; "default" or a key of secrets.providers.'),
+    id: trimmed.describe("Env var name, JSON pointer / file path, or exec id."),
+  })
+  .describe("A reference to a secret that is resolved on every request.");
+
+export const secretInputSchema = z.union([trimmed, secretRefSchema]);
+export type SecretRef = z.infer<typeof secretRefSchema>;
+export type SecretInput = z.infer<typeof secretInputSchema>;
+
+const providerSchema = z.discriminatedUnion("source", [
+  z.strictObject({ source: z.literal("env") }),
+  z.strictObject({
+    source: z.literal("file"),
+    path: trimmed.describe("Absolute path of the secrets file."),
+    mode: z.enum(["json", "singleValue"]).default("json").describe("json: id is a JSON pointer; singleValue: the file is the secret."),
+  }),
+  z.strictObject({
+    source: z.literal("exec"),
+    command: trimmed.describe("Absolute path of the command (run without a shell)."),
+    args: z.array(z.string()).default([]),
+    timeoutMs: z.number().int().positive().default(5_000),
+  }),
+]);
+
+const rateLimitSchema = z.strictObject({
+  windowMs: z.number().int().positive().describe("Fixed window length in ms."),
+  maxRequests: z.number().int().positive().describe("Requests allowed per window per path + client IP."),
+});
+
+/** A route exactly as the bundled plugin takes it, plus this service's per-route limit overrides. */
+export const routeSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  path: trimmed.optional().describe("Default /plugins/webhooks/<routeId>; must be unique."),
+  sessionKey: trimmed.describe("Session that owns the route's TaskFlows."),
+  secret: secretInputSchema.describe("Shared secret: a string or a SecretRef."),
+  controllerId: trimmed.optional().describe("Default create_flow controller; default webhooks/<routeId>."),
+  description: trimmed.optional().describe("Operator note only."),
+  rateLimit: rateLimitSchema.optional().describe("Overrides limits.rateLimit for this route."),
+  maxInFlight: z.number().int().positive().optional().describe("Overrides limits.maxInFlight."),
+  maxBodyBytes: z.number().int().positive().optional().describe("Overrides limits.maxBodyBytes."),
+});
+export type RouteInput = z.infer<typeof routeSchema>;
+
+const webhooksPluginSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    config: z.strictObject({ routes: z.record(trimmed, routeSchema).default({}) }).default({ routes: {} }),
+  })
+  .default({ enabled: true, config: { routes: {} } });
+
+export const gatewaySchema = z
+  .preprocess(
+    // A block with a url and no mode is a remote Gateway: the shape operators write.
+    (v) => (v && typeof v === "object" && !Array.isArray(v) && !("mode" in v) ? { ...v, mode: "remote" } : v),
+    z.discriminatedUnion("mode", [
+      z.strictObject({
+        mode: z.literal("embedded").describe("In-process TaskFlow runtime; flows live in memory."),
+      }),
+      z.strictObject({
+        mode: z.literal("remote"),
+        url: z.url({ protocol: /^wss?$/ }).describe("Gateway WebSocket URL, e.g. ws://127.0.0.1:18789."),
+        token: secretInputSchema.describe("Gateway shared token (gateway.auth.token)."),
+        callTimeoutMs: z.number().int().positive().default(10_000).describe("Per-call RPC timeout."),
+        connectTimeoutMs: z.number().int().positive().default(5_000).describe("Handshake timeout."),
+        reconnectBaseMs: z.number().int().positive().default(250),
+        reconnectMaxMs: z.number().int().positive().default(10_000),
+      }),
+    ]),
+  )
+  .default({ mode: "embedded" });
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: trimmed.default("0.0.0.0"),
+      port: z.number().int().min(0).max(65_535).default(8787),
+      trustedProxies: z.array(trimmed).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
+      allowRealIpFallback: z.boolean().default(false).describe("Use X-Real-IP when X-Forwarded-For yields nothing."),
+      shutdownTimeoutMs: z.number().int().positive().default(20_000),
+    })
+    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000 }),
+  redis: z
+    .strictObject({
+      url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
+      prefix: trimmed.default("ocwh:").describe("Key prefix for everything this service stores."),
+    })
+    .default({ prefix: "ocwh:" }),
+  limits: z
+    .strictObject({
+      rateLimit: rateLimitSchema.default(ROUTE_DEFAULTS.rateLimit),
+      maxInFlight: z.number().int().positive().default(ROUTE_DEFAULTS.maxInFlight),
+      maxBodyBytes: z.number().int().positive().default(ROUTE_DEFAULTS.maxBodyBytes),
+      bodyTimeoutMs: z.number().int().positive().default(ROUTE_DEFAULTS.bodyTimeoutMs),
+      maxTrackedKeys: z.number().int().positive().default(ROUTE_DEFAULTS.maxTrackedKeys).describe("In-memory store only."),
+      leaseMs: z
+        .number()
+        .int()
+        .positive()
+        .default(60_000)
+        .describe("In-flight lease expiry in Redis: slots of a replica that died free themselves after this."),
+    })
+    .default({
+      rateLimit: ROUTE_DEFAULTS.rateLimit,
+      maxInFlight: ROUTE_DEFAULTS.maxInFlight,
+      maxBodyBytes: ROUTE_DEFAULTS.maxBodyBytes,
+      bodyTimeoutMs: ROUTE_DEFAULTS.bodyTimeoutMs,
+      maxTrackedKeys: ROUTE_DEFAULTS.maxTrackedKeys,
+      leaseMs: 60_000,
+    }),
+  gateway: gatewaySchema,
+  secrets: z
+    .strictObject({ providers: z.record(trimmed, providerSchema).default({}) })
+    .default({ providers: {} }),
+  plugins: z
+    .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).default({ webhooks: { enabled: true, config: { routes: {} } } }) })
+    .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
+  log: z
+    .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+    .default({ level: "info" }),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.infer<typeof configSchema>;
+export type GatewayConfig = ParsedConfig["gateway"];
+export type SecretProviders = ParsedConfig["secrets"]["providers"];
+
+/** A route after defaults and path normalisation: what the ingress serves. */
+export type Route = {
+  id: string;
+  path: string;
+  sessionKey: string;
+  secret: SecretInput;
+  controllerId: string;
+  description?: string;
+  rateLimit: { windowMs: number; maxRequests: number };
+  maxInFlight: number;
+  maxBodyBytes: number;
+};
+
+export type Config = Readonly<ParsedConfig & { routes: readonly Route[] }>;

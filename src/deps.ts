@@ -1,0 +1,106 @@
+import { Redis } from "ioredis";
+import type { Config } from "./config/schema.js";
+import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
+import { createGatewayTaskFlowRuntime } from "./gateway/taskflow-runtime.js";
+import { createMemoryLimitStore } from "./limits/memory-store.js";
+import { createRedisLimitStore } from "./limits/redis-store.js";
+import type { LimitStore } from "./limits/store.js";
+import { createLogger, type Logger } from "./log.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { createSecretResolver, type SecretResolver } from "./secrets/resolve.js";
+import { createEmbeddedRuntime } from "./taskflow/embedded.js";
+import type { TaskFlowRuntime } from "./taskflow/runtime.js";
+import { version } from "./version.js";
+
+export type Deps = {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  secrets: SecretResolver;
+  redis: Redis | undefined;
+  limitStore: LimitStore;
+  gateway: GatewayClient | undefined;
+  taskflow: TaskFlowRuntime;
+  /** Set when shutdown begins: /readyz answers 503 from then on. */
+  state: { shuttingDown: boolean };
+};
+
+/** A startup failure that names the config key at fault; main.ts prints it and exits 1. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StartupError";
+  }
+}
+
+/** Opens a Redis connection that fails fast: no offline queue, one retry per command. */
+export async function connectRedis(url: string, opts: { connectTimeoutMs?: number } = {}): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: opts.connectTimeoutMs ?? 5_000,
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
+  });
+  redis.on("error", () => {}); // connection errors surface as failed commands (503), not crashes
+  await redis.connect();
+  return redis;
+}
+
+/**
+ * Builds every long-lived client from the config. Only main.ts and the tests call this; nothing
+ * else creates clients. Pass `overrides` to inject parts (tests, benchmarks).
+ */
+export async function createDeps(config: Config, overrides: Partial<Deps> = {}): Promise<Deps> {
+  const log = overrides.log ?? createLogger({ level: config.log.level });
+  const metrics = overrides.metrics ?? createMetrics();
+  const secrets = overrides.secrets ?? createSecretResolver({ providers: config.secrets.providers });
+
+  let redis = overrides.redis;
+  if (!redis && config.redis.url) {
+    try {
+      redis = await connectRedis(config.redis.url);
+    } catch (cause) {
+      throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
+    }
+  }
+  const limitStore =
+    overrides.limitStore ??
+    (redis
+      ? createRedisLimitStore(redis, { prefix: config.redis.prefix, leaseMs: config.limits.leaseMs })
+      : createMemoryLimitStore({ maxTrackedKeys: config.limits.maxTrackedKeys }));
+
+  let gateway = overrides.gateway;
+  let taskflow = overrides.taskflow;
+  const gw = config.gateway;
+  if (!taskflow && gw.mode === "embedded") taskflow = createEmbeddedRuntime();
+  if (!taskflow && gw.mode === "remote") {
+    gateway ??= createGatewayClient({
+      url: gw.url,
+      token: () => secrets.resolve(gw.token),
+      log,
+      version: version(),
+      connectTimeoutMs: gw.connectTimeoutMs,
+      callTimeoutMs: gw.callTimeoutMs,
+      reconnectBaseMs: gw.reconnectBaseMs,
+      reconnectMaxMs: gw.reconnectMaxMs,
+    });
+    try {
+      await gateway.start();
+    } catch (cause) {
+      await redis?.quit().catch(() => {});
+      if (cause instanceof GatewayAuthError) {
+        throw new StartupError(`gateway.token: the Gateway at ${gw.url} rejected the token (${cause.message})`, { cause });
+      }
+      throw cause;
+    }
+    taskflow = createGatewayTaskFlowRuntime(gateway);
+  }
+  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, state: { shuttingDown: false } };
+}
+
+/** Closes clients in dependency order: Gateway, then Redis. */
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.gateway?.close().catch(() => {});
+  await deps.redis?.quit().catch(() => deps.redis?.disconnect());
+}

@@ -1,0 +1,130 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import type { SecretInput, SecretProviders, SecretRef } from "../config/schema.js";
+
+export type SecretResolver = {
+  /** The secret's current value, or undefined when it does not resolve (the route then answers 401). */
+  resolve(input: SecretInput): Promise<string | undefined>;
+};
+
+const ENV_ID = /^[A-Z][A-Z0-9_]{0,127}$/;
+/** The Gateway accepts `${VAR}` and `$VAR` as shorthands for an env SecretRef on SecretInput fields. */
+const ENV_SHORTHAND = /^\$(?:\{([A-Z][A-Z0-9_]{0,127})\}|([A-Z][A-Z0-9_]{0,127}))$/;
+
+/** Exec output is cached at most this long, so rotation takes effect within a second (DESIGN.md §1). */
+const EXEC_CACHE_MS = 1_000;
+
+export function asSecretRef(input: SecretInput): SecretRef | undefined {
+  if (typeof input !== "string") return input;
+  const m = ENV_SHORTHAND.exec(input);
+  const id = m?.[1] ?? m?.[2];
+  return id ? { source: "env", provider: "default", id } : undefined;
+}
+
+/** Resolves a JSON pointer (RFC 6901) against a parsed document. */
+function jsonPointer(doc: unknown, pointer: string): unknown {
+  if (pointer === "") return doc;
+  if (!pointer.startsWith("/")) return undefined;
+  let cur: unknown = doc;
+  for (const raw of pointer.slice(1).split("/")) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, key)) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+const nonEmpty = (v: unknown): string | undefined => {
+  if (typeof v !== "string") return undefined;
+  const t = v.trim();
+  return t.length > 0 ? t : undefined;
+};
+
+function runExec(command: string, args: string[], timeoutMs: number, stdin: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 1 << 20, shell: false }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+    child.stdin?.end(stdin);
+  });
+}
+
+/**
+ * Creates the resolver used on every request. env refs read `process.env` (or the injected env) at
+ * call time; file refs read the file each time; exec refs run the provider's command with the
+ * OpenClaw exec protocol (`{protocolVersion:1, provider, ids}` on stdin, `{values}` on stdout) and
+ * cache each answer for at most one second, sharing one run between concurrent callers.
+ */
+export function createSecretResolver(opts: {
+  providers: SecretProviders;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+}): SecretResolver {
+  const env = opts.env ?? process.env;
+  const now = opts.now ?? Date.now;
+  const execCache = new Map<string, { at: number; value: Promise<string | undefined> }>();
+
+  async function fromFile(ref: SecretRef): Promise<string | undefined> {
+    const provider = opts.providers[ref.provider];
+    if (provider && provider.source !== "file") return undefined;
+    // Without a configured provider, "default" reads the id as the path of a one-secret file.
+    const path = provider ? provider.path : ref.provider === "default" ? ref.id : undefined;
+    if (!path) return undefined;
+    const text = await readFile(path, "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    if (!provider || provider.mode === "singleValue") return nonEmpty(text);
+    try {
+      return nonEmpty(jsonPointer(JSON.parse(text), ref.id));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function runProvider(ref: SecretRef): Promise<string | undefined> {
+    const provider = opts.providers[ref.provider];
+    if (!provider || provider.source !== "exec") return undefined;
+    const stdin = JSON.stringify({ protocolVersion: 1, provider: ref.provider, ids: [ref.id] });
+    try {
+      const out = JSON.parse(await runExec(provider.command, provider.args, provider.timeoutMs, stdin));
+      return nonEmpty(out?.values?.[ref.id]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  function fromExec(ref: SecretRef): Promise<string | undefined> {
+    const key = `${ref.provider}\u0000${ref.id}`;
+    const hit = execCache.get(key);
+    const t = now();
+    if (hit && t - hit.at < EXEC_CACHE_MS) return hit.value;
+    const value = runProvider(ref);
+    execCache.set(key, { at: t, value });
+    return value;
+  }
+
+  return {
+    async resolve(input) {
+      const ref = asSecretRef(input);
+      if (!ref) return nonEmpty(input);
+      switch (ref.source) {
+        case "env": {
+          const provider = opts.providers[ref.provider];
+          if (ref.provider !== "default" && provider?.source !== "env") return undefined;
+          return ENV_ID.test(ref.id) ? nonEmpty(env[ref.id]) : undefined;
+        }
+        case "file":
+          return fromFile(ref);
+        case "exec":
+          return fromExec(ref);
+        case "store":
+          return undefined;
+      }
+    },
+  };
+}
+
+/** For logs and admin views: says whether a secret is configured and how, never its value. */
+export function describeSecret(input: SecretInput): string {
+  const ref = asSecretRef(input);
+  return ref ? `${ref.source}:${ref.provider}:${ref.id}` : "inline";
+}

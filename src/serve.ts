@@ -1,0 +1,63 @@
+import { createApp } from "./app.js";
+import { ConfigError, loadConfig, resolveConfigPath } from "./config/load.js";
+import type { Config } from "./config/schema.js";
+import { closeDeps, createDeps, StartupError } from "./deps.js";
+import { describeSecret } from "./secrets/resolve.js";
+import { startServer } from "./server.js";
+
+/** Startup summary: secrets appear only as how they are configured, never their values. */
+function summary(config: Config) {
+  return {
+    port: config.server.port,
+    redis_configured: Boolean(config.redis.url),
+    limits: config.redis.url ? "redis" : "memory (single replica)",
+    gateway: config.gateway.mode === "embedded" ? "embedded" : config.gateway.url,
+    routes: config.routes.map((r) => ({ id: r.id, path: r.path, secret_configured: describeSecret(r.secret) })),
+  };
+}
+
+/** Composition root: loadConfig → createDeps → createApp → serve; SIGTERM/SIGINT shut down in order. */
+export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const i = argv.indexOf("--config");
+  const file = resolveConfigPath(i >= 0 ? argv[i + 1] : undefined, env);
+  let config: Config;
+  let deps;
+  try {
+    config = loadConfig(file, env);
+    deps = await createDeps(config);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StartupError) {
+      process.stderr.write(`openclaw-webhooks: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { log } = deps;
+  for (const r of config.routes) {
+    if (typeof r.secret === "object" && r.secret.source === "store") {
+      log.warn({ route: r.id }, "SecretRef source \"store\" is the Gateway's own store and cannot be read here; the route answers 401");
+    }
+  }
+  const app = createApp(deps);
+  const running = await startServer(app, {
+    host: config.server.host,
+    port: config.server.port,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
+  });
+  log.info({ ...summary(config), url: running.url }, "openclaw-webhooks listening");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.state.shuttingDown = true;
+    log.info({ signal }, "shutting down");
+    await running.close(config.server.shutdownTimeoutMs);
+    await closeDeps(deps);
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
