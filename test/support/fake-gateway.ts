@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
+import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
+import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
+import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
+
+type ReqFrame = { type: "req"; id: string; method: string; params?: any };
+type ErrorShape = { code: string; message: string; details?: unknown };
+type Script = { delayMs?: number; error?: ErrorShape; payload?: unknown; drop?: boolean };
+
+/**
+ * A Gateway that speaks the real protocol v4 frames on a `ws` server bound to loopback:
+ * `connect.challenge` first, a `connect` request checked for protocol 4 and the token (a wrong
+ * token gets the real `AUTH_TOKEN_MISMATCH` error and close 1008), `hello-ok`, `tick` events, and
+ * `req`/`res` for the bridge plugin's methods, backed by the embedded TaskFlow runtime.
+ * Controls: script the next answer of a method (delay, error, payload, dropped socket), broadcast
+ * events, stop ticking, drop every socket, stop and restart on the same port.
+ */
+export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number }) {
+  const frames: ReqFrame[] = [];
+  const scripts = new Map<string, Script[]>();
+  const sockets = new Set<WebSocket>();
+  const tickIntervalMs = opts.tickIntervalMs ?? 30_000;
+  let ticking = true;
+  let wss: WebSocketServer;
+  let port = opts.port ?? 0;
+  const runtime = createEmbeddedRuntime({
+    onEvent: (e) => broadcast(e.event, e.payload),
+  });
+
+  const send = (ws: WebSocket, frame: unknown) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  };
+  function broadcast(event: string, payload: unknown) {
+    for (const ws of sockets) if ((ws as any).authed) send(ws, { type: "event", event, payload });
+  }
+
+  async function handle(ws: WebSocket, req: ReqFrame) {
+    frames.push(req);
+    if (req.method === "connect") {
+      const p = req.params ?? {};
+      if (p.minProtocol > 4 || p.maxProtocol < 4) {
+        send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: "protocol mismatch" } });
+        return ws.close(1002);
+      }
+      if (p.auth?.token !== opts.token) {
+        send(ws, {
+          type: "res",
+          id: req.id,
+          ok: false,
+          error: {
+            code: "INVALID_REQUEST",
+            message: "unauthorized: gateway token mismatch (provide gateway auth token)",
+            details: { code: "AUTH_TOKEN_MISMATCH", authReason: "token_mismatch", canRetryWithDeviceToken: false },
+          },
+        });
+        return ws.close(1008);
+      }
+      (ws as any).authed = true;
+      (ws as any).scopes = p.scopes ?? [];
+      return send(ws, {
+        type: "res",
+        id: req.id,
+        ok: true,
+        payload: {
+          type: "hello-ok",
+          protocol: 4,
+          server: { version: "fake-2026.9.6", connId: randomUUID() },
+          features: { methods: ACTION_NAMES.map((a) => BRIDGE_PREFIX + a), events: ["tick", "task", "agent"] },
+          snapshot: {},
+          auth: { method: "token", role: "operator", scopes: p.scopes ?? [] },
+          policy: { maxPayload: 26_214_400, maxBufferedBytes: 52_428_800, tickIntervalMs },
+        },
+      });
+    }
+    if (!(ws as any).authed) return ws.close(1008);
+    const script = scripts.get(req.method)?.shift();
+    if (script?.delayMs) await new Promise((r) => setTimeout(r, script.delayMs));
+    if (script?.drop) return ws.terminate();
+    if (script?.error) return send(ws, { type: "res", id: req.id, ok: false, error: script.error });
+    if (script && "payload" in script) return send(ws, { type: "res", id: req.id, ok: true, payload: script.payload });
+    if (!req.method.startsWith(BRIDGE_PREFIX)) {
+      return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: `unknown method: ${req.method}` } });
+    }
+    const action = req.method.slice(BRIDGE_PREFIX.length) as ActionName;
+    const scope = BRIDGE_SCOPES[action];
+    if (!scope) {
+      return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: `unknown method: ${req.method}` } });
+    }
+    if (!(ws as any).scopes.includes(scope)) {
+      return send(ws, { type: "res", id: req.id, ok: false, error: { code: "FORBIDDEN", message: "missing scope", details: { code: "MISSING_SCOPE", missingScope: scope } } });
+    }
+    try {
+      send(ws, { type: "res", id: req.id, ok: true, payload: await runtime.invoke(action, req.params) });
+    } catch (err) {
+      send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: (err as Error).message } });
+    }
+  }
+
+  let ticker: NodeJS.Timeout | undefined;
+  async function listen() {
+    wss = new WebSocketServer({ host: "127.0.0.1", port });
+    await new Promise<void>((resolve, reject) => {
+      wss.once("listening", resolve);
+      wss.once("error", reject);
+    });
+    port = (wss.address() as AddressInfo).port;
+    wss.on("connection", (ws) => {
+      sockets.add(ws);
+      ws.on("close", () => sockets.delete(ws));
+      ws.on("message", (data) => {
+        let frame: ReqFrame;
+        try {
+          frame = JSON.parse(data.toString());
+        } catch {
+          return ws.close(1002);
+        }
+        if (frame?.type === "req") void handle(ws, frame);
+      });
+      send(ws, { type: "event", event: "connect.challenge", payload: { nonce: randomUUID(), ts: Date.now() } });
+    });
+    ticker = setInterval(() => {
+      if (ticking) broadcast("tick", { ts: Date.now() });
+    }, tickIntervalMs);
+  }
+  await listen();
+
+  return {
+    get url() {
+      return `ws://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    frames,
+    runtime,
+    /** Queues a scripted answer for the next call of `method` (bridge action names are prefixed). */
+    script(method: string, s: Script) {
+      const name = method.includes(".") ? method : BRIDGE_PREFIX + method;
+      scripts.set(name, [...(scripts.get(name) ?? []), s]);
+    },
+    broadcast,
+    setTicking(on: boolean) {
+      ticking = on;
+    },
+    connections: () => sockets.size,
+    dropConnections() {
+      for (const ws of sockets) ws.terminate();
+    },
+    async stop() {
+      clearInterval(ticker);
+      for (const ws of sockets) ws.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+    /** Listens again on the same port after `stop()`. */
+    restart: listen,
+  };
+}
+
+export type FakeGateway = Awaited<ReturnType<typeof startFakeGateway>>;
