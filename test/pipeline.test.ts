@@ -9,7 +9,7 @@ import { createMetrics } from "../src/metrics.js";
 import { createSecretResolver, type SecretResolver } from "../src/secrets/resolve.js";
 import { Registry } from "prom-client";
 import { chunk, head, lastChunk, rawRequest } from "./support/http.js";
-import { SECRET_A, startService, testConfig, twoRoutes, type TestService } from "./support/service.js";
+import { awaitFreshWindow, SECRET_A, startService, testConfig, twoRoutes, type TestService } from "./support/service.js";
 
 /** Counts calls into the later stages, to prove an earlier rejection never reaches them. */
 function spies() {
@@ -135,6 +135,7 @@ describe("pipeline stages, in the seed's order", () => {
 
   test("rate limit: the 121st request in a window is 429 with Retry-After, and is not authenticated", async () => {
     const { app, calls } = await appWith({}, { rateLimit: { windowMs: 60_000, maxRequests: 120 } });
+    await awaitFreshWindow();
     const statuses: number[] = [];
     for (let i = 0; i < 125; i++) statuses.push((await app.request("/hooks/a", req({ secret: "wrong" }))).status);
     assert.deepEqual(statuses.slice(0, 120), Array(120).fill(401));
@@ -152,6 +153,7 @@ describe("pipeline stages, in the seed's order", () => {
 
   test("a trailing slash reaches the same route and shares its budget", async () => {
     const { app } = await appWith({ rateLimit: { windowMs: 60_000, maxRequests: 2 } });
+    await awaitFreshWindow();
     assert.equal((await app.request("/hooks/a", req())).status, 200);
     assert.equal((await app.request("/hooks/a/", req())).status, 200);
     assert.equal((await app.request("/hooks/a/", req())).status, 429);

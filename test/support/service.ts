@@ -78,3 +78,9 @@ export async function post(
   }
   return { status: res.status, headers: res.headers, json, text };
 }
+
+/** Waits past a fixed-window boundary when one is near, so a burst counted in one window stays in it. */
+export async function awaitFreshWindow(windowMs = 60_000, needMs = 5_000): Promise<void> {
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < needMs) await new Promise((r) => setTimeout(r, left + 20));
+}

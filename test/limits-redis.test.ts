@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
+import { createMemoryLimitStore } from "../src/limits/memory-store.js";
+import { createRedisLimitStore } from "../src/limits/redis-store.js";
+import { startRedis, type TestRedis } from "./support/redis.js";
+import { head, rawRequest } from "./support/http.js";
+import { freePort } from "./support/redis.js";
+import { awaitFreshWindow, post, SECRET_A, startService, twoRoutes, type TestService } from "./support/service.js";
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.dispose());
+
+describe("Redis limits shared by two app instances", () => {
+  let one: TestService;
+  let two: TestService;
+  before(async () => {
+    const prefix = redis.prefix();
+    // Both instances run the full service, each with its own Redis connection.
+    one = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix } });
+    two = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix } });
+  });
+  after(async () => {
+    await one.close();
+    await two.close();
+  });
+
+  test("exactly 120 requests are accepted in one window across both instances", async () => {
+    // 150 requests, alternating instances, 10 at a time; a wrong secret keeps the flows store empty
+    // (the limit counts before auth, so 401 means "admitted by the limiter").
+    await awaitFreshWindow();
+    const statuses: number[] = [];
+    for (let i = 0; i < 150; i += 10) {
+      const batch = Array.from({ length: 10 }, (_, j) =>
+        post(`${(i + j) % 2 ? one.url : two.url}/hooks/a`, { action: "list_flows" }, { secret: "wrong" }).then((r) => r.status),
+      );
+      statuses.push(...(await Promise.all(batch)));
+    }
+    assert.equal(statuses.filter((s) => s === 401).length, 120);
+    assert.equal(statuses.filter((s) => s === 429).length, 30);
+  });
+});
+
+describe("Redis in-flight leases", () => {
+  test("two instances share maxInFlight; a lease is released when the request ends", async () => {
+    const prefix = redis.prefix();
+    const cfg = { routes: twoRoutes({ maxInFlight: 1 }), redis: { url: redis.url, prefix }, limits: { bodyTimeoutMs: 2_000 } };
+    const one = await startService(cfg);
+    const two = await startService(cfg);
+    try {
+      // Hold the only slot on instance one with an unfinished body.
+      const body = '{"action":"list_flows"}';
+      const holder = rawRequest(one.server.port, [head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": body.length }), body.slice(0, 10), { pauseMs: 400 }, body.slice(10)], { timeoutMs: 5_000 });
+      await new Promise((r) => setTimeout(r, 150));
+      const blocked = await post(`${two.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A });
+      assert.equal(blocked.status, 429);
+      assert.equal(blocked.json.code, "in_flight_limited");
+      assert.equal((await holder).status, 200);
+      const freed = await post(`${two.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A });
+      assert.equal(freed.status, 200);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  test("a lease left by an instance killed with SIGKILL frees itself after leaseMs", async () => {
+    const prefix = redis.prefix();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "ocwh-kill-"));
+    const configFile = join(dir, "config.json5");
+    const routes = twoRoutes({ maxInFlight: 2 });
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        server: { host: "127.0.0.1", port },
+        redis: { url: redis.url, prefix },
+        limits: { leaseMs: 1_500, bodyTimeoutMs: 30_000 },
+        log: { level: "info" },
+        plugins: { entries: { webhooks: { config: { routes } } } },
+      }),
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("service did not start")), 15_000);
+        child.stdout!.on("data", (d: Buffer) => {
+          if (d.toString().includes("listening")) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        child.once("exit", (code) => reject(new Error(`service exited ${code}`)));
+      });
+      // Two requests take both leases and hang mid-body; then the process is killed.
+      const hang = () =>
+        rawRequest(port, [head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": 50 }), "{", { pauseMs: 10_000 }], { timeoutMs: 10_000 }).catch(() => undefined);
+      void hang();
+      void hang();
+      const r = new Redis(redis.url);
+      const leaseKey = `${prefix}inflight:{/hooks/a|127.0.0.1}`;
+      for (let i = 0; i < 50 && (await r.zcard(leaseKey)) < 2; i++) await new Promise((res) => setTimeout(res, 20));
+      assert.equal(await r.zcard(leaseKey), 2, "both leases taken");
+      child.kill("SIGKILL");
+      await new Promise((res) => child.once("exit", res));
+      const killedAt = Date.now();
+
+      const survivor = await startService({ routes, redis: { url: redis.url, prefix }, limits: { leaseMs: 1_500 } });
+      try {
+        const now = await post(`${survivor.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A });
+        assert.equal(now.status, 429, "the dead instance's leases still count");
+        let status = 429;
+        while (status === 429 && Date.now() - killedAt < 5_000) {
+          await new Promise((res) => setTimeout(res, 100));
+          status = (await post(`${survivor.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status;
+        }
+        assert.equal(status, 200, "leases expired");
+        assert.ok(Date.now() - killedAt >= 1_000, "not before the lease expiry");
+      } finally {
+        await survivor.close();
+        r.disconnect();
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  test("Redis unavailable → 503 limits_unavailable, and service resumes when Redis is back", { skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false }, async () => {
+    const svc = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix: redis.prefix() } });
+    try {
+      assert.equal((await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status, 200);
+      await redis.stop();
+      const down = await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A });
+      assert.equal(down.status, 503);
+      assert.equal(down.json.code, "limits_unavailable");
+      assert.equal(down.headers.get("retry-after"), "1");
+      await redis.start();
+      let status = 503;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        status = (await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status;
+      }
+      assert.equal(status, 200);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("limit stores agree", () => {
+  for (const kind of ["redis", "memory"] as const) {
+    test(`${kind}: window, in-flight and release`, async () => {
+      const conn = kind === "redis" ? new Redis(redis.url) : undefined;
+      const store = conn ? createRedisLimitStore(conn, { prefix: redis.prefix(), leaseMs: 60_000 }) : createMemoryLimitStore({ maxTrackedKeys: 4096 });
+      try {
+        const limits = { windowMs: 60_000, maxRequests: 3, maxInFlight: 2 };
+        const a = await store.acquire("k", limits);
+        const b = await store.acquire("k", limits);
+        assert.ok(a.ok && b.ok);
+        const c = await store.acquire("k", limits);
+        assert.deepEqual(c, { ok: false, reason: "in_flight_limited" });
+        await a.release();
+        await a.release(); // idempotent: must not free b's slot
+        const d = await store.acquire("k", limits);
+        assert.equal(d.ok, false, "window of 3 used up");
+        assert.equal(d.ok === false && d.reason, "rate_limited");
+        const other = await store.acquire("other", limits);
+        assert.ok(other.ok, "keys are independent");
+      } finally {
+        conn?.disconnect();
+      }
+    });
+  }
+
+  test("memory store keeps at most maxTrackedKeys windows, evicting the oldest", async () => {
+    const store = createMemoryLimitStore({ maxTrackedKeys: 2 });
+    const limits = { windowMs: 60_000, maxRequests: 1, maxInFlight: 10 };
+    const first = await store.acquire("k1", limits);
+    assert.ok(first.ok);
+    assert.equal((await store.acquire("k1", limits)).ok, false);
+    await store.acquire("k2", limits);
+    await store.acquire("k3", limits); // evicts k1's window
+    assert.equal((await store.acquire("k1", limits)).ok, true);
+  });
+});
