@@ -118,7 +118,7 @@ describe("Gateway outage", () => {
     }
     const ready = await fetch(`${svc.url}/readyz`);
     assert.equal(ready.status, 503);
-    assert.equal((await ready.json()).checks.gateway, false);
+    assert.equal(((await ready.json()) as any).checks.gateway, false);
     await gw.restart();
     let status = 503;
     for (let i = 0; i < 100 && status !== 200; i++) {

@@ -75,7 +75,7 @@ describe("pipeline stages, in the seed's order", () => {
       const { app, calls } = await appWith();
       const res = await app.request("/hooks/a", req(row.init));
       assert.equal(res.status, row.status);
-      const body = await res.json();
+      const body = (await res.json()) as any;
       assert.deepEqual(Object.keys(body).sort(), ["code", "error", "ok", "result", "routeId"]);
       assert.equal(body.ok, false);
       assert.equal(body.routeId, "a");
@@ -127,7 +127,7 @@ describe("pipeline stages, in the seed's order", () => {
     for (const [body, error] of cases) {
       const res = await app.request("/hooks/a", req({ body: JSON.stringify(body) }));
       assert.equal(res.status, 400);
-      const json = await res.json();
+      const json = (await res.json()) as any;
       assert.equal(json.code, "invalid_request");
       assert.equal(json.error, error);
     }
@@ -146,7 +146,7 @@ describe("pipeline stages, in the seed's order", () => {
     const retry = Number(res.headers.get("retry-after"));
     assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
     assert.equal(res.headers.get("connection"), "close");
-    assert.equal((await res.json()).code, "rate_limited");
+    assert.equal(((await res.json()) as any).code, "rate_limited");
     // Another route has its own budget.
     assert.equal((await app.request("/hooks/b", req({ secret: "secret-route-b-0123456789" }))).status, 200);
   });
@@ -163,7 +163,7 @@ describe("pipeline stages, in the seed's order", () => {
     const { app } = await appWith();
     const res = await app.request("/nope", req());
     assert.equal(res.status, 404);
-    assert.equal((await res.json()).code, "not_found");
+    assert.equal(((await res.json()) as any).code, "not_found");
   });
 });
 
@@ -220,7 +220,7 @@ describe("pipeline over real sockets", () => {
     await new Promise((r) => setTimeout(r, 100));
     const third = await fetch(`${svc.url}/hooks/a`, { method: "POST", headers: auth, body: JSON.stringify({ action: "list_flows" }) });
     assert.equal(third.status, 429);
-    assert.equal((await third.json()).code, "in_flight_limited");
+    assert.equal(((await third.json()) as any).code, "in_flight_limited");
     assert.equal(third.headers.get("retry-after"), "1");
     await Promise.all(holders);
     await new Promise((r) => setTimeout(r, 100));

@@ -1,3 +1,4 @@
+import ipaddr from "ipaddr.js";
 import { z } from "zod";
 
 /** The seed's route limits (plugin 2026.9.6 defaults). */
@@ -10,6 +11,16 @@ export const ROUTE_DEFAULTS = {
 } as const;
 
 const trimmed = z.string().trim().min(1);
+
+const isIpOrCidr = (v: string) => {
+  if (!v.includes("/")) return ipaddr.isValid(v);
+  try {
+    ipaddr.parseCIDR(v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** OpenClaw SecretRef (`docs/gateway/secrets/secretref-contract.md`). `store` is accepted so a pasted
  * Gateway config loads, but this service cannot read the Gateway's secret store: such a route stays
@@ -93,7 +104,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: trimmed.default("0.0.0.0"),
       port: z.number().int().min(0).max(65_535).default(8787),
-      trustedProxies: z.array(trimmed).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
+      trustedProxies: z.array(trimmed.refine(isIpOrCidr, "not an IP address or CIDR")).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
       allowRealIpFallback: z.boolean().default(false).describe("Use X-Real-IP when X-Forwarded-For yields nothing."),
       shutdownTimeoutMs: z.number().int().positive().default(20_000),
     })
