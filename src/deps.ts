@@ -33,11 +33,16 @@ export class StartupError extends Error {
   }
 }
 
-/** Opens a Redis connection that fails fast: no offline queue, one retry per command. */
+/**
+ * Opens a Redis connection that fails fast: no offline queue, one retry per command. Auto
+ * pipelining sends the commands of concurrent requests issued in the same tick as one write,
+ * which saves a syscall per command under load.
+ */
 export async function connectRedis(url: string, opts: { connectTimeoutMs?: number } = {}): Promise<Redis> {
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     connectTimeout: opts.connectTimeoutMs ?? 5_000,
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),

@@ -32,6 +32,27 @@ export const reqFrameSchema = z.looseObject({
   params: z.unknown().optional(),
 });
 export const frameSchema = z.discriminatedUnion("type", [resFrameSchema, eventFrameSchema, reqFrameSchema]);
+
+/**
+ * Parses one frame. `res` frames (one per call, the hot path) are checked by hand, which is several
+ * times cheaper than the zod union; other frames go through `frameSchema`. Undefined when the text
+ * is not a protocol v4 frame.
+ */
+export function parseFrame(text: string): z.infer<typeof frameSchema> | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const f = raw as Partial<ResFrame> | null;
+  if (f && f.type === "res" && typeof f.id === "string" && typeof f.ok === "boolean") {
+    if (f.ok || (f.error && typeof f.error.code === "string" && typeof f.error.message === "string")) return f as ResFrame;
+    return undefined;
+  }
+  const parsed = frameSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
 export type ResFrame = z.infer<typeof resFrameSchema>;
 export type EventFrame = z.infer<typeof eventFrameSchema>;
 export type ReqFrame = z.infer<typeof reqFrameSchema>;

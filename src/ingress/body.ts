@@ -20,8 +20,8 @@ export async function readBody(
   request: Request,
   limits: BodyLimits,
 ): Promise<Buffer> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limits.maxBytes) throw tooLarge(limits.maxBytes);
+  const declared = incoming ? incoming.headers["content-length"] : request.headers.get("content-length");
+  if (declared != null && Number(declared) > limits.maxBytes) throw tooLarge(limits.maxBytes);
   return incoming ? readIncoming(incoming, limits) : readWebStream(request, limits);
 }
 

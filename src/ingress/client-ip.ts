@@ -36,10 +36,15 @@ export function createClientIpResolver(opts: { trustedProxies: readonly string[]
   });
   const trusted = (ip: Parsed) => ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits));
 
+  if (ranges.length === 0) {
+    // No trusted proxies: forwarded headers are never read, so skip parsing on the hot path.
+    return (socketAddress) =>
+      socketAddress === undefined ? "unknown" : socketAddress.startsWith("::ffff:") && socketAddress.includes(".") ? socketAddress.slice(7) : socketAddress;
+  }
   return (socketAddress, header) => {
     const remote = parse(socketAddress);
     const fallback = remote?.toString() ?? socketAddress ?? "unknown";
-    if (!remote || ranges.length === 0 || !trusted(remote)) return fallback;
+    if (!remote || !trusted(remote)) return fallback;
     const xff = header("x-forwarded-for");
     if (xff) {
       const hops = xff.split(",");

@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:ingress`: create_flow through the full pipeline (Redis limits with the budget
+ * raised, shared-secret auth, body read, zod, the Gateway client over WebSocket to a fake Gateway)
+ * against a bare Hono hello-world, in the same run, on the same machine. Each target runs in its
+ * own process; runs alternate (hello, ingress, hello, ingress, …) and the medians are compared, so
+ * the figure is a ratio that survives a noisy shared machine.
+ *
+ * Env: BENCH_CONNECTIONS (64), BENCH_SECONDS (8 per run), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2).
+ * Target (issue #2): ingress ≥ 0.25 × hello-world req/s, ingress p99 < 10 ms at 64 connections.
+ */
+import autocannon from "autocannon";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { startRedis } from "../test/support/redis.js";
+
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const warmup = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const token = randomUUID();
+const secret = randomUUID();
+
+const children: ChildProcess[] = [];
+function child(...args: string[]): Promise<string> {
+  // BENCH_PROFILE=service (or gateway, hello) writes a CPU profile of that process into .tmp/ (for finding hot spots).
+  const prof = process.env.BENCH_PROFILE && args[0] === process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir=.tmp"] : [];
+  // Children run the compiled JavaScript beside this file (npm run bench:ingress builds it), as
+  // production runs dist/: no transpiler in the measured process.
+  const entry = [new URL("./servers.js", import.meta.url).pathname];
+  const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const p = spawn(process.execPath, [...flags, ...prof, ...entry, ...args], {
+    env: { ...process.env, BENCH_GW_TOKEN: token, BENCH_ROUTE_SECRET: secret, LOG_LEVEL: "silent" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(p);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const t = setTimeout(() => reject(new Error(`${args[0]} did not start`)), 20_000);
+    p.stdout!.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) {
+        clearTimeout(t);
+        resolve(JSON.parse(line).url);
+      }
+    });
+    p.once("exit", (code) => reject(new Error(`${args[0]} exited ${code}`)));
+  });
+}
+
+type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number };
+async function load(opts: autocannon.Options, duration: number): Promise<Run> {
+  const r = await autocannon({ connections, duration, ...opts });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+const redis = await startRedis();
+try {
+  const gwUrl = await child("gateway", token);
+  const [helloUrl, svcUrl] = await Promise.all([child("hello"), child("service", redis.url, gwUrl)]);
+  const hello: autocannon.Options = { url: helloUrl };
+  const ingress: autocannon.Options = {
+    url: `${svcUrl}/hooks/bench`,
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ action: "create_flow", goal: "Review inbound queue", notifyPolicy: "silent" }),
+  };
+  // A create_flow must succeed before load: a broken pipeline would measure fast 4xx answers.
+  const probe = await fetch(ingress.url as string, { method: "POST", headers: ingress.headers as Record<string, string>, body: ingress.body as string });
+  if (probe.status !== 200) throw new Error(`ingress probe answered ${probe.status}: ${await probe.text()}`);
+  await load(hello, warmup);
+  await load(ingress, warmup);
+  const runs = { hello: [] as Run[], ingress: [] as Run[] };
+  for (let i = 0; i < rounds; i++) {
+    runs.hello.push(await load(hello, seconds));
+    runs.ingress.push(await load(ingress, seconds));
+  }
+  const summary = (rs: Run[]) => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    bad: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  });
+  const h = summary(runs.hello);
+  const g = summary(runs.ingress);
+  const ratio = g.rps / h.rps;
+  const row = (name: string, s: ReturnType<typeof summary>) =>
+    `${name.padEnd(26)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)}`;
+  console.log(`\ningress benchmark: ${connections} connections, ${rounds} × ${seconds} s per target (medians), node ${process.version}`);
+  console.log(`${"target".padEnd(26)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)}`);
+  console.log(row("hono hello-world", h));
+  console.log(row("create_flow full pipeline", g));
+  console.log(`ratio ingress/hello: ${ratio.toFixed(3)} (target ≥ 0.25)   ingress p99: ${g.p99} ms (target < 10 ms)`);
+  console.log(`per-run req/s  hello: ${runs.hello.map((r) => r.rps.toFixed(0)).join(", ")}   ingress: ${runs.ingress.map((r) => r.rps.toFixed(0)).join(", ")}`);
+  if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
+} finally {
+  for (const c of children) c.kill("SIGTERM");
+  await redis.dispose();
+}

@@ -1,0 +1,6 @@
+// Copies the non-TypeScript files the service loads at run time (Lua scripts) next to compiled
+// output. Usage: node scripts/copy-assets.mjs <outDir> [<srcPrefix>]
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+const [outDir, prefix = ""] = process.argv.slice(2);
+cpSync("src/limits/lua", join(outDir, prefix, "limits/lua"), { recursive: true });
