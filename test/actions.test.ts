@@ -285,3 +285,18 @@ describe("HTTP mapping of runtime outcomes (scripted Gateway answers)", () => {
     assert.equal(r.json.code, "gateway_error");
   });
 });
+
+describe("embedded runtime memory bound", () => {
+  test("past maxFlows the oldest flow is dropped, newer ones stay", async () => {
+    const { createEmbeddedRuntime } = await import("../src/taskflow/embedded.js");
+    const rt = createEmbeddedRuntime({ maxFlows: 3 });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await rt.invoke("create_flow", { sessionKey: "s", goal: `g${i}`, controllerId: "c" });
+      assert.ok(out.created);
+      ids.push(out.flow.flowId);
+    }
+    assert.equal((await rt.invoke("get_flow", { sessionKey: "s", flowId: ids[0]! })).flow, null);
+    assert.equal((await rt.invoke("list_flows", { sessionKey: "s" })).flows.length, 3);
+  });
+});

@@ -85,8 +85,13 @@ const agentFromSession = (key: string) => (/^agent:([^:]+):/.exec(key)?.[1] ?? u
  * revisions checked only on managed mutations, no status state machine, `run_task` refusals, and
  * `cancel_flow` that stays pending while unbacked child tasks are active. Flows live in memory.
  */
-export function createEmbeddedRuntime(opts: { now?: () => number; onEvent?: (e: EmbeddedEvent) => void } = {}) {
+export function createEmbeddedRuntime(
+  opts: { now?: () => number; onEvent?: (e: EmbeddedEvent) => void; maxFlows?: number } = {},
+) {
   const now = opts.now ?? Date.now;
+  // Memory is bounded: past maxFlows the oldest flow and its tasks are dropped (the Gateway prunes
+  // by age instead; an embedded runtime is for trying the service, not for keeping records).
+  const maxFlows = opts.maxFlows ?? 10_000;
   const flows = new Map<string, FlowRecord>();
   const tasks = new Map<string, TaskRecord>();
 
@@ -147,6 +152,11 @@ export function createEmbeddedRuntime(opts: { now?: () => number; onEvent?: (e: 
       };
       patch(flow, { currentStep: p.currentStep ?? undefined, stateJson: p.stateJson, waitJson: p.waitJson });
       flows.set(flow.flowId, flow);
+      if (flows.size > maxFlows) {
+        const oldest = flows.keys().next().value!;
+        flows.delete(oldest);
+        for (const t of childTasks(oldest)) tasks.delete(t.taskId);
+      }
       return { created: true, flow: toFlowView(flow) };
     },
     get_flow: (p) => ({ flow: toFlowViewOrNull(owned(p.sessionKey, p.flowId)) }),
