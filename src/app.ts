@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
 import type { Deps } from "./deps.js";
-import { AppError, toErrorResponse } from "./errors.js";
+import { AppError, JSON_UTF8, toErrorResponse } from "./errors.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
 import { version } from "./version.js";
 
@@ -25,7 +25,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   app.notFound((c) => {
     c.set("errorCode", "not_found");
-    return c.json({ ok: false, routeId: null, code: "not_found", error: "No route at this path.", result: {} }, 404);
+    return c.json({ ok: false, routeId: null, code: "not_found", error: "No route at this path.", result: {} }, 404, JSON_UTF8);
   });
   app.onError((err, c) => {
     const routeId = c.get("route")?.id ?? null;

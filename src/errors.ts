@@ -46,6 +46,9 @@ export class AppError extends Error {
   }
 }
 
+/** The plugin's content type for every envelope. */
+export const JSON_UTF8 = { "Content-Type": "application/json; charset=utf-8" } as const;
+
 export type ErrorEnvelope = {
   ok: false;
   routeId: string | null;
@@ -62,7 +65,7 @@ export function toErrorResponse(
   err: unknown,
   routeId: string | null,
 ): { status: ContentfulStatusCode; body: ErrorEnvelope; headers: Record<string, string> } {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...JSON_UTF8 };
   if (err instanceof AppError) {
     if (err.opts.retryAfterS !== undefined) headers["Retry-After"] = String(err.opts.retryAfterS);
     if (err.code === "method_not_allowed") headers["Allow"] = "POST";

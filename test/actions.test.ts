@@ -56,6 +56,7 @@ for (const rt of runtimes) {
       const r = await A({ action: "create_flow", goal: "Review inbound queue", currentStep: null });
       assert.equal(r.status, 200);
       assert.deepEqual(Object.keys(r.json), ["ok", "routeId", "result"]);
+      assert.equal(r.headers.get("content-type"), "application/json; charset=utf-8");
       assert.equal(r.json.ok, true);
       assert.equal(r.json.routeId, "a");
       const f = r.json.result.flow;

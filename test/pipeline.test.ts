@@ -81,6 +81,7 @@ describe("pipeline stages, in the seed's order", () => {
       assert.equal(body.routeId, "a");
       assert.equal(body.code, row.code);
       assert.deepEqual(body.result, {});
+      assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
       for (const [k, v] of Object.entries(row.headers ?? {})) assert.equal(res.headers.get(k), v, k);
       assert.equal(calls.acquire, row.reached.acquire, "limit store reached");
       assert.equal(calls.resolve, row.reached.resolve, "secret resolved");

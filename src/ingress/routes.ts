@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
-import { AppError } from "../errors.js";
+import { AppError, JSON_UTF8 } from "../errors.js";
 import { actionRequestSchema, formatFirstIssue } from "../taskflow/schemas.js";
 import { runAction } from "./actions.js";
 import { parseJsonBody, readBody } from "./body.js";
@@ -38,11 +38,13 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
             return c.json(
               { ok: false, routeId: route.id, code: out.code ?? "request_rejected", error: out.error ?? "request rejected", result: out.result },
               out.status as 400,
+              JSON_UTF8,
             );
           }
           return c.json(
             { ok: true, routeId: route.id, ...(out.code ? { code: out.code } : {}), result: out.result },
             out.status as 200,
+            JSON_UTF8,
           );
         },
       );
