@@ -5,7 +5,9 @@
  * own process; runs alternate (hello, ingress, hello, ingress, …) and the medians are compared, so
  * the figure is a ratio that survives a noisy shared machine.
  *
- * Env: BENCH_CONNECTIONS (64), BENCH_SECONDS (8 per run), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2).
+ * Env: BENCH_CONNECTIONS (64), BENCH_SECONDS (8 per run), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2);
+ * BENCH_EMBEDDED=1 / BENCH_MEMORY_LIMITS=1 take the Gateway / Redis out, to see what each costs;
+ * BENCH_NODE_FLAGS adds Node flags to the measured processes.
  * Target (issue #2): ingress ≥ 0.25 × hello-world req/s, ingress p99 < 10 ms at 64 connections.
  */
 import autocannon from "autocannon";

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 import { AppError } from "../errors.js";
-import { createCorkedSender } from "./cork.js";
 import {
   connectParams,
   helloOkSchema,
@@ -70,7 +69,6 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
   const pending = new Map<string, Pending>();
   const listeners = new Set<(e: GatewayEvent) => void>();
   let ws: WebSocket | undefined;
-  let send: ReturnType<typeof createCorkedSender> = () => {};
   let ready = false;
   let hello: HelloOk | undefined;
   let closing = false;
@@ -115,7 +113,6 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
       };
       const socket = new WebSocket(opts.url, { handshakeTimeout: connectTimeoutMs, maxPayload: 26_214_400 });
       ws = socket;
-      send = createCorkedSender(socket);
       const handshakeTimer = setTimeout(() => {
         settle(new Error(`no hello-ok within ${connectTimeoutMs} ms`));
         socket.terminate();
@@ -237,7 +234,7 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
           reject(new AppError("gateway_timeout", `The Gateway did not answer ${method} within ${timeoutMs} ms.`));
         }, timeoutMs);
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
-        send(JSON.stringify({ type: "req", id, method, params }), (err) => {
+        socket.send(JSON.stringify({ type: "req", id, method, params }), (err) => {
           if (!err) return;
           clearTimeout(timer);
           pending.delete(id);

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
-import { createCorkedSender } from "../../src/gateway/cork.js";
 import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
 import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
 
@@ -30,9 +29,8 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     onEvent: (e) => broadcast(e.event, e.payload),
   });
 
-  const senders = new WeakMap<WebSocket, ReturnType<typeof createCorkedSender>>();
   const send = (ws: WebSocket, frame: unknown) => {
-    if (ws.readyState === ws.OPEN) senders.get(ws)!(JSON.stringify(frame));
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
   };
   function broadcast(event: string, payload: unknown) {
     for (const ws of sockets) if ((ws as any).authed) send(ws, { type: "event", event, payload });
@@ -110,7 +108,6 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     port = (wss.address() as AddressInfo).port;
     wss.on("connection", (ws) => {
       sockets.add(ws);
-      senders.set(ws, createCorkedSender(ws));
       ws.on("close", () => sockets.delete(ws));
       ws.on("message", (data) => {
         let frame: ReqFrame;
