@@ -190,7 +190,7 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
         }
         failAll(unavailable("connection lost"));
         settle(new Error(`socket closed (${code}) before hello-ok`));
-        if (wasReady) log.warn({ code }, "gateway connection lost");
+        if (wasReady && !closing) log.warn({ code }, "gateway connection lost");
         if (wasReady && !closing) scheduleReconnect();
       });
     });
