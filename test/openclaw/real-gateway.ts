@@ -1,0 +1,112 @@
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "../support/redis.js";
+
+export const GATEWAY_TOKEN = "gw-test-token-0123456789abcdef";
+const PLUGIN_DIR = resolve(import.meta.dirname, "../../gateway-plugin");
+
+/** The CLI entry of the pinned OpenClaw, installed once outside the repo by scripts/ensure-openclaw.mjs. */
+export function openclawEntry(): string {
+  return execFileSync(process.execPath, [resolve(import.meta.dirname, "../../scripts/ensure-openclaw.mjs")], { encoding: "utf8" }).trim();
+}
+
+export type BuiltinRoute = { path: string; sessionKey: string; secret: string };
+
+/**
+ * The real OpenClaw Gateway (2026.9.6) on 127.0.0.1 with a fresh state folder, token auth, the
+ * bridge plugin (plugins.load.paths) and the bundled webhooks plugin on the given routes. Offline:
+ * no model catalog refresh, no update check, no mDNS (reference §5). `stop()` sends SIGTERM and
+ * falls back to SIGKILL after 15 s (an unbacked running task can make the Gateway drain for 315 s);
+ * `start()` brings it back on the same port and state, so flows persist across a restart.
+ */
+export async function startRealGateway(opts: { routes: Record<string, BuiltinRoute> }) {
+  const entry = openclawEntry();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
+  const home = join(dir, "home");
+  const stateDir = join(home, ".openclaw");
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(
+    join(stateDir, "openclaw.json"),
+    JSON.stringify(
+      {
+        gateway: { mode: "local", bind: "loopback", port, auth: { mode: "token", token: GATEWAY_TOKEN } },
+        discovery: { mdns: { mode: "off" } },
+        update: { checkOnStart: false },
+        telemetry: { enabled: false },
+        models: { catalogRefresh: { enabled: false } },
+        plugins: {
+          load: { paths: [PLUGIN_DIR] },
+          entries: {
+            "webhooks-bridge": { enabled: true },
+            webhooks: { enabled: true, config: { routes: opts.routes } },
+          },
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  const env = { ...process.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
+  delete env.OPENCLAW_GATEWAY_TOKEN;
+  delete env.OPENCLAW_GATEWAY_URL;
+  let proc: ChildProcess | undefined;
+  let log = "";
+
+  const start = () =>
+    new Promise<void>((resolvePromise, reject) => {
+      const p = spawn(process.execPath, [entry, "gateway", "run", "--bind", "loopback", "--port", String(port)], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+      proc = p;
+      const timer = setTimeout(() => reject(new Error(`Gateway not ready within 90 s:\n${log.slice(-3000)}`)), 90_000);
+      const onData = (d: Buffer) => {
+        log += d.toString();
+        // "[gateway] ready" (not "[gateway] spawn broker ready"); the log is ANSI-coloured.
+        if (/\[gateway\] ready\b/.test(log.slice(-4000).replace(/\x1b\[[0-9;]*m/g, ""))) {
+          clearTimeout(timer);
+          p.stdout!.off("data", onData);
+          p.stderr!.off("data", onData);
+          p.stdout!.on("data", (x: Buffer) => (log += x.toString()));
+          p.stderr!.on("data", (x: Buffer) => (log += x.toString()));
+          resolvePromise();
+        }
+      };
+      p.stdout!.on("data", onData);
+      p.stderr!.on("data", onData);
+      p.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`Gateway exited (${code}):\n${log.slice(-3000)}`));
+      });
+    });
+
+  const stop = async () => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.removeAllListeners("exit");
+    const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    p.kill("SIGTERM");
+    const t = setTimeout(() => p.kill("SIGKILL"), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
+  process.once("exit", () => proc?.kill("SIGKILL"));
+
+  await start();
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    http: `http://127.0.0.1:${port}`,
+    token: GATEWAY_TOKEN,
+    log: () => log,
+    start,
+    stop,
+    dispose: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type RealGateway = Awaited<ReturnType<typeof startRealGateway>>;
