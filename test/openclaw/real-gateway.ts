@@ -21,7 +21,7 @@ export type BuiltinRoute = { path: string; sessionKey: string; secret: string };
  * falls back to SIGKILL after 15 s (an unbacked running task can make the Gateway drain for 315 s);
  * `start()` brings it back on the same port and state, so flows persist across a restart.
  */
-export async function startRealGateway(opts: { routes: Record<string, BuiltinRoute> }) {
+export async function startRealGateway(opts: { routes: Record<string, BuiltinRoute>; trustedProxies?: string[] }) {
   const entry = openclawEntry();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
@@ -32,7 +32,13 @@ export async function startRealGateway(opts: { routes: Record<string, BuiltinRou
     join(stateDir, "openclaw.json"),
     JSON.stringify(
       {
-        gateway: { mode: "local", bind: "loopback", port, auth: { mode: "token", token: GATEWAY_TOKEN } },
+        gateway: {
+          mode: "local",
+          bind: "loopback",
+          port,
+          auth: { mode: "token", token: GATEWAY_TOKEN },
+          ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
+        },
         discovery: { mdns: { mode: "off" } },
         update: { checkOnStart: false },
         telemetry: { enabled: false },
@@ -49,7 +55,7 @@ export async function startRealGateway(opts: { routes: Record<string, BuiltinRou
       2,
     ),
   );
-  const env = { ...process.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
   delete env.OPENCLAW_GATEWAY_TOKEN;
   delete env.OPENCLAW_GATEWAY_URL;
   let proc: ChildProcess | undefined;
