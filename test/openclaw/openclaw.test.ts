@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createGatewayClient } from "../../src/gateway/client.js";
+import { createLogger } from "../../src/log.js";
 import { post, startService, type TestService } from "../support/service.js";
 import { startRealGateway, type RealGateway } from "./real-gateway.js";
 
@@ -127,6 +129,42 @@ describe("the 13 actions through the service, persisted by the real Gateway", ()
     assert.equal((await service("b", { action: "finish_flow", flowId: f.flowId, expectedRevision: 0 })).status, 404);
     assert.equal((await service("b", { action: "cancel_flow", flowId: f.flowId })).status, 404);
     assert.equal((await service("a", { action: "get_flow", flowId: f.flowId })).json.result.flow.status, "queued");
+  });
+});
+
+describe("the bridge plugin's own guards (called directly over the Gateway protocol)", () => {
+  const client = (scopes: string[]) =>
+    createGatewayClient({ url: gw.url, token: async () => gw.token, log: createLogger({ level: "silent" }), version: "test", scopes });
+
+  test("params are validated: sessionKey required, unknown fields and bad values refused", async () => {
+    const c = client(["operator.read", "operator.write"]);
+    await c.start();
+    try {
+      const refused = (p: Promise<unknown>) => assert.rejects(p, /INVALID_REQUEST/);
+      await refused(c.call("webhooksBridge.list_flows", {}));
+      await refused(c.call("webhooksBridge.list_flows", { sessionKey: "  " }));
+      await refused(c.call("webhooksBridge.get_flow", { sessionKey: S.a, flowId: "x", ownerKey: "agent:main:hook:b" }));
+      await refused(c.call("webhooksBridge.set_waiting", { sessionKey: S.a, flowId: "x", expectedRevision: -1 }));
+      await refused(c.call("webhooksBridge.run_task", { sessionKey: S.a, flowId: "x", runtime: "cli", task: "t" }));
+      await refused(c.call("webhooksBridge.create_flow", { sessionKey: S.a, goal: "g" })); // controllerId is the caller's job
+      const ok = (await c.call("webhooksBridge.list_flows", { sessionKey: S.a })) as { flows: unknown[] };
+      assert.ok(Array.isArray(ok.flows));
+      assertNoOwnerMetadata(ok);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("scopes: reads need operator.read, mutations operator.write", async () => {
+    const reader = client(["operator.read"]);
+    await reader.start();
+    try {
+      const flows = (await reader.call("webhooksBridge.list_flows", { sessionKey: S.a })) as { flows: unknown[] };
+      assert.ok(Array.isArray(flows.flows));
+      await assert.rejects(reader.call("webhooksBridge.create_flow", { sessionKey: S.a, goal: "g", controllerId: "c" }), /FORBIDDEN/);
+    } finally {
+      await reader.close();
+    }
   });
 });
 
