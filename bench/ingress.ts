@@ -23,6 +23,7 @@ const token = randomUUID();
 const secret = randomUUID();
 
 const children: ChildProcess[] = [];
+const cpuReaders = new Map<string, () => Promise<number>>();
 function child(...args: string[]): Promise<string> {
   // BENCH_PROFILE=service (or gateway, hello) writes a CPU profile of that process into .tmp/ (for finding hot spots).
   const prof = process.env.BENCH_PROFILE && args[0] === process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir=.tmp"] : [];
@@ -43,17 +44,42 @@ function child(...args: string[]): Promise<string> {
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (line) {
         clearTimeout(t);
-        resolve(JSON.parse(line).url);
+        p.stdout!.removeAllListeners("data");
+        let buf = "";
+        const waiters: ((us: number) => void)[] = [];
+        p.stdout!.on("data", (d) => {
+          buf += d;
+          let nl;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const msg = JSON.parse(buf.slice(0, nl));
+            buf = buf.slice(nl + 1);
+            if (typeof msg.cpuUs === "number") waiters.shift()?.(msg.cpuUs);
+          }
+        });
+        const url = JSON.parse(line).url;
+        cpuReaders.set(url, () => new Promise((r) => { waiters.push(r); p.kill("SIGUSR2"); }));
+        resolve(url);
       }
     });
     p.once("exit", (code) => reject(new Error(`${args[0]} exited ${code}`)));
   });
 }
 
-type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number };
-async function load(opts: autocannon.Options, duration: number): Promise<Run> {
+type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number };
+/** One autocannon run; `server` is the measured process's URL, for its CPU time per request. */
+async function load(opts: autocannon.Options, duration: number, server: string): Promise<Run> {
+  const cpu = cpuReaders.get(server)!;
+  const before = await cpu();
   const r = await autocannon({ connections, duration, ...opts });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+  const used = (await cpu()) - before;
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    cpuUsPerReq: used / Math.max(1, r.requests.total),
+  };
 }
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
@@ -71,26 +97,27 @@ try {
   // A create_flow must succeed before load: a broken pipeline would measure fast 4xx answers.
   const probe = await fetch(ingress.url as string, { method: "POST", headers: ingress.headers as Record<string, string>, body: ingress.body as string });
   if (probe.status !== 200) throw new Error(`ingress probe answered ${probe.status}: ${await probe.text()}`);
-  await load(hello, warmup);
-  await load(ingress, warmup);
+  await load(hello, warmup, helloUrl);
+  await load(ingress, warmup, svcUrl);
   const runs = { hello: [] as Run[], ingress: [] as Run[] };
   for (let i = 0; i < rounds; i++) {
-    runs.hello.push(await load(hello, seconds));
-    runs.ingress.push(await load(ingress, seconds));
+    runs.hello.push(await load(hello, seconds, helloUrl));
+    runs.ingress.push(await load(ingress, seconds, svcUrl));
   }
   const summary = (rs: Run[]) => ({
     rps: median(rs.map((r) => r.rps)),
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
     bad: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    cpu: median(rs.map((r) => r.cpuUsPerReq)),
   });
   const h = summary(runs.hello);
   const g = summary(runs.ingress);
   const ratio = g.rps / h.rps;
   const row = (name: string, s: ReturnType<typeof summary>) =>
-    `${name.padEnd(26)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)}`;
+    `${name.padEnd(26)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)} ${s.cpu.toFixed(1).padStart(12)}`;
   console.log(`\ningress benchmark: ${connections} connections, ${rounds} × ${seconds} s per target (medians), node ${process.version}`);
-  console.log(`${"target".padEnd(26)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)}`);
+  console.log(`${"target".padEnd(26)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)} ${"CPU µs/req".padStart(12)}`);
   console.log(row("hono hello-world", h));
   console.log(row("create_flow full pipeline", g));
   console.log(`ratio ingress/hello: ${ratio.toFixed(3)} (target ≥ 0.25)   ingress p99: ${g.p99} ms (target < 10 ms)`);

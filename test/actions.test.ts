@@ -288,7 +288,7 @@ describe("HTTP mapping of runtime outcomes (scripted Gateway answers)", () => {
 });
 
 describe("embedded runtime memory bound", () => {
-  test("past maxFlows the oldest flow is dropped, newer ones stay", async () => {
+  test("past maxFlows the oldest flows are dropped, newer ones stay", async () => {
     const { createEmbeddedRuntime } = await import("../src/taskflow/embedded.js");
     const rt = createEmbeddedRuntime({ maxFlows: 3 });
     const ids: string[] = [];

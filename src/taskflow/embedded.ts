@@ -105,6 +105,18 @@ export function createEmbeddedRuntime(
       .sort((a, b) => b.createdAt - a.createdAt || (a.flowId < b.flowId ? -1 : a.flowId > b.flowId ? 1 : 0));
   const childTasks = (flowId: string) => [...tasks.values()].filter((t) => t.parentFlowId === flowId);
 
+  // Evicts in batches: deleting one entry from the front of a Map per insert leaves holes that
+  // every later `keys().next()` walks over, which made each create slower as the runtime aged.
+  function evictOldest(count: number) {
+    const gone = new Set<string>();
+    for (const id of flows.keys()) {
+      if (gone.size >= count) break;
+      gone.add(id);
+    }
+    for (const id of gone) flows.delete(id);
+    for (const [taskId, t] of tasks) if (gone.has(t.parentFlowId)) tasks.delete(taskId);
+  }
+
   function mutate(sessionKey: string, flowId: string, expectedRevision: number, fields: Record<string, unknown>): MutationOutcome {
     const flow = owned(sessionKey, flowId);
     if (!flow) return { applied: false, code: "not_found" };
@@ -152,11 +164,7 @@ export function createEmbeddedRuntime(
       };
       patch(flow, { currentStep: p.currentStep ?? undefined, stateJson: p.stateJson, waitJson: p.waitJson });
       flows.set(flow.flowId, flow);
-      if (flows.size > maxFlows) {
-        const oldest = flows.keys().next().value!;
-        flows.delete(oldest);
-        for (const t of childTasks(oldest)) tasks.delete(t.taskId);
-      }
+      if (flows.size > maxFlows) evictOldest(Math.max(1, Math.floor(maxFlows / 10)));
       return { created: true, flow: toFlowView(flow) };
     },
     get_flow: (p) => ({ flow: toFlowViewOrNull(owned(p.sessionKey, p.flowId)) }),
