@@ -4,6 +4,7 @@ import type {
   ActionOutcomes,
   ActionParams,
   FlowStatus,
+  FlowView,
   MutationOutcome,
   NotifyPolicy,
   TaskFlowRuntime,
@@ -13,25 +14,7 @@ import type {
 import { toFlowView, toFlowViewOrNull, toTaskView } from "./views.js";
 
 /** Internal records keep owner metadata, exactly like the Gateway's; views strip it. */
-type FlowRecord = {
-  flowId: string;
-  syncMode: "managed";
-  ownerKey: string;
-  controllerId: string;
-  revision: number;
-  status: FlowStatus;
-  notifyPolicy: NotifyPolicy;
-  goal: string;
-  currentStep?: string;
-  blockedTaskId?: string;
-  blockedSummary?: string;
-  stateJson?: unknown;
-  waitJson?: unknown;
-  cancelRequestedAt?: number;
-  createdAt: number;
-  updatedAt: number;
-  endedAt?: number;
-};
+type FlowRecord = Omit<FlowView, "syncMode" | "controllerId"> & { syncMode: "managed"; ownerKey: string; controllerId: string };
 
 type TaskRecord = {
   taskId: string;
