@@ -1,0 +1,56 @@
+import { createHmac } from "node:crypto";
+
+/**
+ * Outgoing signatures (DESIGN.md §3). Every delivery carries both schemes:
+ * - seed 002: `X-OpenClaw-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` and
+ *   `X-OpenClaw-Timestamp: <unix seconds>`, the key being the secret string's UTF-8 bytes, exactly
+ *   what the seed's `verifyWebhook(payload, signature, timestamp, secret)` computes;
+ * - Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256
+ *   (key, "<id>.<timestamp>.<body>")>`, one `v1,` entry per active secret (rotation). A `whsec_`
+ *   secret's key is its base64 part, as the spec says; any other secret's key is its UTF-8 bytes
+ *   (a receiver uses `new Webhook(Buffer.from(secret, "utf8"), { format: "raw" })`, or the
+ *   `whsec_` + base64 of those bytes).
+ * - `legacy-body` (seed 003, opt-in per endpoint): `X-OpenClaw-Signature: sha256=<hex HMAC(secret, body)>`.
+ */
+export type SigningScheme = "openclaw" | "standard" | "legacy-body";
+
+export const DEFAULT_SCHEMES: readonly SigningScheme[] = ["openclaw", "standard"];
+
+/** The HMAC key of a secret for the Standard Webhooks scheme. */
+export function standardKey(secret: string): Buffer {
+  return secret.startsWith("whsec_") ? Buffer.from(secret.slice(6), "base64") : Buffer.from(secret, "utf8");
+}
+
+const hmac = (key: Buffer | string, data: string | Buffer) => createHmac("sha256", key).update(data);
+
+export type SignInput = {
+  /** The delivery id: stable across attempts, the receiver's dedupe key. */
+  id: string;
+  /** Unix seconds of this attempt. */
+  timestamp: number;
+  body: string;
+  /** Active secrets, newest first; the first one signs the seed-002 header. */
+  secrets: readonly string[];
+  schemes?: readonly SigningScheme[];
+};
+
+export function signatureHeaders(input: SignInput): Record<string, string> {
+  const schemes = input.schemes ?? DEFAULT_SCHEMES;
+  const ts = String(input.timestamp);
+  const headers: Record<string, string> = {};
+  const primary = input.secrets[0];
+  if (primary === undefined) throw new Error("no signing secret");
+  if (schemes.includes("openclaw")) {
+    headers["x-openclaw-signature"] = `sha256=${hmac(primary, `${ts}.${input.body}`).digest("hex")}`;
+    headers["x-openclaw-timestamp"] = ts;
+  } else if (schemes.includes("legacy-body")) {
+    headers["x-openclaw-signature"] = `sha256=${hmac(primary, input.body).digest("hex")}`;
+  }
+  if (schemes.includes("standard")) {
+    const signed = `${input.id}.${ts}.${input.body}`;
+    headers["webhook-id"] = input.id;
+    headers["webhook-timestamp"] = ts;
+    headers["webhook-signature"] = input.secrets.map((s) => `v1,${hmac(standardKey(s), signed).digest("base64")}`).join(" ");
+  }
+  return headers;
+}
