@@ -1,0 +1,134 @@
+import { Agent, errors, request, type Dispatcher } from "undici";
+import { BlockedAddressError, type SsrfGuard } from "./ssrf.js";
+
+export const RESPONSE_BODY_LIMIT = 20 * 1024;
+
+export type ErrorClass = "timeout" | "connect" | "dns" | "blocked_ip" | "redirect" | "http_4xx" | "http_5xx";
+
+/** The result of one attempt, for the delivery log and the retry decision. */
+export type AttemptResult = {
+  /** delivered: 2xx · retry: failed, try again per schedule · disable: 410 Gone (stop, disable the endpoint). */
+  outcome: "delivered" | "retry" | "disable";
+  status?: number;
+  errorClass?: ErrorClass;
+  error?: string;
+  durationMs: number;
+  /** The first 20 KiB of the response body. */
+  responseBody: string;
+  /** From `Retry-After` (seconds or an HTTP date), for the caller to clamp. */
+  retryAfterMs?: number;
+};
+
+/**
+ * The dispatcher deliveries go through: keep-alive pools, the SSRF guard in `connect.lookup`,
+ * explicit timeouts (undici's default is 300 s). Redirects are never followed (`request` does not
+ * follow them; a 3xx is a failed attempt), so a receiver cannot bounce a delivery elsewhere.
+ */
+export function createDeliveryAgent(guard: SsrfGuard, opts: { connections?: number } = {}): Agent {
+  return new Agent({
+    connections: opts.connections ?? 64,
+    keepAliveTimeout: 4_000,
+    connect: { lookup: guard.lookup, timeout: 5_000 },
+  });
+}
+
+function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ENODATA", "EAI_FAIL"]);
+
+/** Maps a thrown error to the log's error class; undici wraps connect-time causes, so walk them. */
+function classifyError(err: unknown): { errorClass: ErrorClass; error: string } {
+  const chain: unknown[] = [];
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) chain.push(e);
+  const blocked = chain.find((e) => e instanceof BlockedAddressError) as BlockedAddressError | undefined;
+  if (blocked) return { errorClass: "blocked_ip", error: blocked.message };
+  const message = String((err as Error)?.message ?? err).slice(0, 500);
+  if (chain.some((e) => DNS_CODES.has((e as { code?: string }).code ?? ""))) return { errorClass: "dns", error: message };
+  const timedOut = chain.some(
+    (e) =>
+      e instanceof errors.HeadersTimeoutError ||
+      e instanceof errors.BodyTimeoutError ||
+      e instanceof errors.ConnectTimeoutError ||
+      (e as Error).name === "TimeoutError" ||
+      (e as Error).name === "AbortError",
+  );
+  return { errorClass: timedOut ? "timeout" : "connect", error: message };
+}
+
+/**
+ * One delivery attempt: POST `body` with `headers` to `url`, within `timeoutMs` for the whole
+ * exchange. Only 2xx is delivered; 410 asks to disable the endpoint; anything else (3xx, 4xx, 5xx,
+ * timeout, network or DNS error, a blocked address) is a failed attempt to retry per schedule.
+ */
+export async function attemptDelivery(opts: {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+  dispatcher: Dispatcher;
+  guard: SsrfGuard;
+  now?: () => number;
+}): Promise<AttemptResult> {
+  const now = opts.now ?? Date.now;
+  const started = performance.now();
+  const done = (r: Omit<AttemptResult, "durationMs">): AttemptResult => ({ ...r, durationMs: Math.round(performance.now() - started) });
+  let url: URL;
+  try {
+    url = new URL(opts.url);
+  } catch {
+    return done({ outcome: "retry", errorClass: "connect", error: "invalid URL", responseBody: "" });
+  }
+  const refused = opts.guard.checkUrl(url);
+  if (refused) {
+    return done({
+      outcome: "retry",
+      errorClass: refused instanceof BlockedAddressError ? "blocked_ip" : "connect",
+      error: refused.message,
+      responseBody: "",
+    });
+  }
+  try {
+    const res = await request(url, {
+      method: "POST",
+      headers: opts.headers,
+      body: opts.body,
+      dispatcher: opts.dispatcher,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      signal: AbortSignal.timeout(opts.timeoutMs),
+    });
+    // Keep at most 20 KiB of the answer; a huge or endless body is cut off, not buffered.
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    try {
+      for await (const chunk of res.body) {
+        const c = chunk as Buffer;
+        if (kept < RESPONSE_BODY_LIMIT) {
+          chunks.push(c.subarray(0, RESPONSE_BODY_LIMIT - kept));
+          kept += Math.min(c.length, RESPONSE_BODY_LIMIT - kept);
+        }
+        if (kept >= RESPONSE_BODY_LIMIT) break;
+      }
+    } catch {
+      // A body that fails mid-way still leaves the status code as the answer.
+    } finally {
+      res.body.destroy();
+    }
+    const responseBody = Buffer.concat(chunks).toString("utf8");
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) return done({ outcome: "delivered", status, responseBody });
+    const retryAfterMs = parseRetryAfter(res.headers["retry-after"], now());
+    const base = { status, responseBody, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    if (status === 410) return done({ outcome: "disable", errorClass: "http_4xx", error: "410 Gone", ...base });
+    const errorClass: ErrorClass = status >= 500 ? "http_5xx" : status >= 400 ? "http_4xx" : "redirect";
+    return done({ outcome: "retry", errorClass, error: `HTTP ${status}`, ...base });
+  } catch (err) {
+    return done({ outcome: "retry", ...classifyError(err), responseBody: "" });
+  }
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createDeliveryAgent, attemptDelivery, RESPONSE_BODY_LIMIT } from "../src/egress/deliver.js";
+import { signatureHeaders } from "../src/egress/sign.js";
+import { createSsrfGuard } from "../src/egress/ssrf.js";
+import { freePort } from "./support/redis.js";
+import { startReceiver } from "./support/receiver.js";
+
+const SECRET = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString("base64")}`;
+const loopbackGuard = createSsrfGuard({ allowCidrs: ["127.0.0.0/8", "::1/128"] });
+const agent = createDeliveryAgent(loopbackGuard);
+const body = JSON.stringify({ id: "evt_1", type: "message.sent", data: {} });
+const send = (url: string, extra: Partial<Parameters<typeof attemptDelivery>[0]> = {}) =>
+  attemptDelivery({
+    url,
+    body,
+    headers: { "content-type": "application/json", ...signatureHeaders({ id: "msg_1", timestamp: Math.floor(Date.now() / 1000), body, secrets: [SECRET] }) },
+    timeoutMs: 1_000,
+    dispatcher: agent,
+    guard: loopbackGuard,
+    ...extra,
+  });
+
+after(() => agent.close());
+
+describe("one delivery attempt", () => {
+  let rx: Awaited<ReturnType<typeof startReceiver>>;
+  before(async () => {
+    rx = await startReceiver({ secret: SECRET });
+  });
+  after(() => rx.close());
+
+  test("2xx is delivered, and the receiver verifies the signature with standardwebhooks", async () => {
+    rx.next({ status: 204 });
+    const r = await send(`${rx.url}/hook`);
+    assert.equal(r.outcome, "delivered");
+    assert.equal(r.status, 204);
+    assert.equal(rx.received.at(-1)?.verified, true, rx.received.at(-1)?.verifyError);
+  });
+
+  test("5xx and 4xx are failed attempts with their class; 410 asks to disable; Retry-After is read", async () => {
+    rx.next({ status: 503, headers: { "retry-after": "7" }, body: "busy" });
+    let r = await send(rx.url);
+    assert.deepEqual([r.outcome, r.status, r.errorClass, r.retryAfterMs, r.responseBody], ["retry", 503, "http_5xx", 7000, "busy"]);
+    rx.next({ status: 404 });
+    r = await send(rx.url);
+    assert.deepEqual([r.outcome, r.errorClass], ["retry", "http_4xx"]);
+    rx.next({ status: 410 });
+    r = await send(rx.url);
+    assert.equal(r.outcome, "disable");
+    const when = new Date(Date.now() + 60_000).toUTCString();
+    rx.next({ status: 429, headers: { "retry-after": when } });
+    r = await send(rx.url);
+    assert.ok(r.retryAfterMs! > 50_000 && r.retryAfterMs! <= 60_000, `HTTP-date Retry-After: ${r.retryAfterMs}`);
+  });
+
+  test("a 302 is not followed", async () => {
+    const before = rx.received.length;
+    rx.next({ status: 302, headers: { location: `${rx.url}/elsewhere` } });
+    const r = await send(rx.url);
+    assert.deepEqual([r.outcome, r.status, r.errorClass], ["retry", 302, "redirect"]);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(rx.received.length, before + 1, "only the original request arrived");
+  });
+
+  test("a slow receiver times out; a hanging one too; a reset is a connect error", async () => {
+    rx.next({ delayMs: 600 });
+    let r = await send(rx.url, { timeoutMs: 200 });
+    assert.deepEqual([r.outcome, r.errorClass], ["retry", "timeout"]);
+    assert.ok(r.durationMs < 500, `took ${r.durationMs} ms`);
+    rx.next({ hang: true });
+    r = await send(rx.url, { timeoutMs: 200 });
+    assert.equal(r.errorClass, "timeout");
+    rx.next({ destroy: true });
+    r = await send(rx.url);
+    assert.deepEqual([r.outcome, r.errorClass], ["retry", "connect"]);
+  });
+
+  test("nobody listening → connect", async () => {
+    const r = await send(`http://127.0.0.1:${await freePort()}/`);
+    assert.deepEqual([r.outcome, r.errorClass], ["retry", "connect"]);
+  });
+
+  test("a huge response body is cut at 20 KiB", async () => {
+    rx.next({ status: 500, body: Buffer.alloc(5 * 1024 * 1024, "x") });
+    const r = await send(rx.url);
+    assert.equal(r.responseBody.length, RESPONSE_BODY_LIMIT);
+  });
+});
+
+describe("SSRF guard", () => {
+  const strict = createSsrfGuard({ allowCidrs: [] });
+  const strictAgent = createDeliveryAgent(strict);
+  after(() => strictAgent.close());
+
+  // Literal addresses are refused before any connection is attempted, so none of these is contacted.
+  for (const host of ["127.0.0.1", "[::1]", "[::ffff:169.254.169.254]", "0.0.0.0", "10.1.2.3", "100.64.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "[fe80::1]", "[fd00::1]"]) {
+    test(`${host} is refused as blocked_ip`, async () => {
+      const r = await attemptDelivery({ url: `http://${host}:9/`, body, headers: {}, timeoutMs: 500, dispatcher: strictAgent, guard: strict });
+      assert.deepEqual([r.outcome, r.errorClass], ["retry", "blocked_ip"]);
+    });
+  }
+
+  test("a name resolving to a private address (localhost) is refused at connection time", async () => {
+    const rx = await startReceiver({ host: "::" });
+    try {
+      const r = await attemptDelivery({ url: `http://localhost:${rx.port}/`, body, headers: {}, timeoutMs: 1_000, dispatcher: strictAgent, guard: strict });
+      assert.deepEqual([r.outcome, r.errorClass], ["retry", "blocked_ip"]);
+      assert.equal(rx.received.length, 0, "nothing reached the receiver");
+      // Allow-listed, the same name is delivered.
+      const ok = await attemptDelivery({ url: `http://localhost:${rx.port}/`, body, headers: {}, timeoutMs: 1_000, dispatcher: agent, guard: loopbackGuard });
+      assert.equal(ok.outcome, "delivered");
+    } finally {
+      await rx.close();
+    }
+  });
+
+  test("public unicast addresses pass the check; other schemes are refused", () => {
+    assert.equal(strict.refuse("93.184.216.34"), undefined);
+    assert.equal(strict.refuse("2606:4700::1111"), undefined);
+    assert.ok(strict.checkUrl(new URL("ftp://93.184.216.34/")));
+    assert.ok(strict.refuse("::ffff:127.0.0.1"), "IPv4-mapped loopback");
+  });
+});
