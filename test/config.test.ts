@@ -53,6 +53,14 @@ describe("config", () => {
     fails({}, /PORT \(env\)/, { PORT: "abc" });
   });
 
+  test("outgoing endpoints load with their defaults, and need Redis", () => {
+    const endpoints = [{ name: "main", url: "https://example.test/h", secret: "whsec_abc", events: ["message.*"] }];
+    fails({ webhooks: { endpoints } }, /webhooks\.endpoints: outgoing webhooks need redis\.url/);
+    const c = buildConfig({ redis: { url: "redis://127.0.0.1:1" }, webhooks: { endpoints } });
+    assert.equal(c.webhooks.endpoints[0]!.timeoutMs, 5_000);
+    fails({ redis: { url: "redis://127.0.0.1:1" }, webhooks: { endpoints: [{ ...endpoints[0], headers: { Host: "x" } }] } }, /webhooks\.endpoints\.0\.headers/);
+  });
+
   test("env overrides: PORT, REDIS_URL, OPENCLAW_GATEWAY_URL and OPENCLAW_GATEWAY_TOKEN", () => {
     const c = buildConfig({ gateway: { mode: "embedded" } }, { PORT: "9999", REDIS_URL: "redis://127.0.0.1:1", OPENCLAW_GATEWAY_URL: "ws://127.0.0.1:18789", OPENCLAW_GATEWAY_TOKEN: "tok" });
     assert.equal(c.server.port, 9999);

@@ -113,6 +113,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     throw new ConfigError(`${source}: ${first ? formatIssue(first) : "invalid"}`);
   }
   const parsed = result.data;
+  if (parsed.webhooks.endpoints.length > 0 && !parsed.redis.url) {
+    throw new ConfigError(`${source}: webhooks.endpoints: outgoing webhooks need redis.url (deliveries are queued in Redis)`);
+  }
   return deepFreeze({ ...parsed, routes: buildRoutes(parsed) });
 }
 

@@ -1,5 +1,6 @@
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { webhooksSchema } from "./endpoints.js";
 
 /** The seed's route limits (plugin 2026.9.6 defaults). */
 export const ROUTE_DEFAULTS = {
@@ -144,6 +145,7 @@ export const configSchema = z.strictObject({
   plugins: z
     .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).default({ webhooks: { enabled: true, config: { routes: {} } } }) })
     .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
+  webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
   log: z
     .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
     .default({ level: "info" }),

@@ -1,0 +1,69 @@
+import { z } from "zod";
+import { durationSchema } from "../util/duration.js";
+
+const trimmed = z.string().trim().min(1);
+const secretRef = z.strictObject({ source: z.enum(["env", "file", "exec", "store"]), provider: trimmed, id: trimmed });
+const secretInput = z.union([trimmed, secretRef]);
+
+/** Headers the service owns on every delivery; an endpoint cannot set or override them. */
+const RESERVED_HEADERS = /^(webhook-.*|content-type|content-length|host|x-openclaw-signature|x-openclaw-timestamp|x-openclaw-event|transfer-encoding|connection)$/i;
+
+/** `message.sent`, `message.*` (prefix) or `*` (everything). */
+const eventPattern = z.string().trim().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, "an event name, a prefix such as message.*, or *");
+
+export const endpointSchema = z
+  .strictObject({
+    name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"),
+    url: z.url({ protocol: /^https?$/ }).describe("Where deliveries are POSTed."),
+    secret: z.union([secretInput, z.array(secretInput).min(1)]).describe("Signing secret, or a list (newest first) during rotation."),
+    events: z.array(eventPattern).min(1),
+    filter: z.strictObject({ agentIds: z.array(trimmed).min(1).optional() }).optional(),
+    retry: z
+      .union([
+        z.strictObject({ maxAttempts: z.number().int().min(1).max(50), backoffMs: durationSchema }),
+        z.strictObject({ schedule: z.array(durationSchema).max(50) }),
+      ])
+      .optional()
+      .describe("Default: 30s, 5m, 30m, then failed."),
+    timeoutMs: durationSchema.default(5_000),
+    headers: z
+      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a header name"), z.string())
+      .default({})
+      .refine((h) => Object.keys(h).every((k) => !RESERVED_HEADERS.test(k)), "webhook-*, content-type, content-length, host and the signature headers cannot be overridden"),
+    transform: z.union([z.string(), z.record(z.string(), z.unknown())]).optional().describe("A template for the body, e.g. { text: \"{{data.error.message}}\" }."),
+    signing: z.array(z.enum(["openclaw", "standard", "legacy-body"])).min(1).default(["openclaw", "standard"]),
+    enabled: z.boolean().default(true),
+    concurrency: z.number().int().min(1).max(1_000).default(10),
+    rateLimit: z.strictObject({ perSecond: z.number().positive() }).optional(),
+  })
+  .refine((e) => !(e.signing.includes("openclaw") && e.signing.includes("legacy-body")), {
+    message: "openclaw and legacy-body both set X-OpenClaw-Signature: choose one",
+    path: ["signing"],
+  });
+
+export type Endpoint = z.infer<typeof endpointSchema>;
+
+export const webhooksSchema = z
+  .strictObject({
+    publishToken: secretInput.optional().describe("Bearer token for POST /v1/events."),
+    allowPrivateCidrs: z.array(trimmed).default([]).describe("Ranges the SSRF guard lets deliveries reach, e.g. 127.0.0.0/8."),
+    instanceId: trimmed.optional().describe("The envelope's instanceId; default the host name."),
+    endpoints: z
+      .array(endpointSchema)
+      .default([])
+      .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "endpoint names must be unique"),
+  })
+  .default({ allowPrivateCidrs: [], endpoints: [] });
+
+/** Whether an endpoint subscribes to an event type: exact name, `prefix.*`, or `*`. */
+export function matchesEvent(patterns: readonly string[], type: string): boolean {
+  return patterns.some((p) => p === "*" || p === type || (p.endsWith(".*") && type.startsWith(p.slice(0, -1))));
+}
+
+/** The endpoint's filter: with `agentIds`, only events whose `data.agentId` is listed. */
+export function passesFilter(endpoint: Pick<Endpoint, "filter">, data: unknown): boolean {
+  const ids = endpoint.filter?.agentIds;
+  if (!ids) return true;
+  const agentId = (data as { agentId?: unknown } | null)?.agentId;
+  return typeof agentId === "string" && ids.includes(agentId);
+}
