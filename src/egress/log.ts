@@ -1,0 +1,112 @@
+import type { Redis } from "ioredis";
+import type { AttemptResult } from "./deliver.js";
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export type AttemptRecord = {
+  attempt: number;
+  trigger: "scheduled" | "manual";
+  at: number;
+  status?: number;
+  errorClass?: string;
+  error?: string;
+  durationMs: number;
+  responseBody: string;
+  nextAttemptAt?: number;
+};
+
+export type DeliveryRecord = {
+  id: string;
+  eventId: string;
+  eventType: string;
+  endpoint: string;
+  status: DeliveryStatus;
+  attempts: number;
+  createdAt: number;
+  updatedAt: number;
+  lastStatus?: number;
+  lastError?: string;
+  nextAttemptAt?: number;
+};
+
+/**
+ * The delivery log in Redis: one hash per delivery, its attempts in a list, and sorted sets
+ * (scored by last update) per status and per endpoint, so "failed deliveries of X since T" is a
+ * range query. Every key expires after `retentionMs`.
+ */
+export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number }) {
+  const k = {
+    record: (id: string) => `${opts.prefix}delivery:${id}`,
+    attempts: (id: string) => `${opts.prefix}delivery:${id}:attempts`,
+    byStatus: (s: DeliveryStatus) => `${opts.prefix}deliveries:status:${s}`,
+    byEndpoint: (e: string) => `${opts.prefix}deliveries:endpoint:${e}`,
+    all: `${opts.prefix}deliveries:all`,
+  };
+  const ttl = Math.ceil(opts.retentionMs / 1000);
+
+  /** Adds the pending records of a fan-out to `multi` (written with the event, atomically). */
+  function addPending(multi: ReturnType<Redis["multi"]>, d: Omit<DeliveryRecord, "status" | "attempts" | "updatedAt">) {
+    multi.hset(k.record(d.id), { ...d, status: "pending", attempts: 0, updatedAt: d.createdAt });
+    multi.expire(k.record(d.id), ttl);
+    multi.zadd(k.byStatus("pending"), d.createdAt, d.id);
+    multi.zadd(k.byEndpoint(d.endpoint), d.createdAt, d.id);
+    multi.zadd(k.all, d.createdAt, d.id);
+  }
+
+  async function recordAttempt(id: string, endpoint: string, a: AttemptRecord, status: DeliveryStatus, result: AttemptResult) {
+    const now = a.at;
+    const m = redis.multi();
+    m.rpush(k.attempts(id), JSON.stringify(a));
+    m.expire(k.attempts(id), ttl);
+    m.hset(k.record(id), {
+      status,
+      attempts: a.attempt,
+      updatedAt: now,
+      lastStatus: result.status ?? "",
+      lastError: result.error ?? "",
+      nextAttemptAt: a.nextAttemptAt ?? "",
+    });
+    m.expire(k.record(id), ttl);
+    for (const s of ["pending", "delivered", "failed"] as const) {
+      if (s === status) m.zadd(k.byStatus(s), now, id);
+      else m.zrem(k.byStatus(s), id);
+    }
+    m.zadd(k.byEndpoint(endpoint), now, id);
+    m.zadd(k.all, now, id);
+    await m.exec();
+  }
+
+  async function get(id: string): Promise<(DeliveryRecord & { attemptLog: AttemptRecord[] }) | undefined> {
+    const [h, list] = await Promise.all([redis.hgetall(k.record(id)), redis.lrange(k.attempts(id), 0, -1)]);
+    if (!h.id) return undefined;
+    const num = (v: string | undefined) => (v ? Number(v) : undefined);
+    return {
+      id: h.id,
+      eventId: h.eventId!,
+      eventType: h.eventType!,
+      endpoint: h.endpoint!,
+      status: h.status as DeliveryStatus,
+      attempts: Number(h.attempts),
+      createdAt: Number(h.createdAt),
+      updatedAt: Number(h.updatedAt),
+      ...(h.lastStatus ? { lastStatus: num(h.lastStatus)! } : {}),
+      ...(h.lastError ? { lastError: h.lastError } : {}),
+      ...(h.nextAttemptAt ? { nextAttemptAt: num(h.nextAttemptAt)! } : {}),
+      attemptLog: list.map((x) => JSON.parse(x) as AttemptRecord),
+    };
+  }
+
+  /** Delivery ids, newest first, filtered by status and/or endpoint, updated since `since`. */
+  async function list(q: { status?: DeliveryStatus; endpoint?: string; since?: number; limit?: number }): Promise<string[]> {
+    const limit = q.limit ?? 50;
+    const key = q.status ? k.byStatus(q.status) : q.endpoint ? k.byEndpoint(q.endpoint) : k.all;
+    const ids = await redis.zrevrangebyscore(key, "+inf", q.since ?? "-inf", "LIMIT", 0, q.status && q.endpoint ? limit * 20 : limit);
+    if (!(q.status && q.endpoint)) return ids;
+    const inEndpoint = await Promise.all(ids.map((id) => redis.zscore(k.byEndpoint(q.endpoint!), id)));
+    return ids.filter((_, i) => inEndpoint[i] !== null).slice(0, limit);
+  }
+
+  return { keys: k, addPending, recordAttempt, get, list };
+}
+
+export type DeliveryLog = ReturnType<typeof createDeliveryLog>;

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { createHmac, randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { configFrom } from "../src/config/load.js";
+import { createEgress, type Egress } from "../src/egress/engine.js";
+import { createLogger } from "../src/log.js";
+import { createSecretResolver } from "../src/secrets/resolve.js";
+import { startRedis, type TestRedis } from "./support/redis.js";
+import { startReceiver } from "./support/receiver.js";
+
+const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
+const log = createLogger({ level: "silent" });
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.dispose());
+
+async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> {
+  const config = configFrom({
+    redis: { url: redis.url, prefix: redis.prefix() },
+    webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], instanceId: "test-instance", endpoints: endpoints as never },
+  });
+  const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+  egress.startWorker();
+  return egress;
+}
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** Seed 002's verification function. */
+const seedVerify = (payload: string, signature: string, timestamp: string, secret: string) =>
+  `sha256=${createHmac("sha256", secret).update(`${timestamp}.${payload}`).digest("hex")}` === signature;
+
+describe("egress: publish → BullMQ → signed delivery", () => {
+  test("a published event reaches a subscribed endpoint, verified by standardwebhooks and the seed's function", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    const egress = await egressFor([
+      { name: "main", url: `${rx.url}/events`, secret: SECRET, events: ["message.*"] },
+      { name: "other", url: `${rx.url}/other`, secret: SECRET, events: ["session.created"] },
+    ]);
+    try {
+      const out = await egress.publish({ type: "message.sent", data: { text: "hi", agentId: "main" } });
+      assert.equal(out.deliveries.length, 1, "only the subscribed endpoint");
+      await until(() => rx.received.length === 1);
+      const got = rx.received[0]!;
+      assert.equal(got.verified, true, got.verifyError);
+      assert.ok(seedVerify(got.body, String(got.headers["x-openclaw-signature"]), String(got.headers["x-openclaw-timestamp"]), SECRET));
+      const envelope = JSON.parse(got.body);
+      assert.deepEqual(Object.keys(envelope), ["id", "type", "timestamp", "instanceId", "data"]);
+      assert.equal(envelope.id, out.id);
+      assert.equal(envelope.instanceId, "test-instance");
+      assert.equal(got.headers["webhook-id"], out.deliveries[0]);
+      assert.equal(got.headers["x-openclaw-event"], "message.sent");
+      await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "delivered");
+      const rec = await egress.log.get(out.deliveries[0]!);
+      assert.equal(rec?.attempts, 1);
+      assert.equal(rec?.attemptLog[0]?.status, 200);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("a repeated event id within 24 h returns the original and delivers once", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    const egress = await egressFor([{ name: "main", url: rx.url, secret: SECRET, events: ["lead.*"] }]);
+    try {
+      const first = await egress.publish({ type: "lead.qualified", data: {}, id: "lead-42" });
+      const again = await egress.publish({ type: "lead.qualified", data: {}, id: "lead-42" });
+      assert.equal(first.id, "lead-42");
+      assert.deepEqual([again.id, again.duplicate], ["lead-42", true]);
+      await until(() => rx.received.length >= 1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(rx.received.length, 1);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("retry walk: 500, 500, then 200 → three attempts at the scheduled delays, same webhook-id, fresh timestamps", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    rx.next({ status: 500 });
+    rx.next({ status: 500 });
+    const egress = await egressFor([{ name: "flaky", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["1s", "1.2s"] } }]);
+    try {
+      const out = await egress.publish({ type: "error.occurred", data: { error: { message: "boom" } } });
+      await until(() => rx.received.length === 3, 15_000);
+      const [a, b, c] = rx.received;
+      const gap1 = b!.at - a!.at;
+      const gap2 = c!.at - b!.at;
+      assert.ok(gap1 >= 800 && gap1 <= 1_600, `first retry after ${gap1} ms (1 s ± 20%)`);
+      assert.ok(gap2 >= 960 && gap2 <= 1_800, `second retry after ${gap2} ms (1.2 s ± 20%)`);
+      assert.equal(new Set(rx.received.map((r) => r.headers["webhook-id"])).size, 1, "webhook-id stable");
+      assert.ok(Number(c!.headers["webhook-timestamp"]) > Number(a!.headers["webhook-timestamp"]), "timestamp fresh per attempt");
+      assert.ok(rx.received.every((r) => r.verified), "every attempt verifies");
+      await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "delivered");
+      const rec = await egress.log.get(out.deliveries[0]!);
+      assert.deepEqual(rec?.attemptLog.map((x) => [x.attempt, x.status, x.errorClass ?? null]), [[1, 500, "http_5xx"], [2, 500, "http_5xx"], [3, 200, null]]);
+      assert.ok(rec!.attemptLog[0]!.nextAttemptAt! > rec!.attemptLog[0]!.at);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("exhausted attempts end in the failed list", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    rx.setFallback({ status: 503 });
+    const egress = await egressFor([{ name: "down", url: rx.url, secret: SECRET, events: ["*"], retry: { maxAttempts: 2, backoffMs: 200 } }]);
+    try {
+      const out = await egress.publish({ type: "tool.called", data: {} });
+      await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "failed");
+      assert.equal(rx.received.length, 2);
+      assert.deepEqual(await egress.log.list({ status: "failed", endpoint: "down" }), out.deliveries);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("410 Gone disables the endpoint: no more attempts, later events are not queued for it", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    rx.next({ status: 410 });
+    const egress = await egressFor([{ name: "gone", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["100ms", "100ms"] } }]);
+    try {
+      const out = await egress.publish({ type: "session.ended", data: {} });
+      await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "failed");
+      assert.equal(await egress.isDisabled("gone"), true);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(rx.received.length, 1, "not retried");
+      assert.deepEqual((await egress.publish({ type: "session.ended", data: {} })).deliveries, []);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("agentIds filter, transform template and ${ENV} headers", async () => {
+    const rx = await startReceiver();
+    process.env.OCWH_TEST_HEADER_TOKEN = "tok-1";
+    const egress = await egressFor([
+      {
+        name: "slack",
+        url: rx.url,
+        secret: "plain",
+        events: ["error.occurred"],
+        filter: { agentIds: ["ops"] },
+        transform: { text: "Error: {{data.error.message}} at {{timestamp}}" },
+        headers: { Authorization: "Bearer ${OCWH_TEST_HEADER_TOKEN}" },
+      },
+    ]);
+    try {
+      assert.deepEqual((await egress.publish({ type: "error.occurred", data: { agentId: "sales", error: { message: "x" } } })).deliveries, []);
+      await egress.publish({ type: "error.occurred", data: { agentId: "ops", error: { message: "disk full" } } });
+      await until(() => rx.received.length === 1);
+      const got = rx.received[0]!;
+      assert.match(JSON.parse(got.body).text, /^Error: disk full at \d{4}-\d\d-\d\dT/);
+      assert.equal(got.headers.authorization, "Bearer tok-1");
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+});
