@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Config } from "./config/schema.js";
+import { createEgress, type Egress } from "./egress/engine.js";
 import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
 import { createGatewayTaskFlowRuntime } from "./gateway/taskflow-runtime.js";
 import { createMemoryLimitStore } from "./limits/memory-store.js";
@@ -21,6 +22,8 @@ export type Deps = {
   limitStore: LimitStore;
   gateway: GatewayClient | undefined;
   taskflow: TaskFlowRuntime;
+  /** Outgoing webhooks; present when endpoints or a publish token are configured (needs Redis). */
+  egress: Egress | undefined;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
   state: { shuttingDown: boolean };
 };
@@ -101,11 +104,16 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     }
     taskflow = createGatewayTaskFlowRuntime(gateway);
   }
-  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, state: { shuttingDown: false } };
+  let egress = overrides.egress;
+  if (!egress && config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined)) {
+    egress = await createEgress({ config, secrets, log });
+  }
+  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, state: { shuttingDown: false } };
 }
 
-/** Closes clients in dependency order: Gateway, then Redis. */
+/** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.egress?.close().catch(() => {});
   await deps.gateway?.close().catch(() => {});
   await deps.redis?.quit().catch(() => deps.redis?.disconnect());
 }

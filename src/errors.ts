@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   gateway_error: 502,
   gateway_unavailable: 503,
   limits_unavailable: 503,
+  storage_unavailable: 503,
   gateway_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

@@ -39,6 +39,7 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
     }
   }
   const app = createApp(deps);
+  deps.egress?.startWorker();
   const running = await startServer(app, {
     host: config.server.host,
     port: config.server.port,

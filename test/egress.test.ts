@@ -170,3 +170,48 @@ describe("egress: publish → BullMQ → signed delivery", () => {
     }
   });
 });
+
+describe("POST /v1/events", () => {
+  test("token-protected publish: 202 once stored, duplicates answered with the original id, 503 while Redis is away", async () => {
+    const { post, startService } = await import("./support/service.js");
+    const rx = await startReceiver({ secret: SECRET });
+    const svc = await startService({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      webhooks: {
+        publishToken: "publish-token-0123456789",
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: [{ name: "crm", url: rx.url, secret: SECRET, events: ["lead.*"] }],
+      },
+    });
+    svc.deps.egress!.startWorker();
+    const url = `${svc.url}/v1/events`;
+    const token = "publish-token-0123456789";
+    try {
+      assert.equal((await post(url, { type: "lead.qualified", data: {} }, { secret: "wrong" })).status, 401);
+      assert.equal((await post(url, { type: "lead qualified" }, { secret: token })).status, 400);
+      const r = await post(url, { type: "lead.qualified", data: { score: 91 }, id: "lead-7" }, { secret: token });
+      assert.equal(r.status, 202, r.text);
+      assert.deepEqual(r.json, { ok: true, id: "lead-7", duplicate: false, deliveries: 1 });
+      const again = await post(url, { type: "lead.qualified", data: { score: 91 }, id: "lead-7" }, { secret: token });
+      assert.deepEqual([again.status, again.json.id, again.json.duplicate], [202, "lead-7", true]);
+      await until(() => rx.received.length === 1);
+      assert.equal(JSON.parse(rx.received[0]!.body).data.score, 91);
+      if (redis.owned) {
+        await redis.stop();
+        const down = await post(url, { type: "lead.qualified", data: {}, id: "lead-8" }, { secret: token });
+        assert.equal(down.status, 503);
+        assert.equal(down.json.code, "storage_unavailable");
+        await redis.start();
+        let status = 503;
+        for (let i = 0; i < 50 && status !== 202; i++) {
+          await new Promise((res) => setTimeout(res, 100));
+          status = (await post(url, { type: "lead.qualified", data: {}, id: "lead-8" }, { secret: token })).status;
+        }
+        assert.equal(status, 202, "accepted once Redis is back");
+      }
+    } finally {
+      await svc.close();
+      await rx.close();
+    }
+  });
+});

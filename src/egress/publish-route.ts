@@ -1,0 +1,43 @@
+import type { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../app-env.js";
+import type { Deps } from "../deps.js";
+import { AppError, JSON_UTF8 } from "../errors.js";
+import { parseJsonBody, readBody } from "../ingress/body.js";
+import { presentedSecret, secretsEqual } from "../ingress/auth.js";
+import { header, jsonContentType, postOnly } from "../ingress/stages.js";
+import { formatFirstIssue } from "../taskflow/schemas.js";
+
+const publishSchema = z.strictObject({
+  type: z.string().trim().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified").max(200),
+  data: z.json().optional(),
+  id: z.string().trim().min(1).max(200).optional(),
+});
+
+/**
+ * `POST /v1/events` (seed 002's custom events): `Authorization: Bearer <webhooks.publishToken>`,
+ * body `{ type, data, id? }`. Answers 202 only once the event, its delivery records and its jobs
+ * are in Redis; 503 `storage_unavailable` when they could not be stored (retry with the same id:
+ * nothing is sent twice); a repeated `id` within 24 h answers the original id with `duplicate: true`.
+ */
+export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
+  const { egress, config, secrets } = deps;
+  app.all("/v1/events", postOnly, jsonContentType, async (c) => {
+    const token = config.webhooks.publishToken;
+    if (!egress || token === undefined) throw new AppError("not_found", "The publish API is not configured (webhooks.publishToken).");
+    const expected = await secrets.resolve(token);
+    if (expected === undefined || !secretsEqual(expected, presentedSecret((n) => header(c, n)))) {
+      throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
+    }
+    const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: config.limits.maxBodyBytes, timeoutMs: config.limits.bodyTimeoutMs });
+    const parsed = publishSchema.safeParse(parseJsonBody(raw));
+    if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
+    let out;
+    try {
+      out = await egress.publish({ type: parsed.data.type, data: parsed.data.data ?? {}, ...(parsed.data.id ? { id: parsed.data.id } : {}) });
+    } catch (cause) {
+      throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { cause, retryAfterS: 1 });
+    }
+    return c.json({ ok: true, id: out.id, duplicate: out.duplicate, deliveries: out.deliveries.length }, 202, JSON_UTF8);
+  });
+}
