@@ -96,7 +96,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     try {
       await gateway.start();
     } catch (cause) {
-      await redis?.quit().catch(() => {});
+      await closeRedis(redis);
       if (cause instanceof GatewayAuthError) {
         throw new StartupError(`gateway.token: the Gateway at ${gw.url} rejected the token (${cause.message})`, { cause });
       }
@@ -111,9 +111,24 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, state: { shuttingDown: false } };
 }
 
+/**
+ * Closes an ioredis client without hanging: QUIT only when connected (a QUIT issued while the
+ * client is reconnecting can stay pending forever once reconnection stops), bounded by a second,
+ * then disconnect.
+ */
+export async function closeRedis(r: Redis | undefined): Promise<void> {
+  if (!r) return;
+  if (r.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([r.quit().catch(() => {}), new Promise((res) => (timer = setTimeout(res, 1_000)))]);
+    clearTimeout(timer);
+  }
+  r.disconnect();
+}
+
 /** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
   await deps.egress?.close().catch(() => {});
   await deps.gateway?.close().catch(() => {});
-  await deps.redis?.quit().catch(() => deps.redis?.disconnect());
+  await closeRedis(deps.redis);
 }

@@ -172,20 +172,25 @@ describe("egress: publish → BullMQ → signed delivery", () => {
 });
 
 describe("POST /v1/events", () => {
-  test("token-protected publish: 202 once stored, duplicates answered with the original id, 503 while Redis is away", async () => {
-    const { post, startService } = await import("./support/service.js");
-    const rx = await startReceiver({ secret: SECRET });
-    const svc = await startService({
+  const token = "publish-token-0123456789";
+  const serviceWith = async (endpointUrl: string) => {
+    const { startService } = await import("./support/service.js");
+    return startService({
       redis: { url: redis.url, prefix: redis.prefix() },
       webhooks: {
-        publishToken: "publish-token-0123456789",
+        publishToken: token,
         allowPrivateCidrs: ["127.0.0.0/8"],
-        endpoints: [{ name: "crm", url: rx.url, secret: SECRET, events: ["lead.*"] }],
+        endpoints: [{ name: "crm", url: endpointUrl, secret: SECRET, events: ["lead.*"] }],
       },
     });
+  };
+
+  test("token-protected publish: 202 once stored, duplicates answered with the original id, delivered", async () => {
+    const { post } = await import("./support/service.js");
+    const rx = await startReceiver({ secret: SECRET });
+    const svc = await serviceWith(rx.url);
     svc.deps.egress!.startWorker();
     const url = `${svc.url}/v1/events`;
-    const token = "publish-token-0123456789";
     try {
       assert.equal((await post(url, { type: "lead.qualified", data: {} }, { secret: "wrong" })).status, 401);
       assert.equal((await post(url, { type: "lead qualified" }, { secret: token })).status, 400);
@@ -196,22 +201,35 @@ describe("POST /v1/events", () => {
       assert.deepEqual([again.status, again.json.id, again.json.duplicate], [202, "lead-7", true]);
       await until(() => rx.received.length === 1);
       assert.equal(JSON.parse(rx.received[0]!.body).data.score, 91);
-      if (redis.owned) {
-        await redis.stop();
-        const down = await post(url, { type: "lead.qualified", data: {}, id: "lead-8" }, { secret: token });
-        assert.equal(down.status, 503);
-        assert.equal(down.json.code, "storage_unavailable");
-        await redis.start();
-        let status = 503;
-        for (let i = 0; i < 50 && status !== 202; i++) {
-          await new Promise((res) => setTimeout(res, 100));
-          status = (await post(url, { type: "lead.qualified", data: {}, id: "lead-8" }, { secret: token })).status;
-        }
-        assert.equal(status, 202, "accepted once Redis is back");
-      }
+      assert.equal(rx.received[0]!.verified, true);
     } finally {
       await svc.close();
       await rx.close();
+    }
+  });
+
+  // No worker here: a BullMQ worker whose Redis restarted can take its whole grace period to
+  // close (see the note on #4); this test is about the publish answer.
+  test("503 storage_unavailable while Redis is away, 202 again once it is back", { skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false }, async () => {
+    const { post } = await import("./support/service.js");
+    const svc = await serviceWith("http://127.0.0.1:9/");
+    const url = `${svc.url}/v1/events`;
+    try {
+      assert.equal((await post(url, { type: "lead.qualified", data: {}, id: "lead-8" }, { secret: token })).status, 202);
+      await redis.stop();
+      const down = await post(url, { type: "lead.qualified", data: {}, id: "lead-9" }, { secret: token });
+      assert.equal(down.status, 503);
+      assert.equal(down.json.code, "storage_unavailable");
+      assert.equal(down.headers.get("retry-after"), "1");
+      await redis.start();
+      let status = 503;
+      for (let i = 0; i < 50 && status !== 202; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        status = (await post(url, { type: "lead.qualified", data: {}, id: "lead-9" }, { secret: token })).status;
+      }
+      assert.equal(status, 202, "accepted once Redis is back");
+    } finally {
+      await svc.close();
     }
   });
 });

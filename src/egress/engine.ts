@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { matchesEvent, passesFilter, type Endpoint } from "../config/endpoints.js";
+import { closeRedis } from "../deps.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
 import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./backoff.js";
@@ -88,7 +89,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     return typeof e.transform === "string" ? renderTemplate(e.transform, event) : JSON.stringify(renderDeep(e.transform, event));
   }
 
-  async function process(job: Job<JobData>): Promise<void> {
+  async function processJob(job: Job<JobData>): Promise<void> {
     const { deliveryId: id, eventId, endpoint: name } = job.data;
     const e = endpoints.get(name);
     if (!e) throw new UnrecoverableError(`endpoint ${name} is no longer configured`);
@@ -150,7 +151,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       const maxTimeout = Math.max(5_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
       const workerRedis = new Redis(url, { maxRetriesPerRequest: null });
       workerRedis.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
-      worker = new Worker<JobData>(QUEUE, process, {
+      worker = new Worker<JobData>(QUEUE, processJob, {
         connection: workerRedis,
         prefix: `${P}bull`,
         concurrency: workerOpts.concurrency ?? 50,
@@ -168,12 +169,34 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       worker.on("error", (err) => log.error({ err: err.message }, "worker error"));
       return worker;
     },
+    /**
+     * Lets the worker finish its current attempts (bounded by the longest endpoint timeout plus a
+     * second), then drops its connections: BullMQ's close can wait forever on a blocking
+     * connection that lived through a Redis restart. An attempt cut off here is retried later
+     * with the same webhook-id (at least once), never lost.
+     */
     async close() {
-      await worker?.close();
-      await (worker?.opts.connection as Redis | undefined)?.quit().catch(() => {});
+      if (worker) {
+        const w = worker;
+        const graceMs = Math.max(5_000, ...[...endpoints.values()].map((e) => e.timeoutMs)) + 1_000;
+        let timer: NodeJS.Timeout | undefined;
+        const finished = await Promise.race([
+          w.close().then(() => true),
+          new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs))),
+        ]);
+        clearTimeout(timer);
+        if (!finished) {
+          // Neither close(true) nor disconnect() is awaited: both can wait on the same stuck
+          // blocking connection. Dropping the connections ends whatever is left.
+          log.warn({ graceMs }, "worker did not close in time; disconnecting");
+          void w.close(true).catch(() => {});
+          void w.disconnect().catch(() => {});
+        }
+      }
+      (worker?.opts.connection as Redis | undefined)?.disconnect();
       await queue.close();
       await agent.close();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }
