@@ -43,9 +43,28 @@ export const endpointSchema = z
 
 export type Endpoint = z.infer<typeof endpointSchema>;
 
+const breakerSchema = z.strictObject({
+  failureThreshold: z.number().int().min(1).max(1_000).default(5).describe("Consecutive failed attempts that open the circuit."),
+  cooldownMs: durationSchema.default(30_000).describe("How long an open circuit waits before one probe; doubles per failed probe."),
+  maxCooldownMs: durationSchema.default(600_000),
+});
+
+const workerSchema = z.strictObject({
+  concurrency: z.number().int().min(1).max(1_000).default(50).describe("Attempts in flight per replica."),
+  stalledIntervalMs: durationSchema.default(30_000).describe("How often a lost worker's jobs are looked for (BullMQ stalled check)."),
+});
+
 export const webhooksSchema = z
   .strictObject({
     publishToken: secretInput.optional().describe("Bearer token for POST /v1/events."),
+    adminToken: secretInput.optional().describe("Bearer token for the /admin API (delivery log, replay, endpoints)."),
+    retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
+    disableAfter: durationSchema
+      .default(5 * 86_400_000)
+      .describe("An endpoint with no success for this long and an exhausted delivery is disabled (Svix's rule)."),
+    circuitBreaker: breakerSchema.default({ failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 }),
+    worker: workerSchema.default({ concurrency: 50, stalledIntervalMs: 30_000 }),
+    relayBuffer: z.number().int().min(1).default(10_000).describe("Gateway and flow events kept in memory while Redis is away."),
     allowPrivateCidrs: z.array(trimmed).default([]).describe("Ranges the SSRF guard lets deliveries reach, e.g. 127.0.0.0/8."),
     instanceId: trimmed.optional().describe("The envelope's instanceId; default the host name."),
     endpoints: z
@@ -53,7 +72,15 @@ export const webhooksSchema = z
       .default([])
       .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "endpoint names must be unique"),
   })
-  .default({ allowPrivateCidrs: [], endpoints: [] });
+  .default({
+    allowPrivateCidrs: [],
+    endpoints: [],
+    retention: 7 * 86_400_000,
+    disableAfter: 5 * 86_400_000,
+    circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 },
+    worker: { concurrency: 50, stalledIntervalMs: 30_000 },
+    relayBuffer: 10_000,
+  });
 
 /** Whether an endpoint subscribes to an event type: exact name, `prefix.*`, or `*`. */
 export function matchesEvent(patterns: readonly string[], type: string): boolean {

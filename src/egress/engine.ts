@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
@@ -8,15 +9,23 @@ import { closeRedis } from "../deps.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
 import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./backoff.js";
-import { attemptDelivery, createDeliveryAgent } from "./deliver.js";
+import { attemptDelivery, createDeliveryAgent, type AttemptResult } from "./deliver.js";
 import { createEnvelope, deliveryId, type Envelope } from "./envelope.js";
-import { createDeliveryLog } from "./log.js";
+import { createDeliveryLog, type DeliveryStatus } from "./log.js";
 import { signatureHeaders } from "./sign.js";
 import { createSsrfGuard } from "./ssrf.js";
 
-type JobData = { deliveryId: string; eventId: string; endpoint: string };
+type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
 const QUEUE = "deliveries";
 const DEDUPE_S = 24 * 3600;
+const GATE_LUA = readFileSync(new URL("./lua/gate-4.lua", import.meta.url), "utf8");
+const SETTLE_LUA = readFileSync(new URL("./lua/settle-2.lua", import.meta.url), "utf8");
+
+type GateReply = [1, 0 | 1] | [0, "disabled" | "circuit_open" | "circuit_probing" | "concurrency" | "rate_limited", number];
+type Scripts = {
+  ocwhGate(...args: (string | number)[]): Promise<GateReply>;
+  ocwhSettle(...args: (string | number)[]): Promise<"closed" | "open" | "opened">;
+};
 
 /** A failed attempt, carrying the delay chosen for the next one to the backoff strategy. */
 class AttemptFailed extends Error {
@@ -26,62 +35,109 @@ class AttemptFailed extends Error {
   }
 }
 
+/** Why a replay was not started: the admin API maps these to 404 / 409. */
+export class ReplayRefused extends Error {
+  constructor(readonly code: "not_found" | "delivery_pending" | "replay_pending" | "endpoint_disabled" | "endpoint_unknown", message: string) {
+    super(message);
+    this.name = "ReplayRefused";
+  }
+}
+
 export function retryPolicy(e: Endpoint): RetryPolicy {
   if (!e.retry) return DEFAULT_RETRY;
   return "schedule" in e.retry ? { kind: "schedule", delaysMs: e.retry.schedule } : { kind: "exponential", ...e.retry };
 }
 
+const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
+
 /**
- * Outgoing webhooks on BullMQ. `publish` stores the event and one pending delivery record per
- * matching endpoint in one MULTI, then adds one job per delivery whose id is the delivery id (a
- * re-add is a no-op), and only then marks the event id as seen: a publish that failed half way
- * can be repeated with the same id and loses nothing. The worker signs each attempt afresh,
- * POSTs it, logs it, and leaves retry timing to the endpoint's policy through BullMQ's backoff.
+ * Outgoing webhooks on BullMQ.
  *
- * @param opts.retentionMs how long events and the delivery log are kept (default 7 days)
+ * `publish` stores the event (first writer wins) and one pending delivery record per matching
+ * endpoint in one MULTI, adds one job per delivery still pending, whose id is the delivery id (a
+ * re-add is a no-op), and only then marks the event id as seen: a publish that failed half way can
+ * be repeated with the same id and loses nothing, and two replicas publishing the same Gateway
+ * broadcast deliver it once.
+ *
+ * Each attempt first passes the endpoint's gate in Redis (one script: disabled, circuit breaker,
+ * concurrency lease, rate), so limits hold across replicas. A job the gate holds back is moved to
+ * the delayed set without using an attempt: a failing or slow endpoint makes its own deliveries
+ * wait and leaves the worker to the others. The worker signs each attempt afresh, POSTs it, logs
+ * it, and leaves retry timing to the endpoint's policy through BullMQ's backoff.
  */
-export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger; retentionMs?: number }) {
+export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger }) {
   const { config, secrets } = opts;
+  const wh = config.webhooks;
   const url = config.redis.url;
   if (!url) throw new Error("egress needs redis.url");
   const P = config.redis.prefix;
   const log = opts.log.child({ component: "egress" });
-  const endpoints = new Map(config.webhooks.endpoints.map((e) => [e.name, e]));
-  const instanceId = config.webhooks.instanceId ?? hostname();
+  const endpoints = new Map(wh.endpoints.map((e) => [e.name, e]));
+  const instanceId = wh.instanceId ?? hostname();
   // The producer fails fast when Redis is away (publish answers 503); workers block and retry.
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: true });
   redis.on("error", () => {});
   await redis.connect();
+  redis.defineCommand("ocwhGate", { numberOfKeys: 4, lua: GATE_LUA });
+  redis.defineCommand("ocwhSettle", { numberOfKeys: 2, lua: SETTLE_LUA });
+  const scripts = redis as unknown as Scripts;
   const queue = new Queue<JobData>(QUEUE, { connection: redis, prefix: `${P}bull` });
-  const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: opts.retentionMs ?? 7 * 24 * 3600_000 });
-  const guard = createSsrfGuard({ allowCidrs: config.webhooks.allowPrivateCidrs });
+  const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention });
+  const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);
-  const disabledKey = (name: string) => `${P}endpoint:${name}:disabled`;
+  const key = {
+    disabled: (name: string) => `${P}endpoint:${name}:disabled`,
+    breaker: (name: string) => `${P}endpoint:${name}:breaker`,
+    inflight: (name: string) => `${P}endpoint:${name}:inflight`,
+    rate: (name: string) => `${P}endpoint:${name}:rate`,
+    replay: (id: string) => `${P}replay:${id}`,
+    event: (id: string) => `${P}event:${id}`,
+    seen: (id: string) => `${P}event-id:${id}`,
+  };
+  const longestTimeout = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
+  const { failureThreshold, cooldownMs, maxCooldownMs } = wh.circuitBreaker;
   let worker: Worker<JobData> | undefined;
 
   async function publish(input: { type: string; data: unknown; id?: string }) {
-    const seenKey = input.id ? `${P}event-id:${input.id}` : undefined;
-    if (seenKey && (await redis.exists(seenKey))) return { id: input.id!, duplicate: true, deliveries: [] as string[] };
+    if (input.id) {
+      const seen = await redis.get(key.seen(input.id));
+      if (seen) return { id: seen, duplicate: true, deliveries: [] as string[] };
+    }
     const event = createEnvelope({ ...input, instanceId });
     const candidates = [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
-    const disabled = candidates.length ? await redis.mget(candidates.map((e) => disabledKey(e.name))) : [];
+    const disabled = candidates.length ? await redis.mget(candidates.map((e) => key.disabled(e.name))) : [];
     const targets = candidates.filter((_, i) => !disabled[i]);
     const now = Date.now();
     const multi = redis.multi();
-    multi.set(`${P}event:${event.id}`, JSON.stringify(event), "PX", opts.retentionMs ?? 7 * 24 * 3600_000);
-    const jobs = targets.map((e) => {
+    multi.set(key.event(event.id), JSON.stringify(event), "PX", wh.retention, "NX");
+    const ids = targets.map((e) => {
       const id = deliveryId(event.id, e.name);
       deliveryLog.addPending(multi, { id, eventId: event.id, eventType: event.type, endpoint: e.name, createdAt: now });
-      return {
-        name: event.type,
-        data: { deliveryId: id, eventId: event.id, endpoint: e.name },
-        opts: { jobId: id, attempts: maxAttempts(retryPolicy(e)), backoff: { type: "endpoint" }, removeOnComplete: 1000, removeOnFail: false },
-      };
+      return id;
     });
-    await multi.exec();
+    const replies = (await multi.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0];
+    const jobs = targets.flatMap((e, i) =>
+      replies[i + 1]?.[1] === 1
+        ? [
+            {
+              name: event.type,
+              data: { deliveryId: ids[i]!, eventId: event.id, endpoint: e.name },
+              opts: {
+                jobId: ids[i]!,
+                attempts: maxAttempts(retryPolicy(e)),
+                backoff: { type: "endpoint" },
+                removeOnComplete: { age: 3_600, count: 10_000 },
+                removeOnFail: { age: Math.ceil(wh.retention / 1000) },
+              },
+            },
+          ]
+        : [],
+    );
     if (jobs.length) await queue.addBulk(jobs);
-    if (seenKey) await redis.set(seenKey, event.id, "EX", DEDUPE_S);
-    return { id: event.id, duplicate: false, deliveries: jobs.map((j) => j.opts.jobId) };
+    if (input.id) await redis.set(key.seen(input.id), event.id, "EX", DEDUPE_S);
+    return { id: event.id, duplicate: false, deliveries: ids };
   }
 
   function body(e: Endpoint, event: Envelope): string {
@@ -89,31 +145,85 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     return typeof e.transform === "string" ? renderTemplate(e.transform, event) : JSON.stringify(renderDeep(e.transform, event));
   }
 
-  async function processJob(job: Job<JobData>): Promise<void> {
-    const { deliveryId: id, eventId, endpoint: name } = job.data;
+  /** Disables an endpoint (410, or Svix's rule) and says so with an `endpoint.disabled` event. */
+  async function disable(e: Endpoint, reason: string) {
+    const set = await redis.set(key.disabled(e.name), JSON.stringify({ reason, at: Date.now() }), "NX");
+    if (set !== "OK") return;
+    log.warn({ endpoint: e.name, reason }, "endpoint disabled");
+    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, url: e.url, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}` }).catch(
+      (err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"),
+    );
+  }
+
+  /** The gate's answer: admitted (maybe as the circuit's probe), or how long to wait. */
+  async function admit(e: Endpoint, leaseId: string) {
+    const interval = e.rateLimit ? 1000 / e.rateLimit.perSecond : 0;
+    return scripts.ocwhGate(
+      key.breaker(e.name),
+      key.inflight(e.name),
+      key.rate(e.name),
+      key.disabled(e.name),
+      0,
+      leaseId,
+      e.timeoutMs + 5_000,
+      e.concurrency,
+      interval,
+      Math.max(0, 1000 - interval),
+      e.timeoutMs + 5_000,
+    );
+  }
+
+  async function processJob(job: Job<JobData>, token?: string): Promise<void> {
+    const { deliveryId: id, eventId, endpoint: name, manual } = job.data;
     const e = endpoints.get(name);
     if (!e) throw new UnrecoverableError(`endpoint ${name} is no longer configured`);
-    if (await redis.get(disabledKey(name))) throw new UnrecoverableError(`endpoint ${name} is disabled`);
-    const raw = await redis.get(`${P}event:${eventId}`);
-    if (!raw) throw new UnrecoverableError(`event ${eventId} has expired`);
-    const event = JSON.parse(raw) as Envelope;
-    const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
-    const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => s !== undefined);
-    if (!resolved.length) throw new UnrecoverableError(`endpoint ${name}: no signing secret resolves`);
-    const payload = body(e, event);
-    const custom = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, v.replace(/\$\{([A-Z][A-Z0-9_]*)\}/g, (_, n: string) => envValue(n))]));
-    const headers = {
-      ...custom,
-      "content-type": "application/json",
-      "user-agent": "openclaw-webhooks/1",
-      "x-openclaw-event": event.type,
-      ...signatureHeaders({ id, timestamp: Math.floor(Date.now() / 1000), body: payload, secrets: resolved, schemes: e.signing }),
-    };
-    const attempt = job.attemptsMade + 1;
-    const result = await attemptDelivery({ url: e.url, headers, body: payload, timeoutMs: e.timeoutMs, dispatcher: agent, guard });
+    const leaseId = `${job.id}:${job.attemptsStarted}`;
+    const [raw, gate] = await Promise.all([redis.get(key.event(eventId)), admit(e, leaseId)]);
+    if (gate[0] === 0) {
+      const [, reason, waitMs] = gate;
+      if (reason === "disabled") {
+        await deliveryLog.markFailed(id, name, "endpoint disabled");
+        throw new UnrecoverableError(`endpoint ${name} is disabled`);
+      }
+      // Held back, not failed: the attempt is not used up.
+      const wait = reason === "circuit_open" ? waitMs + jitter(0, 1_000) : reason === "rate_limited" ? waitMs + jitter(0, 20) : jitter(50, 250);
+      await job.moveToDelayed(Date.now() + wait, token);
+      throw new DelayedError();
+    }
+    const isProbe = gate[1] === 1;
+    let result: AttemptResult;
+    let payload: string;
+    let attempt: number;
+    try {
+      if (!raw) throw new UnrecoverableError(`event ${eventId} has expired`);
+      const event = JSON.parse(raw) as Envelope;
+      const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
+      const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => s !== undefined);
+      if (!resolved.length) throw new UnrecoverableError(`endpoint ${name}: no signing secret resolves`);
+      attempt = manual ? ((await deliveryLog.attempts(id)) ?? 0) + 1 : job.attemptsMade + 1;
+      payload = body(e, event);
+      const custom = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, v.replace(/\$\{([A-Z][A-Z0-9_]*)\}/g, (_, n: string) => envValue(n))]));
+      const headers = {
+        ...custom,
+        "content-type": "application/json",
+        "user-agent": "openclaw-webhooks/1",
+        "x-openclaw-event": event.type,
+        ...signatureHeaders({ id, timestamp: Math.floor(Date.now() / 1000), body: payload, secrets: resolved, schemes: e.signing }),
+      };
+      result = await attemptDelivery({ url: e.url, headers, body: payload, timeoutMs: e.timeoutMs, dispatcher: agent, guard });
+    } catch (err) {
+      await redis.zrem(key.inflight(name), leaseId).catch(() => {});
+      if (err instanceof UnrecoverableError) await deliveryLog.markFailed(id, name, err.message).catch(() => {});
+      throw err;
+    }
+    const ok = result.outcome === "delivered";
+    const circuit = await scripts.ocwhSettle(key.breaker(name), key.inflight(name), 0, leaseId, ok ? 1 : 0, failureThreshold, cooldownMs, maxCooldownMs, isProbe ? 1 : 0);
+    if (circuit === "opened") log.warn({ endpoint: name, probe: isProbe }, "circuit opened: deliveries to this endpoint wait");
+    else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
+
     const policy = retryPolicy(e);
-    const last = attempt >= maxAttempts(policy);
-    const status = result.outcome === "delivered" ? "delivered" : result.outcome === "disable" || last ? "failed" : "pending";
+    const last = manual || attempt >= maxAttempts(policy);
+    const status: DeliveryStatus = ok ? "delivered" : result.outcome === "disable" || last ? "failed" : "pending";
     // Chosen once (with jitter), logged as nextAttemptAt, and handed to BullMQ's backoff.
     const nextDelay = status === "pending" ? retryDelay(policy, attempt + 1, { retryAfterMs: result.retryAfterMs }) : undefined;
     await deliveryLog.recordAttempt(
@@ -121,7 +231,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       name,
       {
         attempt,
-        trigger: "scheduled",
+        trigger: manual ? "manual" : "scheduled",
         at: Date.now(),
         ...(result.status !== undefined ? { status: result.status } : {}),
         ...(result.errorClass ? { errorClass: result.errorClass } : {}),
@@ -133,30 +243,124 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       status,
       result,
     );
-    if (result.outcome === "delivered") return;
+    if (ok) return;
     if (result.outcome === "disable") {
-      await redis.set(disabledKey(name), `410 Gone from ${e.url} at ${new Date().toISOString()}`);
-      log.warn({ endpoint: name }, "endpoint answered 410 Gone: disabled");
+      await disable(e, `410 Gone from ${e.url}`);
       throw new UnrecoverableError("410 Gone: endpoint disabled");
     }
+    if (status === "failed" && !manual) {
+      // Svix's rule: an exhausted delivery on an endpoint with no success for `disableAfter`.
+      const since = Number(await redis.hget(key.breaker(name), "failingSince"));
+      if (since && Date.now() - since >= wh.disableAfter) {
+        await disable(e, `no successful delivery since ${new Date(since).toISOString()} and delivery ${id} exhausted its attempts`);
+      }
+    }
+    if (manual) throw new UnrecoverableError(result.error ?? "failed");
     throw new AttemptFailed(result.error ?? "failed", nextDelay);
+  }
+
+  /**
+   * One manual, one-shot attempt of a delivery. A marker taken with SET NX makes a second request
+   * for the same delivery fail (409) until the first attempt has ended, so no replay runs twice
+   * even when asked twice at once. A delivery still pending is left to its schedule.
+   */
+  async function replay(id: string): Promise<{ jobId: string }> {
+    const rec = await deliveryLog.get(id);
+    if (!rec) throw new ReplayRefused("not_found", `no delivery ${id}`);
+    const e = endpoints.get(rec.endpoint);
+    if (!e) throw new ReplayRefused("endpoint_unknown", `endpoint ${rec.endpoint} is no longer configured`);
+    if (rec.status === "pending") throw new ReplayRefused("delivery_pending", "the delivery is still scheduled; it will be attempted on its schedule");
+    if (await redis.exists(key.disabled(e.name))) throw new ReplayRefused("endpoint_disabled", `endpoint ${e.name} is disabled; enable it first`);
+    const jobId = `${id}_replay_${Date.now()}`;
+    const taken = await redis.set(key.replay(id), jobId, "PX", 2 * e.timeoutMs + 60_000, "NX");
+    if (taken !== "OK") throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
+    try {
+      await queue.add(rec.eventType, { deliveryId: id, eventId: rec.eventId, endpoint: e.name, manual: true }, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3_600 } });
+    } catch (err) {
+      await redis.del(key.replay(id)).catch(() => {});
+      throw err;
+    }
+    return { jobId };
+  }
+
+  /** Replays every failed delivery of an endpoint updated since `since` (ms); counts what started. */
+  async function replayFailed(endpoint: string, since: number) {
+    if (!endpoints.has(endpoint)) throw new ReplayRefused("endpoint_unknown", `no endpoint ${endpoint}`);
+    if (await redis.exists(key.disabled(endpoint))) throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
+    const ids = await deliveryLog.list({ status: "failed", endpoint, since, limit: 10_000 });
+    let started = 0;
+    const skipped: { id: string; reason: string }[] = [];
+    for (const id of ids) {
+      try {
+        await replay(id);
+        started++;
+      } catch (err) {
+        if (!(err instanceof ReplayRefused)) throw err;
+        skipped.push({ id, reason: err.code });
+      }
+    }
+    return { started, skipped };
+  }
+
+  async function endpointStatus() {
+    return Promise.all(
+      [...endpoints.values()].map(async (e) => {
+        const [disabledRaw, breaker, inFlight] = await Promise.all([
+          redis.get(key.disabled(e.name)),
+          redis.hgetall(key.breaker(e.name)),
+          redis.zcount(key.inflight(e.name), Date.now(), "+inf"),
+        ]);
+        const n = (v: string | undefined) => (v ? Number(v) : undefined);
+        return {
+          name: e.name,
+          url: e.url,
+          events: e.events,
+          enabled: e.enabled && !disabledRaw,
+          disabled: disabledRaw ? (JSON.parse(disabledRaw) as { reason: string; at: number }) : undefined,
+          circuit: {
+            state: (breaker.state as "open" | "closed" | undefined) ?? "closed",
+            failures: n(breaker.failures) ?? 0,
+            openUntil: n(breaker.openUntil),
+            lastSuccessAt: n(breaker.lastSuccessAt),
+            failingSince: n(breaker.failingSince),
+          },
+          inFlight,
+        };
+      }),
+    );
+  }
+
+  function onSettled(job: Job<JobData> | undefined) {
+    if (job?.data.manual) void redis.del(key.replay(job.data.deliveryId)).catch(() => {});
   }
 
   return {
     queue,
     log: deliveryLog,
     publish,
-    isDisabled: async (name: string) => Boolean(await redis.get(disabledKey(name))),
+    replay,
+    replayFailed,
+    endpointStatus,
+    hasEndpoint: (name: string) => endpoints.has(name),
+    isDisabled: async (name: string) => Boolean(await redis.get(key.disabled(name))),
+    /** Re-enables a disabled endpoint and closes its circuit; failed deliveries can then be replayed. */
+    async enable(name: string) {
+      if (!endpoints.has(name)) return false;
+      await redis.del(key.disabled(name), key.breaker(name));
+      return true;
+    },
     startWorker(workerOpts: { concurrency?: number } = {}) {
-      const maxTimeout = Math.max(5_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
       const workerRedis = new Redis(url, { maxRetriesPerRequest: null });
       workerRedis.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
       worker = new Worker<JobData>(QUEUE, processJob, {
         connection: workerRedis,
         prefix: `${P}bull`,
-        concurrency: workerOpts.concurrency ?? 50,
-        // The lock outlives the longest attempt, so no attempt runs twice at once.
-        lockDuration: 2 * maxTimeout + 10_000,
+        concurrency: workerOpts.concurrency ?? wh.worker.concurrency,
+        // The lock outlives the longest attempt, so no attempt runs twice at once; a worker that
+        // dies loses its lock and the stalled check hands its jobs to another (same webhook-id).
+        lockDuration: 2 * longestTimeout + 2_000,
+        stalledInterval: wh.worker.stalledIntervalMs,
+        maxStalledCount: 1_000,
         settings: {
           backoffStrategy: (attemptsMade, _type, err, job) => {
             if (err instanceof AttemptFailed && err.delayMs !== undefined) return err.delayMs;
@@ -167,6 +371,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         },
       });
       worker.on("error", (err) => log.error({ err: err.message }, "worker error"));
+      worker.on("completed", onSettled);
+      worker.on("failed", onSettled);
       return worker;
     },
     /**
@@ -178,7 +384,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     async close() {
       if (worker) {
         const w = worker;
-        const graceMs = Math.max(5_000, ...[...endpoints.values()].map((e) => e.timeoutMs)) + 1_000;
+        const graceMs = longestTimeout + 1_000;
         let timer: NodeJS.Timeout | undefined;
         const finished = await Promise.race([
           w.close().then(() => true),

@@ -1,5 +1,9 @@
-import type { Redis } from "ioredis";
+import { readFileSync } from "node:fs";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { AttemptResult } from "./deliver.js";
+
+const ADD_PENDING_LUA = readFileSync(new URL("./lua/add-pending-4.lua", import.meta.url), "utf8");
+type WithAddPending = { ocwhAddPending(...args: (string | number)[]): ChainableCommander };
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -29,6 +33,8 @@ export type DeliveryRecord = {
   nextAttemptAt?: number;
 };
 
+export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptRecord[] };
+
 /**
  * The delivery log in Redis: one hash per delivery, its attempts in a list, and sorted sets
  * (scored by last update) per status and per endpoint, so "failed deliveries of X since T" is a
@@ -44,13 +50,23 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
   };
   const ttl = Math.ceil(opts.retentionMs / 1000);
 
-  /** Adds the pending records of a fan-out to `multi` (written with the event, atomically). */
-  function addPending(multi: ReturnType<Redis["multi"]>, d: Omit<DeliveryRecord, "status" | "attempts" | "updatedAt">) {
-    multi.hset(k.record(d.id), { ...d, status: "pending", attempts: 0, updatedAt: d.createdAt });
-    multi.expire(k.record(d.id), ttl);
-    multi.zadd(k.byStatus("pending"), d.createdAt, d.id);
-    multi.zadd(k.byEndpoint(d.endpoint), d.createdAt, d.id);
-    multi.zadd(k.all, d.createdAt, d.id);
+  if (!("ocwhAddPending" in redis)) redis.defineCommand("ocwhAddPending", { numberOfKeys: 4, lua: ADD_PENDING_LUA });
+
+  /**
+   * Adds a pending record to `multi` unless the delivery already has one; its reply (in the
+   * multi's results) is 1 when the delivery still needs a job, 0 when it already ended.
+   */
+  function addPending(multi: ChainableCommander, d: Omit<DeliveryRecord, "status" | "attempts" | "updatedAt">) {
+    const fields = { ...d, status: "pending", attempts: 0, updatedAt: d.createdAt };
+    (multi as unknown as WithAddPending).ocwhAddPending(
+      k.record(d.id),
+      k.byStatus("pending"),
+      k.byEndpoint(d.endpoint),
+      k.all,
+      ttl,
+      d.createdAt,
+      ...Object.entries(fields).flat(),
+    );
   }
 
   async function recordAttempt(id: string, endpoint: string, a: AttemptRecord, status: DeliveryStatus, result: AttemptResult) {
@@ -73,10 +89,35 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     }
     m.zadd(k.byEndpoint(endpoint), now, id);
     m.zadd(k.all, now, id);
+    // The indexes outlive no record: entries older than the retention are trimmed as we go.
+    const horizon = now - opts.retentionMs;
+    for (const key of [k.byStatus("delivered"), k.byStatus("failed"), k.byStatus("pending"), k.byEndpoint(endpoint), k.all]) {
+      m.zremrangebyscore(key, "-inf", horizon);
+    }
     await m.exec();
   }
 
-  async function get(id: string): Promise<(DeliveryRecord & { attemptLog: AttemptRecord[] }) | undefined> {
+  /** Ends a delivery that cannot be attempted (endpoint disabled, event expired, no secret). */
+  async function markFailed(id: string, endpoint: string, reason: string) {
+    const now = Date.now();
+    const m = redis.multi();
+    m.hset(k.record(id), { status: "failed", updatedAt: now, lastError: reason, nextAttemptAt: "" });
+    m.expire(k.record(id), ttl);
+    m.zrem(k.byStatus("pending"), id);
+    m.zrem(k.byStatus("delivered"), id);
+    m.zadd(k.byStatus("failed"), now, id);
+    m.zadd(k.byEndpoint(endpoint), now, id);
+    m.zadd(k.all, now, id);
+    await m.exec();
+  }
+
+  /** Attempts made so far (for numbering a manual attempt), undefined for an unknown delivery. */
+  async function attempts(id: string): Promise<number | undefined> {
+    const v = await redis.hget(k.record(id), "attempts");
+    return v === null ? undefined : Number(v);
+  }
+
+  async function get(id: string): Promise<DeliveryRecordWithAttempts | undefined> {
     const [h, list] = await Promise.all([redis.hgetall(k.record(id)), redis.lrange(k.attempts(id), 0, -1)]);
     if (!h.id) return undefined;
     const num = (v: string | undefined) => (v ? Number(v) : undefined);
@@ -106,7 +147,7 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     return ids.filter((_, i) => inEndpoint[i] !== null).slice(0, limit);
   }
 
-  return { keys: k, addPending, recordAttempt, get, list };
+  return { keys: k, addPending, recordAttempt, markFailed, attempts, get, list };
 }
 
 export type DeliveryLog = ReturnType<typeof createDeliveryLog>;
