@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
 import type { Deps } from "./deps.js";
 import { AppError, JSON_UTF8, toErrorResponse } from "./errors.js";
+import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
 import { version } from "./version.js";
@@ -24,6 +25,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   mountTaskFlowRoutes(app, deps);
   mountPublishRoute(app, deps);
+  mountAdminRoutes(app, deps);
 
   app.notFound((c) => {
     c.set("errorCode", "not_found");

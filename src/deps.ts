@@ -1,6 +1,8 @@
 import { Redis } from "ioredis";
 import type { Config } from "./config/schema.js";
 import { createEgress, type Egress } from "./egress/engine.js";
+import { mapGatewayEvent } from "./egress/gateway-events.js";
+import { createRelay, type Relay } from "./egress/relay.js";
 import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
 import { createGatewayTaskFlowRuntime } from "./gateway/taskflow-runtime.js";
 import { createMemoryLimitStore } from "./limits/memory-store.js";
@@ -24,6 +26,8 @@ export type Deps = {
   taskflow: TaskFlowRuntime;
   /** Outgoing webhooks; present when endpoints or a publish token are configured (needs Redis). */
   egress: Egress | undefined;
+  /** Events nobody waits for (Gateway broadcasts, flow lifecycle) on their way to `egress.publish`. */
+  events: Relay | undefined;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
   state: { shuttingDown: boolean };
 };
@@ -108,7 +112,17 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   if (!egress && config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined)) {
     egress = await createEgress({ config, secrets, log });
   }
-  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, state: { shuttingDown: false } };
+  const events =
+    overrides.events ??
+    (egress
+      ? createRelay((e) => egress.publish(e), { log, maxBuffered: config.webhooks.relayBuffer, onDrop: (n) => metrics.eventsDropped.inc(n) })
+      : undefined);
+  if (events && gateway) {
+    gateway.onEvent((e) => {
+      for (const mapped of mapGatewayEvent(e.event, e.payload)) events.emit(mapped);
+    });
+  }
+  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, events, state: { shuttingDown: false } };
 }
 
 /**
@@ -128,6 +142,7 @@ export async function closeRedis(r: Redis | undefined): Promise<void> {
 
 /** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.events?.close().catch(() => {});
   await deps.egress?.close().catch(() => {});
   await deps.gateway?.close().catch(() => {});
   await closeRedis(deps.redis);

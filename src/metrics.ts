@@ -27,6 +27,11 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       labelNames: ["route", "limit"] as const,
       registers: [registry],
     }),
+    eventsDropped: new Counter({
+      name: "ocwh_egress_events_dropped_total",
+      help: "Gateway or flow events dropped because the relay buffer was full while Redis was away.",
+      registers: [registry],
+    }),
   };
 }
 

@@ -57,7 +57,6 @@ const workerSchema = z.strictObject({
 export const webhooksSchema = z
   .strictObject({
     publishToken: secretInput.optional().describe("Bearer token for POST /v1/events."),
-    adminToken: secretInput.optional().describe("Bearer token for the /admin API (delivery log, replay, endpoints)."),
     retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
     disableAfter: durationSchema
       .default(5 * 86_400_000)

@@ -146,6 +146,9 @@ export const configSchema = z.strictObject({
     .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).default({ webhooks: { enabled: true, config: { routes: {} } } }) })
     .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
   webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
+  admin: z
+    .strictObject({ token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404.") })
+    .default({}),
   log: z
     .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
     .default({ level: "info" }),

@@ -343,6 +343,13 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     endpointStatus,
     hasEndpoint: (name: string) => endpoints.has(name),
     isDisabled: async (name: string) => Boolean(await redis.get(key.disabled(name))),
+    /** Disables an endpoint by name (an operator's choice); false when there is no such endpoint. */
+    async disable(name: string, reason: string) {
+      const e = endpoints.get(name);
+      if (!e) return false;
+      await disable(e, reason);
+      return true;
+    },
     /** Re-enables a disabled endpoint and closes its circuit; failed deliveries can then be replayed. */
     async enable(name: string) {
       if (!endpoints.has(name)) return false;

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
+import { flowEvent } from "../egress/flow-events.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
 import { actionRequestSchema, formatFirstIssue } from "../taskflow/schemas.js";
 import { runAction } from "./actions.js";
@@ -13,7 +14,7 @@ import { begin, jsonContentType, limits, postOnly, sharedSecretAuth } from "./st
  * slash, as the plugin serves both). The pipeline is the seed's order; see stages.ts.
  */
 export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
-  const { config, limitStore, secrets, metrics, taskflow } = deps;
+  const { config, limitStore, secrets, metrics, taskflow, events } = deps;
   const clientIp = createClientIpResolver(config.server);
   for (const route of config.routes) {
     const paths = route.path === "/" ? ["/"] : [route.path, `${route.path}/`];
@@ -33,6 +34,10 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
           const parsed = actionRequestSchema.safeParse(parseJsonBody(raw));
           if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
           const out = await runAction(parsed.data, route, taskflow);
+          if (events) {
+            const ev = flowEvent(parsed.data.action, route.id, out.status, out.result);
+            if (ev) events.emit(ev);
+          }
           if (out.status >= 400) {
             c.set("errorCode", out.code ?? "request_rejected");
             return c.json(

@@ -10,12 +10,22 @@ type Answer = { status?: number; headers?: Record<string, string>; body?: string
  * signature with the real `standardwebhooks` verifier. Answers are scripted one at a time
  * (`next`), else `fallback` (200 by default).
  */
-export async function startReceiver(opts: { secret?: string | Uint8Array; raw?: boolean; host?: string } = {}) {
+export async function startReceiver(opts: { secret?: string | Uint8Array; raw?: boolean; host?: string; port?: number } = {}) {
   const received: Received[] = [];
   const queue: Answer[] = [];
   let fallback: Answer = { status: 200, body: "ok" };
+  let active = 0;
+  let maxActive = 0;
   const verifier = opts.secret !== undefined ? new Webhook(opts.secret as string, opts.raw ? { format: "raw" } : undefined) : undefined;
   const server: Server = createServer((req, res) => {
+    active++;
+    maxActive = Math.max(maxActive, active);
+    let done = false;
+    const finish = () => {
+      if (!done) active--;
+      done = true;
+    };
+    res.on("close", finish);
     const chunks: Buffer[] = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", async () => {
@@ -41,12 +51,16 @@ export async function startReceiver(opts: { secret?: string | Uint8Array; raw?: 
     });
   });
   // `host: "::"` listens on both stacks, for names such as localhost that may resolve to ::1 first.
-  await new Promise<void>((r) => server.listen(0, opts.host ?? "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     received,
+    /** The most requests this receiver had open at once. */
+    get maxActive() {
+      return maxActive;
+    },
     next(a: Answer) {
       queue.push(a);
     },

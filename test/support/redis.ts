@@ -30,10 +30,11 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * A throwaway `redis-server` on a free loopback port (no persistence), or the server named by
+ * A throwaway `redis-server` on a free loopback port (no persistence; with `aof`, an append-only
+ * file fsynced on every write, so even SIGKILL loses nothing acknowledged), or the server named by
  * REDIS_URL. It waits for "Ready to accept connections" before resolving.
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedis> {
   const prefix = () => `test-${randomUUID()}:`;
   if (process.env.REDIS_URL) {
     const noop = async () => {};
@@ -45,7 +46,7 @@ export async function startRedis(): Promise<TestRedis> {
 
   const launch = () =>
     new Promise<void>((resolve, reject) => {
-      const p = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+      const p = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...(opts.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]), "--dir", dir], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       proc = p;
