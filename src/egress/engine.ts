@@ -82,6 +82,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   redis.defineCommand("ocwhSettle", { numberOfKeys: 2, lua: SETTLE_LUA });
   const scripts = redis as unknown as Scripts;
   const queue = new Queue<JobData>(QUEUE, { connection: redis, prefix: `${P}bull` });
+  queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
   const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention });
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);

@@ -1,0 +1,12 @@
+// A delivery worker in its own process, for the SIGKILL test: reads a config (JSON) from argv,
+// starts the egress worker, prints "ready", and runs until killed.
+import { configFrom } from "../../src/config/load.js";
+import { createEgress } from "../../src/egress/engine.js";
+import { createLogger } from "../../src/log.js";
+import { createSecretResolver } from "../../src/secrets/resolve.js";
+
+const config = configFrom(JSON.parse(process.argv[2]!));
+const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log: createLogger({ level: "silent" }) });
+const worker = egress.startWorker();
+await worker.waitUntilReady();
+process.stdout.write("ready\n");
