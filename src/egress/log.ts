@@ -3,7 +3,9 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { AttemptResult } from "./deliver.js";
 
 const ADD_PENDING_LUA = readFileSync(new URL("./lua/add-pending-4.lua", import.meta.url), "utf8");
+const RECORD_ATTEMPT_LUA = readFileSync(new URL("./lua/record-attempt-5.lua", import.meta.url), "utf8");
 type WithAddPending = { ocwhAddPending(...args: (string | number)[]): ChainableCommander };
+type WithRecordAttempt = { ocwhRecordAttempt(...args: (string | number)[]): Promise<unknown> };
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -50,7 +52,10 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
   };
   const ttl = Math.ceil(opts.retentionMs / 1000);
 
-  if (!("ocwhAddPending" in redis)) redis.defineCommand("ocwhAddPending", { numberOfKeys: 4, lua: ADD_PENDING_LUA });
+  if (!("ocwhAddPending" in redis)) {
+    redis.defineCommand("ocwhAddPending", { numberOfKeys: 4, lua: ADD_PENDING_LUA });
+    redis.defineCommand("ocwhRecordAttempt", { numberOfKeys: 5, lua: RECORD_ATTEMPT_LUA });
+  }
 
   /**
    * Adds a pending record to `multi` unless the delivery already has one; its reply (in the
@@ -69,32 +74,25 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     );
   }
 
+  /** One attempt into the log, and the delivery's new status, in one script call. */
   async function recordAttempt(id: string, endpoint: string, a: AttemptRecord, status: DeliveryStatus, result: AttemptResult) {
-    const now = a.at;
-    const m = redis.multi();
-    m.rpush(k.attempts(id), JSON.stringify(a));
-    m.expire(k.attempts(id), ttl);
-    m.hset(k.record(id), {
+    await (redis as unknown as WithRecordAttempt).ocwhRecordAttempt(
+      k.record(id),
+      k.attempts(id),
+      k.byEndpoint(endpoint),
+      k.all,
+      `${opts.prefix}deliveries:status:`,
+      id,
+      JSON.stringify(a),
       status,
-      attempts: a.attempt,
-      updatedAt: now,
-      lastStatus: result.status ?? "",
-      lastError: result.error ?? "",
-      nextAttemptAt: a.nextAttemptAt ?? "",
-    });
-    m.expire(k.record(id), ttl);
-    for (const s of ["pending", "delivered", "failed"] as const) {
-      if (s === status) m.zadd(k.byStatus(s), now, id);
-      else m.zrem(k.byStatus(s), id);
-    }
-    m.zadd(k.byEndpoint(endpoint), now, id);
-    m.zadd(k.all, now, id);
-    // The indexes outlive no record: entries older than the retention are trimmed as we go.
-    const horizon = now - opts.retentionMs;
-    for (const key of [k.byStatus("delivered"), k.byStatus("failed"), k.byStatus("pending"), k.byEndpoint(endpoint), k.all]) {
-      m.zremrangebyscore(key, "-inf", horizon);
-    }
-    await m.exec();
+      a.at,
+      ttl,
+      opts.retentionMs,
+      a.attempt,
+      result.status ?? "",
+      result.error ?? "",
+      a.nextAttemptAt ?? "",
+    );
   }
 
   /** Ends a delivery that cannot be attempted (endpoint disabled, event expired, no secret). */

@@ -1,0 +1,167 @@
+/**
+ * `npm run bench:egress`: outgoing deliveries against plain BullMQ, in the same run.
+ *
+ * - No-op baseline: N jobs added to a BullMQ queue (50 adds in flight) and drained by a Worker
+ *   (concurrency 50) whose processor does nothing.
+ * - Egress: N events published (50 publishes in flight) to one endpoint on a loopback receiver
+ *   (its own process, answering 204). Each delivery passes the endpoint gate, is signed with both
+ *   schemes, POSTed over undici, and logged in Redis.
+ * Rounds alternate (no-op, egress, …) and medians are compared, so the ratio survives a noisy
+ * machine. Then a paced phase (BENCH_RATE events/s, below saturation) measures event-to-first-
+ * attempt latency: from the publish call to the receiver getting the request.
+ *
+ * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (3), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4).
+ * Target (issue #4): deliveries/s ≥ 0.35 × the no-op rate; p99 event-to-first-attempt < 25 ms.
+ */
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { configFrom } from "../src/config/load.js";
+import { createEgress } from "../src/egress/engine.js";
+import { createLogger } from "../src/log.js";
+import { createSecretResolver } from "../src/secrets/resolve.js";
+import { startRedis } from "../test/support/redis.js";
+
+if (process.argv[2] === "receiver") {
+  // Child: answers 204 and reports (webhook-id, arrival time) in batches on stdout.
+  let batch: [string, number][] = [];
+  const server = createServer((req, res) => {
+    batch.push([String(req.headers["webhook-id"]), performance.timeOrigin + performance.now()]);
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  setInterval(() => {
+    if (batch.length) process.stdout.write(`${JSON.stringify(batch)}\n`);
+    batch = [];
+  }, 20);
+  server.keepAliveTimeout = 10_000;
+  server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
+} else {
+  await main();
+}
+
+async function main() {
+  const N = Number(process.env.BENCH_EVENTS ?? 5_000);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rate = Number(process.env.BENCH_RATE ?? 500);
+  const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 4);
+  const INFLIGHT = 50;
+  const redis = await startRedis();
+
+  const rx = spawn(process.execPath, [new URL(import.meta.url).pathname, "receiver"], { stdio: ["ignore", "pipe", "inherit"] });
+  const arrivals = new Map<string, number>();
+  let onArrival: (() => void) | undefined;
+  const port = await new Promise<number>((resolve) => {
+    let buf = "";
+    rx.stdout!.on("data", (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (!Array.isArray(msg)) resolve(msg.port);
+        else for (const [id, at] of msg as [string, number][]) if (!arrivals.has(id)) arrivals.set(id, at);
+        onArrival?.();
+      }
+    });
+  });
+  const now = () => performance.timeOrigin + performance.now();
+  const waitFor = (cond: () => boolean) =>
+    new Promise<void>((resolve) => {
+      if (cond()) return resolve();
+      onArrival = () => cond() && resolve();
+    });
+  async function pool(n: number, fn: (i: number) => Promise<unknown>) {
+    let next = 0;
+    await Promise.all(Array.from({ length: INFLIGHT }, async () => {
+      while (next < n) await fn(next++);
+    }));
+  }
+
+  async function noop(round: number): Promise<number> {
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const prefix = `noop${round}`;
+    const queue = new Queue("noop", { connection: conn, prefix });
+    let done = 0;
+    let resolveDone!: () => void;
+    const finished = new Promise<void>((r) => (resolveDone = r));
+    const worker = new Worker("noop", async () => {}, { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix, concurrency: 50 });
+    worker.on("completed", () => ++done === N && resolveDone());
+    await worker.waitUntilReady();
+    const t0 = now();
+    await pool(N, (i) => queue.add("job", { i }, { removeOnComplete: { age: 3_600, count: 10_000 } }));
+    await finished;
+    const perS = N / ((now() - t0) / 1000);
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    conn.disconnect();
+    return perS;
+  }
+
+  const log = createLogger({ level: "silent" });
+  async function egressRun(round: number, paced?: { rate: number; seconds: number }) {
+    const config = configFrom({
+      redis: { url: redis.url, prefix: `bench${round}:` },
+      webhooks: {
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: [{ name: "sink", url: `http://127.0.0.1:${port}/hook`, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"], concurrency: 1_000 }],
+      },
+    });
+    const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+    await egress.startWorker().waitUntilReady();
+    const sent = new Map<string, number>();
+    arrivals.clear();
+    const publish = async (i: number) => {
+      const t = now();
+      const out = await egress.publish({ type: "order.created", data: { i, total: 42.5, items: ["a", "b"] } });
+      sent.set(out.deliveries[0]!, t);
+    };
+    const t0 = now();
+    let n = N;
+    if (paced) {
+      n = paced.rate * paced.seconds;
+      const gap = 1000 / paced.rate;
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) {
+        const due = t0 + i * gap;
+        const wait = due - now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        pending.push(publish(i));
+      }
+      await Promise.all(pending);
+    } else {
+      await pool(N, publish);
+    }
+    await waitFor(() => arrivals.size >= n);
+    const perS = n / ((Math.max(...arrivals.values()) - t0) / 1000);
+    const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
+    await egress.close();
+    return { perS, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]! };
+  }
+
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  await noop(-1); // warm-up
+  await egressRun(-1);
+  const noops: number[] = [];
+  const egs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    noops.push(await noop(r));
+    egs.push((await egressRun(r)).perS);
+    console.log(`round ${r + 1}: no-op ${noops.at(-1)!.toFixed(0)} jobs/s, egress ${egs.at(-1)!.toFixed(0)} deliveries/s`);
+  }
+  const paced = await egressRun(100, { rate, seconds: latencySeconds });
+  const ratio = median(egs) / median(noops);
+  console.log(`\nno-op BullMQ     ${median(noops).toFixed(0)} jobs/s (median of ${rounds})`);
+  console.log(`egress           ${median(egs).toFixed(0)} deliveries/s (median of ${rounds})`);
+  console.log(`ratio            ${ratio.toFixed(2)}   (target ≥ 0.35)`);
+  console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (target p99 < 25 ms)`);
+  rx.kill();
+  await redis.dispose();
+  process.exit(0);
+}
