@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
@@ -12,20 +11,13 @@ import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./back
 import { attemptDelivery, createDeliveryAgent, type AttemptResult } from "./deliver.js";
 import { createEnvelope, deliveryId, type Envelope } from "./envelope.js";
 import { createDeliveryLog, type DeliveryStatus } from "./log.js";
+import { createEgressScripts } from "./scripts.js";
 import { signatureHeaders } from "./sign.js";
 import { createSsrfGuard } from "./ssrf.js";
 
 type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
 const QUEUE = "deliveries";
 const DEDUPE_S = 24 * 3600;
-const GATE_LUA = readFileSync(new URL("./lua/gate-4.lua", import.meta.url), "utf8");
-const SETTLE_LUA = readFileSync(new URL("./lua/settle-2.lua", import.meta.url), "utf8");
-
-type GateReply = [1, 0 | 1] | [0, "disabled" | "circuit_open" | "circuit_probing" | "concurrency" | "rate_limited", number];
-type Scripts = {
-  ocwhGate(...args: (string | number)[]): Promise<GateReply>;
-  ocwhSettle(...args: (string | number)[]): Promise<"closed" | "open" | "opened">;
-};
 
 /** A failed attempt, carrying the delay chosen for the next one to the backoff strategy. */
 class AttemptFailed extends Error {
@@ -78,9 +70,6 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: true });
   redis.on("error", () => {});
   await redis.connect();
-  redis.defineCommand("ocwhGate", { numberOfKeys: 4, lua: GATE_LUA });
-  redis.defineCommand("ocwhSettle", { numberOfKeys: 2, lua: SETTLE_LUA });
-  const scripts = redis as unknown as Scripts;
   // BullMQ gets a connection of its own: it defines some fifty scripts on the connection it is
   // given, and ioredis copies every defined script onto each pipeline it builds, which made our
   // own (auto-pipelined) commands on a shared connection ~10% of a delivery's CPU.
@@ -90,19 +79,15 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const queue = new Queue<JobData>(QUEUE, { connection: queueRedis, prefix: `${P}bull` });
   queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
   const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention });
+  const scripts = createEgressScripts(redis, deliveryLog, P);
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);
   const key = {
-    disabled: (name: string) => `${P}endpoint:${name}:disabled`,
-    breaker: (name: string) => `${P}endpoint:${name}:breaker`,
-    inflight: (name: string) => `${P}endpoint:${name}:inflight`,
-    rate: (name: string) => `${P}endpoint:${name}:rate`,
+    ...scripts.endpointKeys,
     replay: (id: string) => `${P}replay:${id}`,
-    event: (id: string) => `${P}event:${id}`,
     seen: (id: string) => `${P}event-id:${id}`,
   };
   const longestTimeout = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
-  const { failureThreshold, cooldownMs, maxCooldownMs } = wh.circuitBreaker;
   let worker: Worker<JobData> | undefined;
 
   async function publish(input: { type: string; data: unknown; id?: string }) {
@@ -111,22 +96,13 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       if (seen) return { id: seen, duplicate: true, deliveries: [] as string[] };
     }
     const event = createEnvelope({ ...input, instanceId });
-    const candidates = [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
-    const disabled = candidates.length ? await redis.mget(candidates.map((e) => key.disabled(e.name))) : [];
-    const targets = candidates.filter((_, i) => !disabled[i]);
-    const now = Date.now();
-    const multi = redis.multi();
-    multi.set(key.event(event.id), JSON.stringify(event), "PX", wh.retention, "NX");
-    const ids = targets.map((e) => {
-      const id = deliveryId(event.id, e.name);
-      deliveryLog.addPending(multi, { id, eventId: event.id, eventType: event.type, endpoint: e.name, createdAt: now });
-      return id;
-    });
-    const replies = (await multi.exec()) ?? [];
-    const failed = replies.find(([err]) => err);
-    if (failed) throw failed[0];
+    const targets = [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
+    const ids = targets.map((e) => deliveryId(event.id, e.name));
+    const flags = targets.length
+      ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now())
+      : [];
     const jobs = targets.flatMap((e, i) =>
-      replies[i + 1]?.[1] === 1
+      flags[i] === 1
         ? [
             {
               name: event.type,
@@ -144,7 +120,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     );
     if (jobs.length) await queue.addBulk(jobs);
     if (input.id) await redis.set(key.seen(input.id), event.id, "EX", DEDUPE_S);
-    return { id: event.id, duplicate: false, deliveries: ids };
+    return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0) };
   }
 
   function body(e: Endpoint, event: Envelope): string {
@@ -162,30 +138,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     );
   }
 
-  /** The gate's answer: admitted (maybe as the circuit's probe), or how long to wait. */
-  async function admit(e: Endpoint, leaseId: string) {
-    const interval = e.rateLimit ? 1000 / e.rateLimit.perSecond : 0;
-    return scripts.ocwhGate(
-      key.breaker(e.name),
-      key.inflight(e.name),
-      key.rate(e.name),
-      key.disabled(e.name),
-      0,
-      leaseId,
-      e.timeoutMs + 5_000,
-      e.concurrency,
-      interval,
-      Math.max(0, 1000 - interval),
-      e.timeoutMs + 5_000,
-    );
-  }
-
   async function processJob(job: Job<JobData>, token?: string): Promise<void> {
     const { deliveryId: id, eventId, endpoint: name, manual } = job.data;
     const e = endpoints.get(name);
     if (!e) throw new UnrecoverableError(`endpoint ${name} is no longer configured`);
     const leaseId = `${job.id}:${job.attemptsStarted}`;
-    const [raw, gate] = await Promise.all([redis.get(key.event(eventId)), admit(e, leaseId)]);
+    const gate = await scripts.gate(e, eventId, leaseId);
     if (gate[0] === 0) {
       const [, reason, waitMs] = gate;
       if (reason === "disabled") {
@@ -198,6 +156,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       throw new DelayedError();
     }
     const isProbe = gate[1] === 1;
+    const raw = gate[2];
     let result: AttemptResult;
     let payload: string;
     let attempt: number;
@@ -224,32 +183,34 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       throw err;
     }
     const ok = result.outcome === "delivered";
-    const circuit = await scripts.ocwhSettle(key.breaker(name), key.inflight(name), 0, leaseId, ok ? 1 : 0, failureThreshold, cooldownMs, maxCooldownMs, isProbe ? 1 : 0);
-    if (circuit === "opened") log.warn({ endpoint: name, probe: isProbe }, "circuit opened: deliveries to this endpoint wait");
-    else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
-
     const policy = retryPolicy(e);
     const last = manual || attempt >= maxAttempts(policy);
     const status: DeliveryStatus = ok ? "delivered" : result.outcome === "disable" || last ? "failed" : "pending";
     // Chosen once (with jitter), logged as nextAttemptAt, and handed to BullMQ's backoff.
     const nextDelay = status === "pending" ? retryDelay(policy, attempt + 1, { retryAfterMs: result.retryAfterMs }) : undefined;
-    await deliveryLog.recordAttempt(
-      id,
-      name,
+    const at = Date.now();
+    const [circuit, failingSince] = await scripts.finish(
+      { endpoint: name, leaseId, ok, isProbe, breaker: wh.circuitBreaker },
       {
-        attempt,
-        trigger: manual ? "manual" : "scheduled",
-        at: Date.now(),
-        ...(result.status !== undefined ? { status: result.status } : {}),
-        ...(result.errorClass ? { errorClass: result.errorClass } : {}),
-        ...(result.error ? { error: result.error } : {}),
-        durationMs: result.durationMs,
-        responseBody: result.responseBody,
-        ...(nextDelay !== undefined ? { nextAttemptAt: Date.now() + nextDelay } : {}),
+        id,
+        status,
+        lastStatus: result.status,
+        lastError: result.error,
+        attempt: {
+          attempt,
+          trigger: manual ? "manual" : "scheduled",
+          at,
+          ...(result.status !== undefined ? { status: result.status } : {}),
+          ...(result.errorClass ? { errorClass: result.errorClass } : {}),
+          ...(result.error ? { error: result.error } : {}),
+          durationMs: result.durationMs,
+          responseBody: result.responseBody,
+          ...(nextDelay !== undefined ? { nextAttemptAt: at + nextDelay } : {}),
+        },
       },
-      status,
-      result,
     );
+    if (circuit === "opened") log.warn({ endpoint: name, probe: isProbe }, "circuit opened: deliveries to this endpoint wait");
+    else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
     if (ok) return;
     if (result.outcome === "disable") {
       await disable(e, `410 Gone from ${e.url}`);
@@ -257,7 +218,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     }
     if (status === "failed" && !manual) {
       // Svix's rule: an exhausted delivery on an endpoint with no success for `disableAfter`.
-      const since = Number(await redis.hget(key.breaker(name), "failingSince"));
+      const since = Number(failingSince);
       if (since && Date.now() - since >= wh.disableAfter) {
         await disable(e, `no successful delivery since ${new Date(since).toISOString()} and delivery ${id} exhausted its attempts`);
       }

@@ -1,11 +1,4 @@
-import { readFileSync } from "node:fs";
-import type { ChainableCommander, Redis } from "ioredis";
-import type { AttemptResult } from "./deliver.js";
-
-const ADD_PENDING_LUA = readFileSync(new URL("./lua/add-pending-4.lua", import.meta.url), "utf8");
-const RECORD_ATTEMPT_LUA = readFileSync(new URL("./lua/record-attempt-5.lua", import.meta.url), "utf8");
-type WithAddPending = { ocwhAddPending(...args: (string | number)[]): ChainableCommander };
-type WithRecordAttempt = { ocwhRecordAttempt(...args: (string | number)[]): Promise<unknown> };
+import type { Redis } from "ioredis";
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -40,7 +33,8 @@ export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptR
 /**
  * The delivery log in Redis: one hash per delivery, its attempts in a list, and sorted sets
  * (scored by last update) per status and per endpoint, so "failed deliveries of X since T" is a
- * range query. Every key expires after `retentionMs`.
+ * range query. Every key expires after `retentionMs`. Records are written by the publish and
+ * finish scripts (scripts.ts); this module names the keys and reads them.
  */
 export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number }) {
   const k = {
@@ -51,49 +45,6 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     all: `${opts.prefix}deliveries:all`,
   };
   const ttl = Math.ceil(opts.retentionMs / 1000);
-
-  if (!("ocwhAddPending" in redis)) {
-    redis.defineCommand("ocwhAddPending", { numberOfKeys: 4, lua: ADD_PENDING_LUA });
-    redis.defineCommand("ocwhRecordAttempt", { numberOfKeys: 5, lua: RECORD_ATTEMPT_LUA });
-  }
-
-  /**
-   * Adds a pending record to `multi` unless the delivery already has one; its reply (in the
-   * multi's results) is 1 when the delivery still needs a job, 0 when it already ended.
-   */
-  function addPending(multi: ChainableCommander, d: Omit<DeliveryRecord, "status" | "attempts" | "updatedAt">) {
-    const fields = { ...d, status: "pending", attempts: 0, updatedAt: d.createdAt };
-    (multi as unknown as WithAddPending).ocwhAddPending(
-      k.record(d.id),
-      k.byStatus("pending"),
-      k.byEndpoint(d.endpoint),
-      k.all,
-      ttl,
-      d.createdAt,
-      ...Object.entries(fields).flat(),
-    );
-  }
-
-  /** One attempt into the log, and the delivery's new status, in one script call. */
-  async function recordAttempt(id: string, endpoint: string, a: AttemptRecord, status: DeliveryStatus, result: AttemptResult) {
-    await (redis as unknown as WithRecordAttempt).ocwhRecordAttempt(
-      k.record(id),
-      k.attempts(id),
-      k.byEndpoint(endpoint),
-      k.all,
-      `${opts.prefix}deliveries:status:`,
-      id,
-      JSON.stringify(a),
-      status,
-      a.at,
-      ttl,
-      opts.retentionMs,
-      a.attempt,
-      result.status ?? "",
-      result.error ?? "",
-      a.nextAttemptAt ?? "",
-    );
-  }
 
   /** Ends a delivery that cannot be attempted (endpoint disabled, event expired, no secret). */
   async function markFailed(id: string, endpoint: string, reason: string) {
@@ -145,7 +96,7 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     return ids.filter((_, i) => inEndpoint[i] !== null).slice(0, limit);
   }
 
-  return { keys: k, addPending, recordAttempt, markFailed, attempts, get, list };
+  return { keys: k, ttl, retentionMs: opts.retentionMs, markFailed, attempts, get, list };
 }
 
 export type DeliveryLog = ReturnType<typeof createDeliveryLog>;

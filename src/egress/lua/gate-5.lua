@@ -1,10 +1,10 @@
 -- Admits one delivery attempt to an endpoint, for every replica at once:
 -- circuit breaker, then concurrency lease, then rate (GCRA). Nothing is taken unless all pass.
 -- KEYS[1] breaker hash   KEYS[2] in-flight lease zset   KEYS[3] rate "theoretical arrival time"
--- KEYS[4] the endpoint's disabled marker
+-- KEYS[4] the endpoint's disabled marker   KEYS[5] the event (returned with the answer, saving a GET)
 -- ARGV: unused, leaseId, leaseMs, concurrency, intervalMs (0 = no rate limit), toleranceMs, probeLeaseMs
 -- Time is Redis's own (TIME), so replicas with skewed clocks agree.
--- Returns { 1, isProbe } when admitted, { 0, reason, waitMs } when not.
+-- Returns { 1, isProbe, eventJson|false } when admitted, { 0, reason, waitMs } when not.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('EXISTS', KEYS[4]) == 1 then return { 0, 'disabled', 0 } end
@@ -35,4 +35,4 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 if interval > 0 then
   redis.call('SET', KEYS[3], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
 end
-return { 1, probe }
+return { 1, probe, redis.call('GET', KEYS[5]) }

@@ -1,0 +1,69 @@
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import type { DeliveryLog, AttemptRecord, DeliveryStatus } from "./log.js";
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+
+export type GateReply = [1, 0 | 1, string | null] | [0, "disabled" | "circuit_open" | "circuit_probing" | "concurrency" | "rate_limited", number];
+type Commands = {
+  ocwhPublish(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  ocwhGate(...args: (string | number)[]): Promise<GateReply>;
+  ocwhFinish(...args: (string | number)[]): Promise<["closed" | "open" | "opened", string | null]>;
+};
+
+/**
+ * The egress's Redis scripts, one round trip each: `publish` (event + pending records),
+ * `gate` (admit an attempt: disabled, circuit, concurrency, rate; returns the event) and `finish`
+ * (free the lease, move the breaker, log the attempt). Keys are the delivery log's and the
+ * endpoint's (`endpointKeys`).
+ */
+export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, prefix: string) {
+  redis.defineCommand("ocwhPublish", { lua: lua("publish") });
+  redis.defineCommand("ocwhGate", { numberOfKeys: 5, lua: lua("gate-5") });
+  redis.defineCommand("ocwhFinish", { numberOfKeys: 9, lua: lua("finish-9") });
+  const r = redis as unknown as Commands;
+  const k = deliveryLog.keys;
+  const ep = {
+    disabled: (name: string) => `${prefix}endpoint:${name}:disabled`,
+    breaker: (name: string) => `${prefix}endpoint:${name}:breaker`,
+    inflight: (name: string) => `${prefix}endpoint:${name}:inflight`,
+    rate: (name: string) => `${prefix}endpoint:${name}:rate`,
+    event: (id: string) => `${prefix}event:${id}`,
+  };
+  let finishes = 0;
+
+  return {
+    endpointKeys: ep,
+    /** Flags per target: 0 disabled, 1 needs its job, 2 already ended. */
+    publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number) {
+      const keys = [ep.event(event.id), k.byStatus("pending"), k.all];
+      const args: (string | number)[] = [event.json, deliveryLog.retentionMs, deliveryLog.ttl, createdAt, event.id, event.type];
+      for (const t of targets) {
+        keys.push(ep.disabled(t.endpoint), k.record(t.deliveryId), k.byEndpoint(t.endpoint));
+        args.push(t.deliveryId, t.endpoint);
+      }
+      return r.ocwhPublish(keys.length, ...keys, ...args);
+    },
+    gate(endpoint: { name: string; timeoutMs: number; concurrency: number; rateLimit?: { perSecond: number } | undefined }, eventId: string, leaseId: string) {
+      const interval = endpoint.rateLimit ? 1000 / endpoint.rateLimit.perSecond : 0;
+      const n = endpoint.name;
+      const leaseMs = endpoint.timeoutMs + 5_000;
+      return r.ocwhGate(ep.breaker(n), ep.inflight(n), ep.rate(n), ep.disabled(n), ep.event(eventId), 0, leaseId, leaseMs, endpoint.concurrency, interval, Math.max(0, 1000 - interval), leaseMs);
+    },
+    finish(
+      a: { endpoint: string; leaseId: string; ok: boolean; isProbe: boolean; breaker: { failureThreshold: number; cooldownMs: number; maxCooldownMs: number } },
+      d: { id: string; attempt: AttemptRecord; status: DeliveryStatus; lastStatus?: number | undefined; lastError?: string | undefined },
+    ) {
+      const n = a.endpoint;
+      // Old index entries are trimmed on one finish in 64: the indexes stay bounded at a fraction of the cost.
+      const trim = (finishes++ & 63) === 0 ? 1 : 0;
+      return r.ocwhFinish(
+        ep.breaker(n), ep.inflight(n), k.record(d.id), k.attempts(d.id), k.byEndpoint(n), k.all,
+        k.byStatus("pending"), k.byStatus("delivered"), k.byStatus("failed"),
+        a.leaseId, a.ok ? 1 : 0, a.breaker.failureThreshold, a.breaker.cooldownMs, a.breaker.maxCooldownMs, a.isProbe ? 1 : 0,
+        d.id, JSON.stringify(d.attempt), d.status, d.attempt.at, deliveryLog.ttl, deliveryLog.retentionMs, d.attempt.attempt,
+        d.lastStatus ?? "", d.lastError ?? "", d.attempt.nextAttemptAt ?? "", trim,
+      );
+    },
+  };
+}
