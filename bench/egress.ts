@@ -2,7 +2,7 @@
  * `npm run bench:egress`: outgoing deliveries against plain BullMQ, in the same run.
  *
  * - No-op baseline: N jobs added to a BullMQ queue (50 adds in flight) and drained by a Worker
- *   (concurrency 50) whose processor does nothing.
+ *   whose processor does nothing, at the same concurrency as the egress worker.
  * - Egress: N events published (50 publishes in flight) to one endpoint on a loopback receiver
  *   (its own process, answering 204). Each delivery passes the endpoint gate, is signed with both
  *   schemes, POSTed over undici, and logged in Redis.
@@ -10,7 +10,8 @@
  * machine. Then a paced phase (BENCH_RATE events/s, below saturation) measures event-to-first-
  * attempt latency: from the publish call to the receiver getting the request.
  *
- * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (3), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4).
+ * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (3), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
+ * BENCH_WORKER_CONCURRENCY (50: webhooks.worker.concurrency's default; both workers use it).
  * Target (issue #4): deliveries/s ≥ 0.35 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
@@ -38,6 +39,8 @@ if (process.argv[2] === "receiver") {
   setInterval(() => {
     if (batch.length) process.stdout.write(`${JSON.stringify(batch)}\n`);
     batch = [];
+    const cpu = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ cpuUs: cpu.user + cpu.system })}\n`);
   }, 20);
   server.keepAliveTimeout = 10_000;
   server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
@@ -51,10 +54,21 @@ async function main() {
   const rate = Number(process.env.BENCH_RATE ?? 500);
   const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 4);
   const INFLIGHT = 50;
+  // The no-op worker runs at the egress worker's concurrency: the same BullMQ, doing nothing.
+  const workerConcurrency = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 50);
   const redis = await startRedis();
 
   const rx = spawn(process.execPath, [new URL(import.meta.url).pathname, "receiver"], { stdio: ["ignore", "pipe", "inherit"] });
   const arrivals = new Map<string, number>();
+  let rxCpuUs = 0;
+  const probe = new Redis(redis.url);
+  /** CPU µs used so far by this process, Redis and the receiver. */
+  const cpuNow = async () => {
+    const info = await probe.info("cpu");
+    const sec = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    const own = process.cpuUsage();
+    return { node: own.user + own.system, redis: (sec("used_cpu_user") + sec("used_cpu_sys")) * 1e6, rx: rxCpuUs };
+  };
   let onArrival: (() => void) | undefined;
   const port = await new Promise<number>((resolve) => {
     let buf = "";
@@ -64,7 +78,8 @@ async function main() {
       while ((nl = buf.indexOf("\n")) >= 0) {
         const msg = JSON.parse(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (!Array.isArray(msg)) resolve(msg.port);
+        if (typeof msg.cpuUs === "number") rxCpuUs = msg.cpuUs;
+        else if (!Array.isArray(msg)) resolve(msg.port);
         else for (const [id, at] of msg as [string, number][]) if (!arrivals.has(id)) arrivals.set(id, at);
         onArrival?.();
       }
@@ -83,6 +98,7 @@ async function main() {
     }));
   }
 
+  let noopCpu = "";
   async function noop(round: number): Promise<number> {
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const prefix = `noop${round}`;
@@ -90,13 +106,16 @@ async function main() {
     let done = 0;
     let resolveDone!: () => void;
     const finished = new Promise<void>((r) => (resolveDone = r));
-    const worker = new Worker("noop", async () => {}, { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix, concurrency: 50 });
+    const worker = new Worker("noop", async () => {}, { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix, concurrency: workerConcurrency });
     worker.on("completed", () => ++done === N && resolveDone());
     await worker.waitUntilReady();
+    const cpu0 = await cpuNow();
     const t0 = now();
     await pool(N, (i) => queue.add("job", { i }, { removeOnComplete: { age: 3_600, count: 10_000 } }));
     await finished;
     const perS = N / ((now() - t0) / 1000);
+    const cpu1 = await cpuNow();
+    noopCpu = `CPU µs per job: service ${((cpu1.node - cpu0.node) / N).toFixed(0)}, Redis ${((cpu1.redis - cpu0.redis) / N).toFixed(0)}`;
     await worker.close();
     await queue.obliterate({ force: true });
     await queue.close();
@@ -110,6 +129,7 @@ async function main() {
       redis: { url: redis.url, prefix: `bench${round}:` },
       webhooks: {
         allowPrivateCidrs: ["127.0.0.0/8"],
+        worker: { concurrency: workerConcurrency },
         endpoints: [{ name: "sink", url: `http://127.0.0.1:${port}/hook`, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"], concurrency: 1_000 }],
       },
     });
@@ -122,6 +142,7 @@ async function main() {
       const out = await egress.publish({ type: "order.created", data: { i, total: 42.5, items: ["a", "b"] } });
       sent.set(out.deliveries[0]!, t);
     };
+    const cpu0 = await cpuNow();
     const t0 = now();
     let n = N;
     if (paced) {
@@ -140,20 +161,30 @@ async function main() {
     }
     await waitFor(() => arrivals.size >= n);
     const perS = n / ((Math.max(...arrivals.values()) - t0) / 1000);
+    await new Promise((r) => setTimeout(r, 50)); // the receiver's next CPU report
+    const cpu1 = await cpuNow();
+    const perDelivery = (k: "node" | "redis" | "rx") => (cpu1[k] - cpu0[k]) / n;
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
     await egress.close();
-    return { perS, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]! };
+    return {
+      perS,
+      p50: lat[Math.floor(lat.length * 0.5)]!,
+      p99: lat[Math.floor(lat.length * 0.99)]!,
+      cpu: `CPU µs per delivery: service ${perDelivery("node").toFixed(0)}, Redis ${perDelivery("redis").toFixed(0)}, receiver ${perDelivery("rx").toFixed(0)}`,
+    };
   }
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  await noop(-1); // warm-up
+  if (process.env.BENCH_ONLY !== "egress") await noop(-1); // warm-up
   await egressRun(-1);
   const noops: number[] = [];
   const egs: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    noops.push(await noop(r));
-    egs.push((await egressRun(r)).perS);
-    console.log(`round ${r + 1}: no-op ${noops.at(-1)!.toFixed(0)} jobs/s, egress ${egs.at(-1)!.toFixed(0)} deliveries/s`);
+    // BENCH_ONLY=egress skips the baseline (for profiling the egress alone).
+    noops.push(process.env.BENCH_ONLY === "egress" ? NaN : await noop(r));
+    const run = await egressRun(r);
+    egs.push(run.perS);
+    console.log(`round ${r + 1}: no-op ${noops.at(-1)!.toFixed(0)} jobs/s (${noopCpu}); egress ${run.perS.toFixed(0)} deliveries/s (${run.cpu})`);
   }
   const paced = await egressRun(100, { rate, seconds: latencySeconds });
   const ratio = median(egs) / median(noops);
@@ -162,6 +193,7 @@ async function main() {
   console.log(`ratio            ${ratio.toFixed(2)}   (target ≥ 0.35)`);
   console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (target p99 < 25 ms)`);
   rx.kill();
+  probe.disconnect();
   await redis.dispose();
   process.exit(0);
 }

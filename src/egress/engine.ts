@@ -118,7 +118,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
           ]
         : [],
     );
-    if (jobs.length) await queue.addBulk(jobs);
+    // One job (the usual case) is one script call; addBulk wraps even one job in a MULTI.
+    if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+    else if (jobs.length) await queue.addBulk(jobs);
     if (input.id) await redis.set(key.seen(input.id), event.id, "EX", DEDUPE_S);
     return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0) };
   }

@@ -8,17 +8,26 @@
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- breaker (Redis's clock, shared by every replica)
+-- breaker (Redis's clock, shared by every replica). A success on a healthy endpoint (the common
+-- case) writes one field; only a change of health writes more.
 redis.call('ZREM', KEYS[2], ARGV[1])
-local state
+local b = redis.call('HMGET', KEYS[1], 'state', 'failures', 'failingSince')
+local state = b[1] or 'closed'
+local failingSince = b[3]
 if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'opens', 0, 'lastSuccessAt', clock)
-  redis.call('HDEL', KEYS[1], 'openUntil', 'probeUntil', 'failingSince')
+  if state ~= 'closed' or (tonumber(b[2]) or 0) ~= 0 or failingSince then
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'opens', 0)
+    redis.call('HDEL', KEYS[1], 'openUntil', 'probeUntil', 'failingSince')
+  end
+  redis.call('HSET', KEYS[1], 'lastSuccessAt', clock)
   state = 'closed'
+  failingSince = false
 else
   local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-  redis.call('HSETNX', KEYS[1], 'failingSince', clock)
-  state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+  if not failingSince then
+    failingSince = clock
+    redis.call('HSET', KEYS[1], 'failingSince', clock)
+  end
   if ARGV[6] == '1' or (state ~= 'open' and failures >= tonumber(ARGV[3])) then
     local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
     local cooldown = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (opens - 1))
@@ -27,15 +36,13 @@ else
     state = 'opened'
   end
 end
-local failingSince = redis.call('HGET', KEYS[1], 'failingSince')
 
 -- delivery log
 local id, status, now, ttl = ARGV[7], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
-redis.call('RPUSH', KEYS[4], ARGV[8])
-redis.call('EXPIRE', KEYS[4], ttl)
+-- The record's expiry was set when it was published; the attempts list gets one when created.
+if redis.call('RPUSH', KEYS[4], ARGV[8]) == 1 then redis.call('EXPIRE', KEYS[4], ttl) end
 redis.call('HSET', KEYS[3], 'status', status, 'attempts', ARGV[13], 'updatedAt', now,
   'lastStatus', ARGV[14], 'lastError', ARGV[15], 'nextAttemptAt', ARGV[16])
-redis.call('EXPIRE', KEYS[3], ttl)
 local horizon = now - tonumber(ARGV[12])
 local trim = ARGV[17] == '1'
 for i, s in ipairs({ 'pending', 'delivered', 'failed' }) do
