@@ -6,17 +6,16 @@
  * - Egress: N events published (50 publishes in flight) to one endpoint on a loopback receiver
  *   (its own process, answering 204). Each delivery passes the endpoint gate, is signed with both
  *   schemes, POSTed over undici, and logged in Redis.
- * Rounds alternate (no-op, egress, …) and medians are compared, so the ratio survives a noisy
- * machine. Then a paced phase (BENCH_RATE events/s, below saturation) measures event-to-first-
+ * Rounds alternate (no-op, egress, …); each round gives a ratio and the median round ratio is the
+ * figure, so slow drifts of a shared machine cancel out. Then a paced phase (BENCH_RATE events/s, below saturation) measures event-to-first-
  * attempt latency: from the publish call to the receiver getting the request.
  *
- * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (3), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
+ * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (5), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
  * BENCH_WORKER_CONCURRENCY (50: webhooks.worker.concurrency's default; both workers use it).
  * Target (issue #4): deliveries/s ≥ 0.35 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
@@ -26,15 +25,27 @@ import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis } from "../test/support/redis.js";
 
 if (process.argv[2] === "receiver") {
-  // Child: answers 204 and reports (webhook-id, arrival time) in batches on stdout.
+  // Child: the loopback receiver. It answers every request 204 and reports (webhook-id, arrival
+  // time) in batches on stdout. It speaks just enough HTTP/1.1 over `net` (header block, then
+  // Content-Length bytes of body) to stay out of the measurement: node:http cost ~130 µs of CPU a
+  // request on the same two cores the service and Redis share. Deliveries never use chunked bodies.
   let batch: [string, number][] = [];
-  const server = createServer((req, res) => {
-    batch.push([String(req.headers["webhook-id"]), performance.timeOrigin + performance.now()]);
-    req.resume();
-    req.on("end", () => {
-      res.writeHead(204);
-      res.end();
+  const server = createNetServer({ noDelay: true }, (sock) => {
+    let buf: Buffer = Buffer.alloc(0);
+    sock.on("data", (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString("latin1");
+        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        buf = buf.subarray(end + 4 + len);
+        batch.push([/\r\nwebhook-id:\s*([^\r]+)/i.exec(head)?.[1] ?? "", performance.timeOrigin + performance.now()]);
+        sock.write("HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n");
+      }
     });
+    sock.on("error", () => {});
   });
   setInterval(() => {
     if (batch.length) process.stdout.write(`${JSON.stringify(batch)}\n`);
@@ -42,7 +53,6 @@ if (process.argv[2] === "receiver") {
     const cpu = process.cpuUsage();
     process.stdout.write(`${JSON.stringify({ cpuUs: cpu.user + cpu.system })}\n`);
   }, 20);
-  server.keepAliveTimeout = 10_000;
   server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
 } else {
   await main();
@@ -50,7 +60,7 @@ if (process.argv[2] === "receiver") {
 
 async function main() {
   const N = Number(process.env.BENCH_EVENTS ?? 5_000);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
   const rate = Number(process.env.BENCH_RATE ?? 500);
   const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 4);
   const INFLIGHT = 50;
@@ -137,9 +147,11 @@ async function main() {
     await egress.startWorker().waitUntilReady();
     const sent = new Map<string, number>();
     arrivals.clear();
+    const publishMs: number[] = [];
     const publish = async (i: number) => {
       const t = now();
       const out = await egress.publish({ type: "order.created", data: { i, total: 42.5, items: ["a", "b"] } });
+      publishMs.push(now() - t);
       sent.set(out.deliveries[0]!, t);
     };
     const cpu0 = await cpuNow();
@@ -165,6 +177,8 @@ async function main() {
     const cpu1 = await cpuNow();
     const perDelivery = (k: "node" | "redis" | "rx") => (cpu1[k] - cpu0[k]) / n;
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
+    publishMs.sort((a, b) => a - b);
+    if (process.env.BENCH_DEBUG) console.log(`publish() p50 ${publishMs[Math.floor(n / 2)]!.toFixed(1)} ms p99 ${publishMs[Math.floor(n * 0.99)]!.toFixed(1)} ms; first-attempt worst ${lat.slice(-10).map((x) => x.toFixed(0)).join(",")}`);
     await egress.close();
     return {
       perS,
@@ -186,12 +200,20 @@ async function main() {
     egs.push(run.perS);
     console.log(`round ${r + 1}: no-op ${noops.at(-1)!.toFixed(0)} jobs/s (${noopCpu}); egress ${run.perS.toFixed(0)} deliveries/s (${run.cpu})`);
   }
-  const paced = await egressRun(100, { rate, seconds: latencySeconds });
-  const ratio = median(egs) / median(noops);
+  // Latency: three paced rounds; each prints its figures and the median round is the headline.
+  const pacedRuns = [];
+  for (let r = 0; r < 3; r++) pacedRuns.push(await egressRun(100 + r, { rate, seconds: latencySeconds }));
+  const paced = { p50: median(pacedRuns.map((p) => p.p50)), p99: median(pacedRuns.map((p) => p.p99)) };
+  const perRound = pacedRuns.map((p) => `${p.p50.toFixed(1)}/${p.p99.toFixed(1)}`).join(", ");
+  if (rounds === 0) {
+    console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms (rounds p50/p99: ${perRound})`);
+    process.exit(0);
+  }
+  const ratio = median(egs.map((e, i) => e / noops[i]!));
   console.log(`\nno-op BullMQ     ${median(noops).toFixed(0)} jobs/s (median of ${rounds})`);
   console.log(`egress           ${median(egs).toFixed(0)} deliveries/s (median of ${rounds})`);
-  console.log(`ratio            ${ratio.toFixed(2)}   (target ≥ 0.35)`);
-  console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (target p99 < 25 ms)`);
+  console.log(`ratio            ${ratio.toFixed(2)}   (median of the ${rounds} round ratios ${egs.map((e, i) => (e / noops[i]!).toFixed(2)).join(", ")}; target ≥ 0.35)`);
+  console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (median of 3 rounds, p50/p99: ${perRound}; target p99 < 25 ms)`);
   rx.kill();
   probe.disconnect();
   await redis.dispose();

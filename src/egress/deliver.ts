@@ -62,6 +62,26 @@ function classifyError(err: unknown): { errorClass: ErrorClass; error: string } 
 }
 
 /**
+ * Endpoint URLs come from config, so each is parsed and checked against the guard's literal-IP
+ * rules once (per guard), not on every attempt. Names are still checked at connect time.
+ */
+const urlChecks = new WeakMap<SsrfGuard, Map<string, { url: URL; refused: Error | undefined } | undefined>>();
+function checkedUrl(raw: string, guard: SsrfGuard) {
+  let byUrl = urlChecks.get(guard);
+  if (!byUrl) urlChecks.set(guard, (byUrl = new Map()));
+  if (byUrl.has(raw)) return byUrl.get(raw);
+  let entry: { url: URL; refused: Error | undefined } | undefined;
+  try {
+    const url = new URL(raw);
+    entry = { url, refused: guard.checkUrl(url) };
+  } catch {
+    entry = undefined;
+  }
+  if (byUrl.size < 10_000) byUrl.set(raw, entry);
+  return entry;
+}
+
+/**
  * One delivery attempt: POST `body` with `headers` to `url`, within `timeoutMs` for the whole
  * exchange. Only 2xx is delivered; 410 asks to disable the endpoint; anything else (3xx, 4xx, 5xx,
  * timeout, network or DNS error, a blocked address) is a failed attempt to retry per schedule.
@@ -78,13 +98,9 @@ export async function attemptDelivery(opts: {
   const now = opts.now ?? Date.now;
   const started = performance.now();
   const done = (r: Omit<AttemptResult, "durationMs">): AttemptResult => ({ ...r, durationMs: Math.round(performance.now() - started) });
-  let url: URL;
-  try {
-    url = new URL(opts.url);
-  } catch {
-    return done({ outcome: "retry", errorClass: "connect", error: "invalid URL", responseBody: "" });
-  }
-  const refused = opts.guard.checkUrl(url);
+  const checked = checkedUrl(opts.url, opts.guard);
+  if (!checked) return done({ outcome: "retry", errorClass: "connect", error: "invalid URL", responseBody: "" });
+  const { url, refused } = checked;
   if (refused) {
     return done({
       outcome: "retry",

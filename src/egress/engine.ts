@@ -78,7 +78,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   await queueRedis.connect();
   const queue = new Queue<JobData>(QUEUE, { connection: queueRedis, prefix: `${P}bull` });
   queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
-  const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention });
+  const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, P);
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);
@@ -89,6 +89,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   };
   const longestTimeout = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   let worker: Worker<JobData> | undefined;
+  let finishes = 0;
 
   async function publish(input: { type: string; data: unknown; id?: string }) {
     if (input.id) {
@@ -132,8 +133,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
 
   /** Disables an endpoint (410, or Svix's rule) and says so with an `endpoint.disabled` event. */
   async function disable(e: Endpoint, reason: string) {
-    const set = await redis.set(key.disabled(e.name), JSON.stringify({ reason, at: Date.now() }), "NX");
-    if (set !== "OK") return;
+    const set = await redis.hsetnx(key.state(e.name), "disabled", JSON.stringify({ reason, at: Date.now() }));
+    if (set !== 1) return;
     log.warn({ endpoint: e.name, reason }, "endpoint disabled");
     await publish({ type: "endpoint.disabled", data: { endpoint: e.name, url: e.url, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}` }).catch(
       (err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"),
@@ -162,15 +163,20 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     let result: AttemptResult;
     let payload: string;
     let attempt: number;
+    let from: DeliveryStatus = "pending";
     try {
       if (!raw) throw new UnrecoverableError(`event ${eventId} has expired`);
       const event = JSON.parse(raw) as Envelope;
       const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
       const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => s !== undefined);
       if (!resolved.length) throw new UnrecoverableError(`endpoint ${name}: no signing secret resolves`);
-      attempt = manual ? ((await deliveryLog.attempts(id)) ?? 0) + 1 : job.attemptsMade + 1;
+      if (manual) {
+        const st = await deliveryLog.state(id);
+        attempt = (st?.attempts ?? 0) + 1;
+        from = st?.status ?? "failed";
+      } else attempt = job.attemptsMade + 1;
       payload = body(e, event);
-      const custom = Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [k, v.replace(/\$\{([A-Z][A-Z0-9_]*)\}/g, (_, n: string) => envValue(n))]));
+      const custom = customHeaders(e.headers);
       const headers = {
         ...custom,
         "content-type": "application/json",
@@ -195,6 +201,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       { endpoint: name, leaseId, ok, isProbe, breaker: wh.circuitBreaker },
       {
         id,
+        from,
         status,
         lastStatus: result.status,
         lastError: result.error,
@@ -211,6 +218,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         },
       },
     );
+    if ((finishes++ & 1023) === 0) void deliveryLog.trim(name).catch(() => {});
     if (circuit === "opened") log.warn({ endpoint: name, probe: isProbe }, "circuit opened: deliveries to this endpoint wait");
     else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
     if (ok) return;
@@ -240,7 +248,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     const e = endpoints.get(rec.endpoint);
     if (!e) throw new ReplayRefused("endpoint_unknown", `endpoint ${rec.endpoint} is no longer configured`);
     if (rec.status === "pending") throw new ReplayRefused("delivery_pending", "the delivery is still scheduled; it will be attempted on its schedule");
-    if (await redis.exists(key.disabled(e.name))) throw new ReplayRefused("endpoint_disabled", `endpoint ${e.name} is disabled; enable it first`);
+    if (await redis.hexists(key.state(e.name), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${e.name} is disabled; enable it first`);
     const jobId = `${id}_replay_${Date.now()}`;
     const taken = await redis.set(key.replay(id), jobId, "PX", 2 * e.timeoutMs + 60_000, "NX");
     if (taken !== "OK") throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
@@ -256,7 +264,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   /** Replays every failed delivery of an endpoint updated since `since` (ms); counts what started. */
   async function replayFailed(endpoint: string, since: number) {
     if (!endpoints.has(endpoint)) throw new ReplayRefused("endpoint_unknown", `no endpoint ${endpoint}`);
-    if (await redis.exists(key.disabled(endpoint))) throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
+    if (await redis.hexists(key.state(endpoint), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
     const ids = await deliveryLog.list({ status: "failed", endpoint, since, limit: 10_000 });
     let started = 0;
     const skipped: { id: string; reason: string }[] = [];
@@ -275,11 +283,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   async function endpointStatus() {
     return Promise.all(
       [...endpoints.values()].map(async (e) => {
-        const [disabledRaw, breaker, inFlight] = await Promise.all([
-          redis.get(key.disabled(e.name)),
-          redis.hgetall(key.breaker(e.name)),
-          redis.zcount(key.inflight(e.name), Date.now(), "+inf"),
-        ]);
+        const [breaker, inFlight] = await Promise.all([redis.hgetall(key.state(e.name)), redis.zcount(key.inflight(e.name), Date.now(), "+inf")]);
+        const disabledRaw = breaker.disabled;
         const n = (v: string | undefined) => (v ? Number(v) : undefined);
         return {
           name: e.name,
@@ -312,7 +317,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     replayFailed,
     endpointStatus,
     hasEndpoint: (name: string) => endpoints.has(name),
-    isDisabled: async (name: string) => Boolean(await redis.get(key.disabled(name))),
+    isDisabled: async (name: string) => (await redis.hexists(key.state(name), "disabled")) === 1,
     /** Disables an endpoint by name (an operator's choice); false when there is no such endpoint. */
     async disable(name: string, reason: string) {
       const e = endpoints.get(name);
@@ -323,7 +328,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     /** Re-enables a disabled endpoint and closes its circuit; failed deliveries can then be replayed. */
     async enable(name: string) {
       if (!endpoints.has(name)) return false;
-      await redis.del(key.disabled(name), key.breaker(name));
+      await redis.del(key.state(name));
       return true;
     },
     startWorker(workerOpts: { concurrency?: number } = {}) {
@@ -385,9 +390,14 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   };
 }
 
-/** `${ENV}` in endpoint header values, read at delivery time so a rotated value is used. */
-function envValue(name: string): string {
-  return process.env[name] ?? "";
+/** An endpoint's own headers, with `${ENV}` read at delivery time so a rotated value is used. */
+function customHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k in headers) {
+    const v = headers[k]!;
+    out[k] = v.includes("${") ? v.replace(/\$\{([A-Z][A-Z0-9_]*)\}/g, (_, n: string) => process.env[n] ?? "") : v;
+  }
+  return out;
 }
 
 export type Egress = Awaited<ReturnType<typeof createEgress>>;

@@ -1,0 +1,49 @@
+-- Ends an admitted attempt in one call: frees its lease, moves the circuit breaker, adds the
+-- attempt to the delivery's record and moves the delivery between its endpoint's status indexes.
+-- KEYS[1] endpoint state hash  KEYS[2] in-flight lease zset  KEYS[3] record hash
+-- KEYS[4] the status index the delivery was in  KEYS[5] the status index it goes to
+-- ARGV: leaseId, ok (1|0), failureThreshold, cooldownMs, maxCooldownMs, isProbe (1|0),
+--       attempt, attemptJson, status, now, lastStatus, lastError, nextAttemptAt
+-- Returns { breaker state: 'closed' | 'open' | 'opened' (just now), failingSince or false }.
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Breaker, on Redis's clock. A success on a healthy endpoint (the usual case) writes at most
+-- lastSuccessAt, once a second; only a change of health writes more.
+redis.call('ZREM', KEYS[2], ARGV[1])
+local b = redis.call('HMGET', KEYS[1], 'state', 'failures', 'failingSince', 'lastSuccessAt')
+local state = b[1] or 'closed'
+local failingSince = b[3]
+if ARGV[2] == '1' then
+  if state ~= 'closed' or (tonumber(b[2]) or 0) ~= 0 or failingSince then
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'opens', 0)
+    redis.call('HDEL', KEYS[1], 'openUntil', 'probeUntil', 'failingSince')
+  end
+  if clock - (tonumber(b[4]) or 0) >= 1000 then redis.call('HSET', KEYS[1], 'lastSuccessAt', clock) end
+  state = 'closed'
+  failingSince = false
+else
+  local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  if not failingSince then
+    failingSince = clock
+    redis.call('HSET', KEYS[1], 'failingSince', clock)
+  end
+  if ARGV[6] == '1' or (state ~= 'open' and failures >= tonumber(ARGV[3])) then
+    local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
+    local cooldown = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (opens - 1))
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', clock + cooldown)
+    redis.call('HDEL', KEYS[1], 'probeUntil')
+    state = 'opened'
+  end
+end
+
+-- Delivery log: the attempt is field a<n> of the record (whose expiry was set at publish).
+-- A record past its retention is not brought back.
+local id = redis.call('HGET', KEYS[3], 'id')
+if id then
+  redis.call('HSET', KEYS[3], 'a' .. ARGV[7], ARGV[8], 'status', ARGV[9], 'attempts', ARGV[7], 'updatedAt', ARGV[10],
+    'lastStatus', ARGV[11], 'lastError', ARGV[12], 'nextAttemptAt', ARGV[13])
+  if KEYS[4] ~= KEYS[5] then redis.call('ZREM', KEYS[4], id) end
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[10]), id)
+end
+return { state, failingSince or false }
