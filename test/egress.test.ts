@@ -111,6 +111,24 @@ describe("egress: publish → BullMQ → signed delivery", () => {
     }
   });
 
+  test("Retry-After moves the next attempt (within [delay, 2 × delay])", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    rx.next({ status: 503, headers: { "retry-after": "1" } });
+    const egress = await egressFor([{ name: "busy", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["300ms"] } }]);
+    try {
+      const out = await egress.publish({ type: "job.done", data: {} });
+      await until(() => rx.received.length === 2);
+      const gap = rx.received[1]!.at - rx.received[0]!.at;
+      // Without Retry-After: 300 ms ± 20%. Asked for 1 s, clamped to 2 × 300 ms.
+      assert.ok(gap >= 550 && gap < 950, `second attempt after ${gap} ms`);
+      const rec = await egress.log.get(out.deliveries[0]!);
+      assert.equal(rec!.attemptLog[0]!.nextAttemptAt! - rec!.attemptLog[0]!.at, 600);
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
   test("exhausted attempts end in the failed list", async () => {
     const rx = await startReceiver({ secret: SECRET });
     rx.setFallback({ status: 503 });

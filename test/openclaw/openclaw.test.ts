@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createGatewayClient } from "../../src/gateway/client.js";
 import { createLogger } from "../../src/log.js";
+import { startReceiver } from "../support/receiver.js";
+import { startRedis } from "../support/redis.js";
 import { post, startService, type TestService } from "../support/service.js";
 import { startRealGateway, type RealGateway } from "./real-gateway.js";
 
@@ -255,12 +257,52 @@ describe("resilience", () => {
       assert.ok(Date.now() - started < 2_000, "no hang past the call timeout");
     }
     await gw.start();
+    // Wait for the client to reconnect rather than polling the route (which would spend the
+    // route's 120-a-minute budget while a slow machine restarts the Gateway).
+    for (let i = 0; i < 600 && !svc.deps.gateway!.connected; i++) await new Promise((res) => setTimeout(res, 50));
     let r = await service("a", { action: "get_flow", flowId: f.flowId });
-    for (let i = 0; i < 100 && r.status !== 200; i++) {
-      await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 10 && r.status !== 200; i++) {
+      await new Promise((res) => setTimeout(res, 200));
       r = await service("a", { action: "get_flow", flowId: f.flowId });
     }
     assert.equal(r.status, 200);
     assert.equal(r.json.result.flow.goal, "survives a restart", "the flow persisted in the Gateway's SQLite");
+  });
+});
+
+describe("outgoing webhooks from the real Gateway's event stream", () => {
+  test("run_task's task event becomes a task.updated webhook; the flow's own events follow its notifyPolicy", async () => {
+    const redis = await startRedis();
+    const whSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const rx = await startReceiver({ secret: whSecret });
+    const egressSvc = await startService({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      gateway: { url: gw.url, token: gw.token, callTimeoutMs: 2_000 },
+      routes: { a: { path: "/hooks/a", sessionKey: S.a, secret: SECRET.a } },
+      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "ops", url: rx.url, secret: whSecret, events: ["task.updated", "flow.*"] }] },
+    });
+    egressSvc.deps.egress!.startWorker();
+    try {
+      const call = (body: unknown) => post(`${egressSvc.url}/hooks/a`, body, { secret: SECRET.a });
+      const created = await call({ action: "create_flow", goal: "real gateway events", notifyPolicy: "state_changes" });
+      assert.equal(created.status, 200, created.text);
+      const flow = created.json.result.flow;
+      const r = await call({ action: "run_task", flowId: flow.flowId, runtime: "acp", task: "Inspect" });
+      assert.equal(r.status, 200, r.text);
+      const taskId = r.json.result.task.taskId;
+      const got = () => rx.received.map((x) => JSON.parse(x.body));
+      for (let i = 0; i < 100 && !(got().some((e) => e.type === "task.updated" && e.data.task.taskId === taskId) && got().some((e) => e.type === "flow.created")); i++) {
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      const task = got().find((e) => e.type === "task.updated" && e.data.task.taskId === taskId);
+      assert.ok(task, `task.updated delivered (got ${got().map((e) => e.type).join(", ")})`);
+      assert.equal(task.data.task.flowId, flow.flowId);
+      assert.ok(got().some((e) => e.type === "flow.created" && e.data.flow.flowId === flow.flowId));
+      assert.ok(rx.received.every((x) => x.verified), "every delivery verifies with standardwebhooks");
+    } finally {
+      await egressSvc.close();
+      await rx.close();
+      await redis.dispose();
+    }
   });
 });
