@@ -8,19 +8,13 @@ import { createEgress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startReceiver } from "./support/receiver.js";
+import { until } from "./support/until.js";
 import { freePort, startRedis } from "./support/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const log = createLogger({ level: "silent" });
 const OWN_REDIS = process.env.REDIS_URL ? "REDIS_URL given: these tests must stop and restart their own Redis" : false;
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 30_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const egressFor = (config: ReturnType<typeof configFrom>) => createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
 

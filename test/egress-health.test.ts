@@ -6,6 +6,7 @@ import { createEgress, type Egress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startReceiver } from "./support/receiver.js";
+import { until } from "./support/until.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
@@ -16,13 +17,6 @@ before(async () => {
 });
 after(() => redis.dispose());
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 /** Egress instances sharing one prefix: the replicas of one deployment. */
 async function replicas(n: number, webhooks: Record<string, unknown>): Promise<Egress[]> {

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { startFakeGateway } from "./support/fake-gateway.js";
 import { startReceiver } from "./support/receiver.js";
+import { until } from "./support/until.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { post, startService } from "./support/service.js";
 
@@ -15,13 +16,6 @@ before(async () => {
 });
 after(() => redis.dispose());
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 const envelopes = (rx: { received: { body: string }[] }) => rx.received.map((r) => JSON.parse(r.body) as { id: string; type: string; data: any });
 
 describe("events from the Gateway stream", () => {

@@ -7,6 +7,7 @@ import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { startReceiver } from "./support/receiver.js";
+import { until } from "./support/until.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const log = createLogger({ level: "silent" });
@@ -26,13 +27,6 @@ async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> 
   return egress;
 }
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 /** Seed 002's verification function. */
 const seedVerify = (payload: string, signature: string, timestamp: string, secret: string) =>
