@@ -4,6 +4,7 @@ import type { Deps } from "./deps.js";
 import { AppError, JSON_UTF8, toErrorResponse } from "./errors.js";
 import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
+import { mountInboundRoutes } from "./inbound/routes.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
 import { version } from "./version.js";
 
@@ -25,6 +26,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   mountTaskFlowRoutes(app, deps);
   mountPublishRoute(app, deps);
+  mountInboundRoutes(app, deps);
   mountAdminRoutes(app, deps);
 
   app.notFound((c) => {

@@ -1,6 +1,9 @@
 import { Redis } from "ioredis";
 import type { Config } from "./config/schema.js";
+import { createEmbeddedAgentRuntime, createGatewayAgentRuntime, type AgentRuntime } from "./agent/runtime.js";
 import { createEgress, type Egress } from "./egress/engine.js";
+import { createMemoryIdempotencyStore, createRedisIdempotencyStore, type IdempotencyStore } from "./inbound/idempotency.js";
+import { createRunTracker, type RunTracker } from "./inbound/runs.js";
 import { mapGatewayEvent } from "./egress/gateway-events.js";
 import { createRelay, type Relay } from "./egress/relay.js";
 import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
@@ -28,6 +31,12 @@ export type Deps = {
   egress: Egress | undefined;
   /** Events nobody waits for (Gateway broadcasts, flow lifecycle) on their way to `egress.publish`. */
   events: Relay | undefined;
+  /** Agent runs and wakes (inbound endpoints): the Gateway's `agent`/`wake`, or the embedded stand-in. */
+  agent: AgentRuntime;
+  /** Delivery-id dedupe and Idempotency-Key answers (Redis when configured). */
+  idempotency: IdempotencyStore;
+  /** Publishes inbound.completed when an inbound run ends (needs egress). */
+  runs: RunTracker | undefined;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
   state: { shuttingDown: boolean };
 };
@@ -122,7 +131,20 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       for (const mapped of mapGatewayEvent(e.event, e.payload)) events.emit(mapped);
     });
   }
-  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, events, state: { shuttingDown: false } };
+  const hooks = gw.mode === "remote" && gw.hooks ? gw.hooks : undefined;
+  const agent =
+    overrides.agent ??
+    (gateway
+      ? createGatewayAgentRuntime(
+          gateway,
+          hooks && gw.mode === "remote"
+            ? { baseUrl: gw.url.replace(/^ws/, "http"), path: hooks.path, token: () => secrets.resolve(hooks.token), timeoutMs: gw.callTimeoutMs }
+            : undefined,
+        )
+      : createEmbeddedAgentRuntime());
+  const idempotency = overrides.idempotency ?? (redis ? createRedisIdempotencyStore(redis, config.redis.prefix) : createMemoryIdempotencyStore());
+  const runs = overrides.runs ?? (events ? createRunTracker({ agent, relay: events, redis, prefix: config.redis.prefix, log }) : undefined);
+  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, events, agent, idempotency, runs, state: { shuttingDown: false } };
 }
 
 /**
@@ -142,6 +164,7 @@ export async function closeRedis(r: Redis | undefined): Promise<void> {
 
 /** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
+  deps.runs?.close();
   await deps.events?.close().catch(() => {});
   await deps.egress?.close().catch(() => {});
   await deps.gateway?.close().catch(() => {});

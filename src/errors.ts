@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   delivery_pending: 409,
   replay_pending: 409,
   endpoint_disabled: 409,
+  idempotency_conflict: 409,
+  idempotency_in_progress: 409,
   rate_limited: 429,
   in_flight_limited: 429,
   internal: 500,

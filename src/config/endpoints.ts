@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { durationSchema } from "../util/duration.js";
+import { inboundSchema } from "./inbound.js";
 
 const trimmed = z.string().trim().min(1);
 const secretRef = z.strictObject({ source: z.enum(["env", "file", "exec", "store"]), provider: trimmed, id: trimmed });
@@ -64,6 +65,7 @@ export const webhooksSchema = z
     circuitBreaker: breakerSchema.default({ failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 }),
     worker: workerSchema.default({ concurrency: 50, stalledIntervalMs: 30_000 }),
     relayBuffer: z.number().int().min(1).default(10_000).describe("Gateway and flow events kept in memory while Redis is away."),
+    inbound: inboundSchema.optional().describe("Inbound endpoints: POST <basePath>/<name> starts an agent run or a wake."),
     allowPrivateCidrs: z.array(trimmed).default([]).describe("Ranges the SSRF guard lets deliveries reach, e.g. 127.0.0.0/8."),
     instanceId: trimmed.optional().describe("The envelope's instanceId; default the host name."),
     endpoints: z

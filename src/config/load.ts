@@ -116,7 +116,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
   if (parsed.webhooks.endpoints.length > 0 && !parsed.redis.url) {
     throw new ConfigError(`${source}: webhooks.endpoints: outgoing webhooks need redis.url (deliveries are queued in Redis)`);
   }
-  return deepFreeze({ ...parsed, routes: buildRoutes(parsed) });
+  const routes = buildRoutes(parsed);
+  const inbound = parsed.webhooks.inbound;
+  if (inbound?.enabled) {
+    for (const name of Object.keys(inbound.endpoints)) {
+      const path = `${inbound.basePath}/${name}`;
+      const clash = routes.find((r) => r.path === path);
+      if (clash) throw new ConfigError(`${source}: webhooks.inbound.endpoints.${name}: its path ${path} is also TaskFlow route ${clash.id}'s path`);
+    }
+  }
+  return deepFreeze({ ...parsed, routes });
 }
 
 /** Picks the config file: --config PATH, else OPENCLAW_WEBHOOKS_CONFIG, else config/default.json5. */

@@ -95,6 +95,13 @@ export const gatewaySchema = z
         connectTimeoutMs: z.number().int().positive().default(5_000).describe("Handshake timeout."),
         reconnectBaseMs: z.number().int().positive().default(250),
         reconnectMaxMs: z.number().int().positive().default(10_000),
+        hooks: z
+          .strictObject({
+            token: secretInputSchema.describe("The Gateway's hooks.token."),
+            path: trimmed.default("/hooks").describe("The Gateway's hooks.path."),
+          })
+          .optional()
+          .describe("Wake inbound endpoints through the Gateway's HTTP hooks (POST <path>/wake), which answer queued or coalesced; without it, the wake RPC (which answers ok)."),
       }),
     ]),
   )

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
+import { createEmbeddedAgentRuntime } from "../../src/agent/runtime.js";
 import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
 import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
 
@@ -28,6 +29,9 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
   const runtime = createEmbeddedRuntime({
     onEvent: (e) => broadcast(e.event, e.payload),
   });
+  // `agent` and `wake` as the Gateway answers them (runs end with agent/chat frames to everyone).
+  const agents = createEmbeddedAgentRuntime({ replyDelayMs: 30 });
+  agents.onEvent((e) => broadcast(e.event, e.payload));
 
   const send = (ws: WebSocket, frame: unknown) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
@@ -80,6 +84,16 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     if (script?.drop) return ws.terminate();
     if (script?.error) return send(ws, { type: "res", id: req.id, ok: false, error: script.error });
     if (script && "payload" in script) return send(ws, { type: "res", id: req.id, ok: true, payload: script.payload });
+    if (req.method === "agent") {
+      const p = req.params ?? {};
+      if (typeof p.message !== "string" || typeof p.idempotencyKey !== "string") {
+        return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: "invalid agent params" } });
+      }
+      const { runId } = await agents.agent(p);
+      const sessionKey = p.sessionKey ?? `agent:${p.agentId ?? "main"}:main`;
+      return send(ws, { type: "res", id: req.id, ok: true, payload: { runId, sessionKey, agentId: p.agentId ?? "main", status: "accepted", acceptedAt: Date.now() } });
+    }
+    if (req.method === "wake") return send(ws, { type: "res", id: req.id, ok: true, payload: { ok: true } });
     if (!req.method.startsWith(BRIDGE_PREFIX)) {
       return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: `unknown method: ${req.method}` } });
     }
@@ -137,7 +151,7 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     runtime,
     /** Queues a scripted answer for the next call of `method` (bridge action names are prefixed). */
     script(method: string, s: Script) {
-      const name = method.includes(".") ? method : BRIDGE_PREFIX + method;
+      const name = method.includes(".") || method === "agent" || method === "wake" ? method : BRIDGE_PREFIX + method;
       scripts.set(name, [...(scripts.get(name) ?? []), s]);
     },
     broadcast,
