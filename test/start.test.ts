@@ -42,6 +42,18 @@ test("npm start's entry serves the demo route on its embedded defaults, and stop
     assert.equal(body.result.created, true);
     assert.equal(body.result.flow.goal, "Review inbound queue");
     assert.equal(body.result.flow.controllerId, "webhooks/demo");
+    // The README's inbound example on the same defaults: seed 002's deploy, with its demo token.
+    const deploy = (token: string) =>
+      fetch(`http://127.0.0.1:${port}/webhooks/inbound/deploy`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ repo: "my-app", branch: "main", status: "succeeded", commit: "abc123" }),
+      });
+    const run = await deploy("demo-inbound-token");
+    assert.equal(run.status, 202);
+    assert.match(((await run.json()) as any).runId, /^inbound:deploy:/);
+    assert.equal((await deploy("wrong")).status, 401);
+    assert.ok(!out.includes("demo-inbound-token"), "no token in the logs");
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
 

@@ -5,7 +5,7 @@ import { createLogger } from "../../src/log.js";
 import { startReceiver } from "../support/receiver.js";
 import { startRedis } from "../support/redis.js";
 import { post, startService, type TestService } from "../support/service.js";
-import { startRealGateway, type RealGateway } from "./real-gateway.js";
+import { HOOKS_TOKEN, startRealGateway, type RealGateway } from "./real-gateway.js";
 
 /**
  * The service against the real OpenClaw Gateway 2026.9.6 with the bridge plugin loaded
@@ -303,6 +303,40 @@ describe("outgoing webhooks from the real Gateway's event stream", () => {
       await egressSvc.close();
       await rx.close();
       await redis.dispose();
+    }
+  });
+});
+
+describe("inbound endpoints against the real Gateway", () => {
+  test("a wake endpoint reaches the real Gateway (queued, then coalesced); an agent endpoint gets a run admitted", async () => {
+    const token = "inbound-token-0123456789";
+    const inboundSvc = await startService({
+      gateway: { url: gw.url, token: gw.token, callTimeoutMs: 5_000, hooks: { token: HOOKS_TOKEN } },
+      webhooks: {
+        inbound: {
+          endpoints: {
+            deploy: { action: "wake", textTemplate: "{{body.repo}} deployed {{body.status}}", auth: { scheme: "token", secret: token } },
+            alert: { agentId: "main", template: "Alert received: {{body.title}}", auth: { scheme: "token", secret: token } },
+          },
+        },
+      },
+    });
+    try {
+      // A fresh Gateway: the first wake is queued, the same text again coalesces.
+      const body = { repo: "my-app", status: "succeeded" };
+      const first = await post(`${inboundSvc.url}/webhooks/inbound/deploy`, body, { secret: token });
+      assert.equal(first.status, 200, first.text);
+      assert.deepEqual([first.json.ok, first.json.mode, first.json.eventOutcome], [true, "now", "queued"]);
+      const second = await post(`${inboundSvc.url}/webhooks/inbound/deploy`, body, { secret: token });
+      assert.deepEqual([second.status, second.json.eventOutcome], [200, "coalesced"]);
+      const wrong = await post(`${inboundSvc.url}/webhooks/inbound/deploy`, body, { secret: "nope" });
+      assert.equal(wrong.status, 401);
+      // An agent endpoint: the real Gateway admits the run and its id comes back.
+      const run = await post(`${inboundSvc.url}/webhooks/inbound/alert`, { title: "Disk full" }, { secret: token });
+      assert.equal(run.status, 202, run.text);
+      assert.match(run.json.runId, /^inbound:alert:/);
+    } finally {
+      await inboundSvc.close();
     }
   });
 });

@@ -21,6 +21,8 @@ export type BuiltinRoute = { path: string; sessionKey: string; secret: string };
  * falls back to SIGKILL after 15 s (an unbacked running task can make the Gateway drain for 315 s);
  * `start()` brings it back on the same port and state, so flows persist across a restart.
  */
+export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
+
 export async function startRealGateway(opts: { routes: Record<string, BuiltinRoute>; trustedProxies?: string[] }) {
   const entry = openclawEntry();
   const port = await freePort();
@@ -40,6 +42,8 @@ export async function startRealGateway(opts: { routes: Record<string, BuiltinRou
           ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
         },
         discovery: { mdns: { mode: "off" } },
+        // The Gateway's HTTP hooks, for the inbound wake endpoints (POST /hooks/wake).
+        hooks: { enabled: true, token: HOOKS_TOKEN, path: "/hooks" },
         update: { checkOnStart: false },
         telemetry: { enabled: false },
         models: { catalogRefresh: { enabled: false } },
