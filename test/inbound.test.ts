@@ -36,7 +36,7 @@ const seedEndpoints = {
     auth: { scheme: "token", secret: CI_TOKEN },
   },
   ping: { action: "wake", textTemplate: "Ping from {{headers.x-source}}: {{body.note}}", auth: { scheme: "token", secret: CI_TOKEN } },
-};
+} as const;
 const deployBody = { repo: "my-app", branch: "main", status: "succeeded", commit: "abc123" };
 const agentCalls = () => gw.frames.filter((f) => f.method === "agent");
 
