@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
 import type { Deps } from "./deps.js";
@@ -6,17 +7,44 @@ import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountInboundRoutes } from "./inbound/routes.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
+import { header } from "./ingress/stages.js";
 import { version } from "./version.js";
 
 /** Builds the HTTP app from its dependencies. No I/O happens here; main.ts serves it. */
 export function createApp(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // One log line per request: its id (X-Request-Id when the caller sent a sane one, else a new
+  // one, returned either way), route, status, error code and duration. No headers, no bodies, no
+  // query strings: nothing that could carry a secret.
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const given = header(c, "x-request-id");
+    const id = given && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID();
+    await next();
+    c.res.headers.set("X-Request-Id", id);
+    if (c.req.path === "/healthz" || c.req.path === "/readyz" || c.req.path === "/metrics") return;
+    deps.log.info(
+      {
+        reqId: id,
+        method: c.req.method,
+        path: c.req.path,
+        route: c.get("route")?.id ?? null,
+        status: c.res.status,
+        code: c.get("errorCode") ?? null,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+      },
+      "request",
+    );
+  });
+
   app.get("/healthz", (c) => c.json({ ok: true, version: version() }));
   app.get("/readyz", async (c) => {
     const checks: Record<string, boolean> = { shuttingDown: !deps.state.shuttingDown };
     if (deps.redis) checks.redis = await deps.redis.ping().then(() => true, () => false);
     if (deps.gateway) checks.gateway = deps.gateway.connected;
+    const workers = deps.egress?.workerRunning();
+    if (workers !== undefined) checks.workers = workers;
     const ready = Object.values(checks).every(Boolean);
     return c.json({ ok: ready, checks }, ready ? 200 : 503);
   });

@@ -85,6 +85,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
     }
   }
+  if (redis && !overrides.redis) await checkRedisPolicy(redis, log);
   const limitStore =
     overrides.limitStore ??
     (redis
@@ -115,11 +116,11 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       }
       throw cause;
     }
-    taskflow = createGatewayTaskFlowRuntime(gateway);
+    taskflow = createGatewayTaskFlowRuntime(instrumented(gateway, metrics));
   }
   let egress = overrides.egress;
   if (!egress && config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined)) {
-    egress = await createEgress({ config, secrets, log });
+    egress = await createEgress({ config, secrets, log, metrics });
   }
   const events =
     overrides.events ??
@@ -128,7 +129,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       : undefined);
   if (events && gateway) {
     gateway.onEvent((e) => {
-      for (const mapped of mapGatewayEvent(e.event, e.payload)) events.emit(mapped);
+      for (const mapped of mapGatewayEvent(e.event, e.payload)) events.emit({ ...mapped, source: "gateway" });
     });
   }
   const hooks = gw.mode === "remote" && gw.hooks ? gw.hooks : undefined;
@@ -136,7 +137,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     overrides.agent ??
     (gateway
       ? createGatewayAgentRuntime(
-          gateway,
+          instrumented(gateway, metrics),
           hooks && gw.mode === "remote"
             ? { baseUrl: gw.url.replace(/^ws/, "http"), path: hooks.path, token: () => secrets.resolve(hooks.token), timeoutMs: gw.callTimeoutMs }
             : undefined,
@@ -144,7 +145,79 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       : createEmbeddedAgentRuntime());
   const idempotency = overrides.idempotency ?? (redis ? createRedisIdempotencyStore(redis, config.redis.prefix) : createMemoryIdempotencyStore());
   const runs = overrides.runs ?? (events ? createRunTracker({ agent, relay: events, redis, prefix: config.redis.prefix, log }) : undefined);
+  const gatewayClient = gateway;
+  metrics.setCollectors({
+    ...(gatewayClient ? { gatewayConnected: () => gatewayClient.connected } : {}),
+    ...(egress
+      ? {
+          queue: () => egress.queue.getJobCounts("waiting", "active", "delayed", "failed", "completed", "prioritized"),
+          endpoints: async () => (await egress.endpointStatus()).map((e) => ({ name: e.name, disabled: !e.enabled, circuitOpen: e.circuit.state === "open" })),
+        }
+      : {}),
+  });
   return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, events, agent, idempotency, runs, state: { shuttingDown: false } };
+}
+
+/**
+ * BullMQ and the delivery log need every key they write to stay: a Redis that evicts any key under
+ * memory pressure (`allkeys-*`) would drop queued deliveries, so startup refuses it; `volatile-*`
+ * evicts keys with a TTL (events, delivery records) and gets a warning, as does a Redis without
+ * persistence. A Redis that hides CONFIG (some managed ones) is trusted with a warning.
+ */
+async function checkRedisPolicy(redis: Redis, log: Logger): Promise<void> {
+  let conf: { policy: string; aof: string; save: string };
+  try {
+    const [policy, aof, save] = await Promise.all([
+      redis.config("GET", "maxmemory-policy") as Promise<string[]>,
+      redis.config("GET", "appendonly") as Promise<string[]>,
+      redis.config("GET", "save") as Promise<string[]>,
+    ]);
+    conf = { policy: policy[1] ?? "", aof: aof[1] ?? "", save: save[1] ?? "" };
+  } catch {
+    log.warn("redis: CONFIG GET is not allowed; cannot check maxmemory-policy (it must be noeviction)");
+    return;
+  }
+  if (conf.policy.startsWith("allkeys-")) {
+    throw new StartupError(`redis.url: Redis's maxmemory-policy is ${conf.policy}; it must be noeviction (BullMQ queues and the delivery log cannot lose keys)`);
+  }
+  if (conf.policy.startsWith("volatile-")) log.warn({ maxmemoryPolicy: conf.policy }, "redis: maxmemory-policy should be noeviction; keys with a TTL may be evicted");
+  if (conf.aof !== "yes" && conf.save === "") log.warn("redis: persistence is off (no AOF, no RDB): a Redis restart loses queued deliveries");
+}
+
+/**
+ * The Gateway client with each call counted and timed by method and outcome. Label children are
+ * cached per method: the label lookup is on every ingress request's path.
+ */
+function instrumented(client: GatewayClient, metrics: Metrics): Pick<GatewayClient, "call" | "onEvent"> {
+  const children = new Map<string, { timer: ReturnType<Metrics["gatewayCallDuration"]["labels"]>; outcomes: Map<string, ReturnType<Metrics["gatewayCalls"]["labels"]>> }>();
+  const forMethod = (method: string) => {
+    let c = children.get(method);
+    if (!c) children.set(method, (c = { timer: metrics.gatewayCallDuration.labels(method), outcomes: new Map() }));
+    return c;
+  };
+  const count = (c: ReturnType<typeof forMethod>, method: string, outcome: string) => {
+    let counter = c.outcomes.get(outcome);
+    if (!counter) c.outcomes.set(outcome, (counter = metrics.gatewayCalls.labels(method, outcome)));
+    counter.inc();
+  };
+  return {
+    onEvent: (l) => client.onEvent(l),
+    async call<T>(method: string, params: unknown, opts?: { timeoutMs?: number }): Promise<T> {
+      const c = forMethod(method);
+      const started = performance.now();
+      try {
+        const out = await client.call<T>(method, params, opts);
+        count(c, method, "ok");
+        return out;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        count(c, method, code === "gateway_timeout" ? "timeout" : code === "gateway_unavailable" ? "unavailable" : "error");
+        throw err;
+      } finally {
+        c.timer.observe((performance.now() - started) / 1000);
+      }
+    },
+  };
 }
 
 /**

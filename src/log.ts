@@ -1,25 +1,35 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /**
- * Root logger. Secrets never reach a log line: headers that carry them are redacted wherever they
- * appear, and config secrets are logged only as `*_configured` flags (see main.ts).
+ * Root logger (pino JSON). Secrets never reach a log line: request logs carry no headers or
+ * bodies, config secrets are logged only as how they are configured (`describeSecret`), and as a
+ * second line of defence the fields that could carry one are redacted wherever they appear.
+ * `destination` is for tests that capture every line.
  */
-export function createLogger(opts: { level: string } = { level: "info" }): Logger {
-  return pino({
-    level: opts.level,
-    base: { service: "openclaw-webhooks" },
-    redact: {
-      paths: [
-        "*.authorization",
-        "*.headers.authorization",
-        '*.headers["x-openclaw-webhook-secret"]',
-        "*.token",
-        "*.secret",
-        "*.password",
-      ],
-      censor: "[redacted]",
+export function createLogger(opts: { level: string; destination?: DestinationStream } = { level: "info" }): Logger {
+  return pino(
+    {
+      level: opts.level,
+      base: { service: "openclaw-webhooks" },
+      redact: {
+        paths: [
+          "*.authorization",
+          "*.headers.authorization",
+          '*.headers["x-openclaw-webhook-secret"]',
+          '*.headers["webhook-signature"]',
+          '*.headers["x-openclaw-signature"]',
+          '*.headers["x-hub-signature-256"]',
+          '*.headers["stripe-signature"]',
+          "*.token",
+          "*.secret",
+          "*.secrets",
+          "*.password",
+        ],
+        censor: "[redacted]",
+      },
     },
-  });
+    opts.destination,
+  );
 }
 
 export type { Logger };

@@ -1,38 +1,132 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const METRIC_PREFIX = "openclaw_webhooks_";
+const n = (name: string) => METRIC_PREFIX + name;
 
 /**
- * Ingress metrics. Labels stay bounded: route ids (from config), status classes and error codes
- * (from the ERROR_STATUS table and the TaskFlow outcome codes), never raw paths or ids.
+ * Every metric the service exports, on one registry. Labels stay bounded: route ids and endpoint
+ * names (from config), Gateway method names (a fixed set), status classes, error codes (the
+ * ERROR_STATUS table and TaskFlow outcome codes) and event types (capped, see `eventType`); never
+ * raw paths or ids. Gauges that need a look at Redis (queue depth, endpoint health) are filled at
+ * scrape time by `setCollectors`.
  */
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  return {
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; gatewayConnected?: () => boolean } = {};
+  const seenTypes = new Set<string>();
+
+  const m = {
     registry,
     ingressRequests: new Counter({
-      name: "ocwh_ingress_requests_total",
+      name: n("ingress_requests_total"),
       help: "Ingress requests by route, HTTP status and error code.",
       labelNames: ["route", "status", "code"] as const,
-      registers: [registry],
+      registers,
     }),
     ingressDuration: new Histogram({
-      name: "ocwh_ingress_request_duration_seconds",
+      name: n("ingress_request_duration_seconds"),
       help: "Ingress request latency by route.",
       labelNames: ["route"] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
+      registers,
     }),
     limitRejections: new Counter({
-      name: "ocwh_ingress_limit_rejections_total",
+      name: n("ingress_limit_rejections_total"),
       help: "Requests refused by the rate limit or the in-flight limit.",
       labelNames: ["route", "limit"] as const,
-      registers: [registry],
+      registers,
+    }),
+    gatewayCalls: new Counter({
+      name: n("gateway_calls_total"),
+      help: "Gateway RPC calls by method and outcome (ok, error, timeout, unavailable).",
+      labelNames: ["method", "outcome"] as const,
+      registers,
+    }),
+    gatewayCallDuration: new Histogram({
+      name: n("gateway_call_duration_seconds"),
+      help: "Gateway RPC latency by method.",
+      labelNames: ["method"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    gatewayConnected: new Gauge({
+      name: n("gateway_connected"),
+      help: "1 when the Gateway WebSocket is connected (absent in embedded mode).",
+      registers,
+      collect() {
+        if (collectors.gatewayConnected) this.set(collectors.gatewayConnected() ? 1 : 0);
+      },
+    }),
+    eventsReceived: new Counter({
+      name: n("events_received_total"),
+      help: "Events published for delivery by source (gateway, flow, api, inbound, system) and type.",
+      labelNames: ["source", "type"] as const,
+      registers,
     }),
     eventsDropped: new Counter({
-      name: "ocwh_egress_events_dropped_total",
+      name: n("events_dropped_total"),
       help: "Gateway or flow events dropped because the relay buffer was full while Redis was away.",
-      registers: [registry],
+      registers,
     }),
+    deliveries: new Counter({
+      name: n("deliveries_total"),
+      help: "Delivery attempts by endpoint and outcome (delivered, retry, failed, disabled).",
+      labelNames: ["endpoint", "outcome"] as const,
+      registers,
+    }),
+    deliveryDuration: new Histogram({
+      name: n("delivery_duration_seconds"),
+      help: "Delivery attempt latency (request sent to answer read) by endpoint.",
+      labelNames: ["endpoint"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    deliveryAttempt: new Histogram({
+      name: n("delivery_attempt_number"),
+      help: "The attempt number of each delivery attempt (1 = first try).",
+      labelNames: ["endpoint"] as const,
+      buckets: [1, 2, 3, 4, 5, 8, 12, 20, 50],
+      registers,
+    }),
+    queueJobs: new Gauge({
+      name: n("queue_jobs"),
+      help: "Delivery jobs in BullMQ by state.",
+      labelNames: ["state"] as const,
+      registers,
+      async collect() {
+        if (!collectors.queue) return;
+        const counts = await collectors.queue().catch(() => undefined);
+        for (const [state, count] of Object.entries(counts ?? {})) this.set({ state }, count);
+      },
+    }),
+    endpointState: new Gauge({
+      name: n("endpoint_state"),
+      help: "1 when an endpoint is in the state (disabled, circuit_open), else 0.",
+      labelNames: ["endpoint", "state"] as const,
+      registers,
+      async collect() {
+        if (!collectors.endpoints) return;
+        const list = await collectors.endpoints().catch(() => undefined);
+        for (const e of list ?? []) {
+          this.set({ endpoint: e.name, state: "disabled" }, e.disabled ? 1 : 0);
+          this.set({ endpoint: e.name, state: "circuit_open" }, e.circuitOpen ? 1 : 0);
+        }
+      },
+    }),
+    /** Wires the scrape-time gauges to the parts that can answer them. */
+    setCollectors(c: typeof collectors) {
+      Object.assign(collectors, c);
+    },
+    /** An event type as a label: the first 200 distinct types, then "other" (types are open strings). */
+    eventType(type: string): string {
+      if (seenTypes.has(type)) return type;
+      if (seenTypes.size >= 200) return "other";
+      seenTypes.add(type);
+      return type;
+    },
   };
+  return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

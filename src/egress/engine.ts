@@ -11,7 +11,9 @@ import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./back
 import { attemptDelivery, createDeliveryAgent, type AttemptResult } from "./deliver.js";
 import { createEnvelope, deliveryId, type Envelope } from "./envelope.js";
 import { createDeliveryLog, type DeliveryStatus } from "./log.js";
+import type { EventSource } from "./gateway-events.js";
 import { createEgressScripts } from "./scripts.js";
+import type { Metrics } from "../metrics.js";
 import { signatureHeaders } from "./sign.js";
 import { createSsrfGuard } from "./ssrf.js";
 
@@ -57,7 +59,7 @@ const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (m
  * wait and leaves the worker to the others. The worker signs each attempt afresh, POSTs it, logs
  * it, and leaves retry timing to the endpoint's policy through BullMQ's backoff.
  */
-export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger }) {
+export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger; metrics?: Metrics }) {
   const { config, secrets } = opts;
   const wh = config.webhooks;
   const url = config.redis.url;
@@ -91,12 +93,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   let worker: Worker<JobData> | undefined;
   let finishes = 0;
 
-  async function publish(input: { type: string; data: unknown; id?: string }) {
+  async function publish(input: { type: string; data: unknown; id?: string; source?: EventSource }) {
     if (input.id) {
       const seen = await redis.get(key.seen(input.id));
       if (seen) return { id: seen, duplicate: true, deliveries: [] as string[] };
     }
-    const event = createEnvelope({ ...input, instanceId });
+    const event = createEnvelope({ type: input.type, data: input.data, ...(input.id ? { id: input.id } : {}), instanceId });
     const targets = [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
     const ids = targets.map((e) => deliveryId(event.id, e.name));
     const flags = targets.length
@@ -123,6 +125,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
     else if (jobs.length) await queue.addBulk(jobs);
     if (input.id) await redis.set(key.seen(input.id), event.id, "EX", DEDUPE_S);
+    opts.metrics?.eventsReceived.inc({ source: input.source ?? "api", type: opts.metrics.eventType(event.type) });
     return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0) };
   }
 
@@ -136,7 +139,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     const set = await redis.hsetnx(key.state(e.name), "disabled", JSON.stringify({ reason, at: Date.now() }));
     if (set !== 1) return;
     log.warn({ endpoint: e.name, reason }, "endpoint disabled");
-    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, url: e.url, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}` }).catch(
+    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, url: e.url, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}`, source: "system" }).catch(
       (err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"),
     );
   }
@@ -219,6 +222,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       },
     );
     if ((finishes++ & 1023) === 0) void deliveryLog.trim(name).catch(() => {});
+    if (opts.metrics) {
+      const outcome = ok ? "delivered" : result.outcome === "disable" ? "disabled" : status === "failed" ? "failed" : "retry";
+      opts.metrics.deliveries.inc({ endpoint: name, outcome });
+      opts.metrics.deliveryDuration.observe({ endpoint: name }, result.durationMs / 1000);
+      opts.metrics.deliveryAttempt.observe({ endpoint: name }, attempt);
+    }
     if (circuit === "opened") log.warn({ endpoint: name, probe: isProbe }, "circuit opened: deliveries to this endpoint wait");
     else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
     if (ok) return;
@@ -317,6 +326,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     replayFailed,
     endpointStatus,
     hasEndpoint: (name: string) => endpoints.has(name),
+    /** Undefined before startWorker; then whether the worker is running. */
+    workerRunning: () => (worker ? worker.isRunning() : undefined),
     isDisabled: async (name: string) => (await redis.hexists(key.state(name), "disabled")) === 1,
     /** Disables an endpoint by name (an operator's choice); false when there is no such endpoint. */
     async disable(name: string, reason: string) {

@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 
 /** An event ready for `publish`: `id` is derived from the Gateway frame, so every replica that
  * receives the same broadcast publishes the same id and the dedupe keeps one. */
-export type MappedEvent = { type: string; data: Record<string, unknown>; id: string };
+export type MappedEvent = { type: string; data: Record<string, unknown>; id: string; source?: EventSource };
+/** Where an event came from (a metrics label). */
+export type EventSource = "gateway" | "flow" | "api" | "inbound" | "system";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);

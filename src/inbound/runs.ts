@@ -43,6 +43,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     const reply = replies.get(runId);
     opts.relay.emit({
       type: "inbound.completed",
+      source: "inbound",
       id: `inbound_completed_${runId}`,
       data: {
         endpoint: info.endpoint,

@@ -54,7 +54,7 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
       const out = await runAction(request, route, taskflow);
       if (events) {
         const ev = flowEvent(request.action, route.id, out.status, out.result);
-        if (ev) events.emit(ev);
+        if (ev) events.emit({ ...ev, source: "flow" });
       }
       if (out.status >= 400) {
         c.set("errorCode", out.code ?? "request_rejected");
