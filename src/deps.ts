@@ -85,7 +85,14 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
     }
   }
-  if (redis && !overrides.redis) await checkRedisPolicy(redis, log);
+  if (redis && !overrides.redis) {
+    try {
+      await checkRedisPolicy(redis, log);
+    } catch (err) {
+      await closeRedis(redis);
+      throw err;
+    }
+  }
   const limitStore =
     overrides.limitStore ??
     (redis

@@ -390,6 +390,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
           log.warn({ graceMs }, "worker did not close in time; disconnecting");
           void w.close(true).catch(() => {});
           void w.disconnect().catch(() => {});
+          // BullMQ runs its close steps in sequence and stops its own timers only at the end; a
+          // step stuck on a connection that lived through a Redis restart would keep the stalled
+          // checker and the lock extender alive (and the process with them). Stop both here.
+          const internals = w as unknown as { stalledCheckStopper?: () => void; lockManager?: { close(): Promise<void> } };
+          internals.stalledCheckStopper?.();
+          void internals.lockManager?.close().catch(() => {});
         }
       }
       (worker?.opts.connection as Redis | undefined)?.disconnect();

@@ -34,7 +34,7 @@ export function freePort(): Promise<number> {
  * file fsynced on every write, so even SIGKILL loses nothing acknowledged), or the server named by
  * REDIS_URL. It waits for "Ready to accept connections" before resolving.
  */
-export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}): Promise<TestRedis> {
   const prefix = () => `test-${randomUUID()}:`;
   if (process.env.REDIS_URL) {
     const noop = async () => {};
@@ -46,7 +46,7 @@ export async function startRedis(opts: { aof?: boolean } = {}): Promise<TestRedi
 
   const launch = () =>
     new Promise<void>((resolve, reject) => {
-      const p = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...(opts.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]), "--dir", dir], {
+      const p = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...(opts.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]), "--dir", dir, ...(opts.args ?? [])], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       proc = p;
