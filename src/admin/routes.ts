@@ -7,6 +7,7 @@ import { AppError, JSON_UTF8 } from "../errors.js";
 import { presentedSecret, secretsEqual } from "../ingress/auth.js";
 import { parseJsonBody, readBody } from "../ingress/body.js";
 import { header } from "../ingress/stages.js";
+import { describeSecret } from "../secrets/resolve.js";
 import { formatFirstIssue } from "../taskflow/schemas.js";
 import { parseDuration } from "../util/duration.js";
 
@@ -66,7 +67,36 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
 
   app.use("/admin/api/*", auth);
 
-  app.get("/admin/api/endpoints", async (c) => ok(c, { endpoints: await egressOf().endpointStatus() }));
+  app.get("/admin/api/routes", (c) => {
+    const inbound = config.webhooks.inbound;
+    return ok(c, {
+      taskflow: config.routes.map((r) => ({
+        id: r.id,
+        path: r.path,
+        sessionKey: r.sessionKey,
+        controllerId: r.controllerId,
+        secret: describeSecret(r.secret),
+        rateLimit: r.rateLimit,
+        maxInFlight: r.maxInFlight,
+      })),
+      inbound: inbound?.enabled
+        ? Object.entries(inbound.endpoints).map(([name, e]) => ({
+            name,
+            path: `${inbound.basePath}/${name}`,
+            enabled: e.enabled,
+            action: e.action,
+            agentId: e.agentId ?? null,
+            auth: e.auth.scheme,
+          }))
+        : [],
+    });
+  });
+  app.get("/admin/api/endpoints", async (c) => ok(c, { endpoints: deps.egress ? await deps.egress.endpointStatus() : [] }));
+  app.post("/admin/api/endpoints/:name/test", async (c) => {
+    const out = await egressOf().sendTest(c.req.param("name"));
+    if (!out) throw new AppError("not_found", `no endpoint ${c.req.param("name")}`);
+    return ok(c, { eventId: out.id, deliveryId: out.deliveries[0] ?? null }, 202);
+  });
   app.post("/admin/api/endpoints/:name/enable", async (c) => {
     if (!(await egressOf().enable(c.req.param("name")))) throw new AppError("not_found", `no endpoint ${c.req.param("name")}`);
     return ok(c, { name: c.req.param("name"), enabled: true });

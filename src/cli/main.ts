@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from "../config/load.js";
+import { ADMIN_HELP, adminCli } from "./admin.js";
 import { describeSecret } from "../secrets/resolve.js";
 import { serveMain } from "../serve.js";
 import { version } from "../version.js";
@@ -13,7 +14,8 @@ Usage:
 Config file: --config PATH, else $OPENCLAW_WEBHOOKS_CONFIG, else config/default.json5.
 Env overrides: PORT, REDIS_URL, OPENCLAW_GATEWAY_URL, OPENCLAW_GATEWAY_TOKEN, LOG_LEVEL.
 Exit codes: 0 success, 1 invalid config or startup failure, 2 usage error.
-`;
+
+{admin}`;
 
 /** Thin CLI: parses argv, then calls the same loadConfig / serveMain as the service. */
 export async function cli(argv: string[]): Promise<number> {
@@ -23,7 +25,7 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
-    process.stdout.write(HELP.replace("{version}", version()));
+    process.stdout.write(HELP.replace("{version}", version()).replace("{admin}", ADMIN_HELP));
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === "serve") {
@@ -55,9 +57,13 @@ export async function cli(argv: string[]): Promise<number> {
       throw err;
     }
   }
+  if (cmd === "deliveries" || cmd === "endpoints" || cmd === "routes") {
+    return adminCli(argv, process.env, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+  }
   process.stderr.write(`openclaw-webhooks: unknown command: ${argv.join(" ")}\nRun openclaw-webhooks --help.\n`);
   return 2;
 }
 
 const code = await cli(process.argv.slice(2));
-if (code >= 0) process.exit(code);
+// Exit once stdout and stderr are flushed: a piped --json answer must arrive whole.
+if (code >= 0) process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));

@@ -93,13 +93,15 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   let worker: Worker<JobData> | undefined;
   let finishes = 0;
 
-  async function publish(input: { type: string; data: unknown; id?: string; source?: EventSource }) {
+  async function publish(input: { type: string; data: unknown; id?: string; source?: EventSource; onlyEndpoint?: string }) {
     if (input.id) {
       const seen = await redis.get(key.seen(input.id));
       if (seen) return { id: seen, duplicate: true, deliveries: [] as string[] };
     }
     const event = createEnvelope({ type: input.type, data: input.data, ...(input.id ? { id: input.id } : {}), instanceId });
-    const targets = [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
+    const targets = input.onlyEndpoint
+      ? [...endpoints.values()].filter((e) => e.name === input.onlyEndpoint)
+      : [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
     const ids = targets.map((e) => deliveryId(event.id, e.name));
     const flags = targets.length
       ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now())
@@ -329,6 +331,11 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     /** Undefined before startWorker; then whether the worker is running. */
     workerRunning: () => (worker ? worker.isRunning() : undefined),
     isDisabled: async (name: string) => (await redis.hexists(key.state(name), "disabled")) === 1,
+    /** Sends a `webhook.test` event to one endpoint, whatever it subscribes to (the CLI's `endpoints test`). */
+    async sendTest(name: string) {
+      if (!endpoints.has(name)) return undefined;
+      return publish({ type: "webhook.test", data: { endpoint: name, message: "A test delivery from openclaw-webhooks." }, source: "system", onlyEndpoint: name });
+    },
     /** Disables an endpoint by name (an operator's choice); false when there is no such endpoint. */
     async disable(name: string, reason: string) {
       const e = endpoints.get(name);

@@ -1,0 +1,188 @@
+import { parseArgs } from "node:util";
+
+/** Exit codes scripts can trust. */
+export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, unauthorized: 4 } as const;
+
+export const ADMIN_HELP = `Admin commands (over the service's /admin/api):
+  deliveries list [--recent N] [--status failed|delivered|pending] [--endpoint NAME]
+                  [--event-type TYPE] [--since 1h|ISO|ms] [--json]
+  deliveries show ID [--json]
+  deliveries replay ID
+  deliveries replay --status failed [--since 1h] [--endpoint NAME]
+  endpoints list [--json]
+  endpoints enable|disable|test NAME
+  routes list [--json]
+
+Connection: --url URL (or $OPENCLAW_WEBHOOKS_URL, default http://127.0.0.1:8787)
+            --token TOKEN (or $OPENCLAW_WEBHOOKS_ADMIN_TOKEN): the service's admin.token
+Exit codes: 0 done, 1 the service refused (not found, conflict, …), 2 usage error,
+            3 the service cannot be reached, 4 the token was refused.
+`;
+
+type Out = { out: (s: string) => void; err: (s: string) => void };
+class CliError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+const OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  recent: { type: "string" },
+  status: { type: "string" },
+  endpoint: { type: "string" },
+  "event-type": { type: "string" },
+  since: { type: "string" },
+} as const;
+
+/** A plain text table: columns padded to their widest cell. */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return "";
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n")}\n`;
+}
+
+const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-");
+
+/**
+ * `openclaw-webhooks deliveries|endpoints|routes …`: the admin API from a terminal (seed 002's
+ * `openclaw webhooks list --recent 20 --status failed`). Tables for people, `--json` for scripts.
+ */
+export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.err(`openclaw-webhooks: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
+  const { values: v, positionals } = parsed;
+  const [group, verb, arg] = positionals;
+  if (v.help || !verb) {
+    io.out(ADMIN_HELP);
+    return v.help ? EXIT.ok : EXIT.usage;
+  }
+  const base = (v.url ?? env.OPENCLAW_WEBHOOKS_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
+  const token = v.token ?? env.OPENCLAW_WEBHOOKS_ADMIN_TOKEN ?? "";
+
+  async function api(method: string, path: string, body?: unknown): Promise<any> {
+    let res: Response;
+    try {
+      res = await fetch(`${base}/admin/api${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (err) {
+      throw new CliError(EXIT.unreachable, `cannot reach ${base} (${(err as Error).cause ? String((err as { cause: Error }).cause.message) : (err as Error).message})`);
+    }
+    const json = (await res.json().catch(() => ({}))) as { ok?: boolean; result?: unknown; code?: string; error?: string };
+    if (res.status === 401) throw new CliError(EXIT.unauthorized, "the admin token was refused (set --token or OPENCLAW_WEBHOOKS_ADMIN_TOKEN)");
+    if (!res.ok) throw new CliError(EXIT.refused, `${res.status} ${json.code ?? ""}: ${json.error ?? "refused"}`.trim());
+    return json.result;
+  }
+
+  const print = (data: unknown, text: () => string) => io.out(v.json ? `${JSON.stringify(data, null, 2)}\n` : text());
+
+  try {
+    const cmd = `${group} ${verb}`;
+    if (cmd === "deliveries list") {
+      if (v.status && !["failed", "delivered", "pending"].includes(v.status)) throw new CliError(EXIT.usage, "--status is failed, delivered or pending");
+      const q = new URLSearchParams();
+      q.set("limit", String(v.recent ? Number(v.recent) : 20));
+      if (!Number.isInteger(Number(q.get("limit"))) || Number(q.get("limit")) < 1) throw new CliError(EXIT.usage, "--recent takes a positive number");
+      for (const [k, name] of [["status", "status"], ["endpoint", "endpoint"], ["eventType", "event-type"], ["since", "since"]] as const) {
+        const value = v[name];
+        if (value) q.set(k, value);
+      }
+      const r = await api("GET", `/deliveries?${q}`);
+      print(r.deliveries, () =>
+        r.deliveries.length === 0
+          ? "no deliveries\n"
+          : table([
+              ["ID", "EVENT", "ENDPOINT", "STATUS", "ATTEMPTS", "LAST", "MS", "UPDATED", "ERROR"],
+              ...r.deliveries.map((d: any) => [
+                d.id,
+                d.eventType,
+                d.endpoint,
+                d.status,
+                String(d.attempts),
+                d.lastStatus ? String(d.lastStatus) : (d.lastErrorClass ?? "-"),
+                d.lastDurationMs !== undefined ? String(d.lastDurationMs) : "-",
+                when(d.updatedAt),
+                d.lastError ?? "",
+              ]),
+            ]),
+      );
+      return EXIT.ok;
+    }
+    if (cmd === "deliveries show") {
+      if (!arg) throw new CliError(EXIT.usage, "deliveries show ID");
+      const { delivery: d } = await api("GET", `/deliveries/${encodeURIComponent(arg)}`);
+      print(d, () => {
+        const head = `${d.id}\n  event     ${d.eventType} (${d.eventId})\n  endpoint  ${d.endpoint}\n  status    ${d.status} after ${d.attempts} attempt(s)\n  created   ${when(d.createdAt)}\n`;
+        const rows = d.attemptLog.map((a: any) => [
+          String(a.attempt),
+          a.trigger,
+          when(a.at),
+          a.status ? String(a.status) : "-",
+          a.errorClass ?? "-",
+          `${a.durationMs} ms`,
+          a.nextAttemptAt ? `next ${when(a.nextAttemptAt)}` : "",
+        ]);
+        return `${head}\n${table([["#", "TRIGGER", "AT", "STATUS", "CLASS", "TIME", "NEXT"], ...rows])}`;
+      });
+      return EXIT.ok;
+    }
+    if (cmd === "deliveries replay") {
+      if (arg) {
+        const r = await api("POST", `/deliveries/${encodeURIComponent(arg)}/replay`);
+        print(r, () => `replay of ${arg} started (${r.jobId})\n`);
+        return EXIT.ok;
+      }
+      if (v.status !== "failed") throw new CliError(EXIT.usage, "deliveries replay ID, or deliveries replay --status failed [--since 1h] [--endpoint NAME]");
+      const names: string[] = v.endpoint ? [v.endpoint] : (await api("GET", "/endpoints")).endpoints.map((e: any) => e.name);
+      const results: { endpoint: string; started: number; skipped: unknown[] }[] = [];
+      for (const endpoint of names) results.push({ endpoint, ...(await api("POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) })) });
+      print(results, () => results.map((r) => `${r.endpoint}: ${r.started} replay(s) started${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}\n`).join(""));
+      return EXIT.ok;
+    }
+    if (cmd === "endpoints list") {
+      const { endpoints } = await api("GET", "/endpoints");
+      print(endpoints, () =>
+        table([
+          ["NAME", "STATE", "CIRCUIT", "FAILURES", "IN FLIGHT", "LAST SUCCESS", "URL"],
+          ...endpoints.map((e: any) => [e.name, e.enabled ? "enabled" : `disabled: ${e.disabled?.reason ?? ""}`, e.circuit.state, String(e.circuit.failures), String(e.inFlight), when(e.circuit.lastSuccessAt), e.url]),
+        ]),
+      );
+      return EXIT.ok;
+    }
+    if (group === "endpoints" && ["enable", "disable", "test"].includes(verb)) {
+      if (!arg) throw new CliError(EXIT.usage, `endpoints ${verb} NAME`);
+      const r = await api("POST", `/endpoints/${encodeURIComponent(arg)}/${verb}`);
+      print(r, () => (verb === "test" ? `test event ${r.eventId} queued as delivery ${r.deliveryId ?? "(none: endpoint disabled)"}\n` : `${arg} ${verb}d\n`));
+      return EXIT.ok;
+    }
+    if (cmd === "routes list") {
+      const r = await api("GET", "/routes");
+      print(r, () =>
+        table([
+          ["KIND", "ID", "PATH", "DETAIL"],
+          ...r.taskflow.map((t: any) => ["taskflow", t.id, t.path, `session ${t.sessionKey}, secret ${t.secret}`]),
+          ...r.inbound.map((i: any) => ["inbound", i.name, i.path, `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`]),
+        ]),
+      );
+      return EXIT.ok;
+    }
+    throw new CliError(EXIT.usage, `unknown command: ${positionals.join(" ")}`);
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    io.err(`openclaw-webhooks: ${err.message}\n`);
+    if (err.code === EXIT.usage) io.err("Run openclaw-webhooks --help.\n");
+    return err.code;
+  }
+}
