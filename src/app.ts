@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
 import type { Deps } from "./deps.js";
 import { AppError, JSON_UTF8, toErrorResponse } from "./errors.js";
+import { mountDashboard } from "./admin/dashboard.js";
 import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountInboundRoutes } from "./inbound/routes.js";
@@ -56,6 +57,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   mountPublishRoute(app, deps);
   mountInboundRoutes(app, deps);
   mountAdminRoutes(app, deps);
+  mountDashboard(app, deps);
 
   app.notFound((c) => {
     c.set("errorCode", "not_found");

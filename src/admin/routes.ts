@@ -1,12 +1,11 @@
-import type { Context, Hono, Next } from "hono";
+import type { Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { ReplayRefused, type Egress } from "../egress/engine.js";
+import { adminAuth } from "./auth.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
-import { presentedSecret, secretsEqual } from "../ingress/auth.js";
 import { parseJsonBody, readBody } from "../ingress/body.js";
-import { header } from "../ingress/stages.js";
 import { describeSecret } from "../secrets/resolve.js";
 import { formatFirstIssue } from "../taskflow/schemas.js";
 import { parseDuration } from "../util/duration.js";
@@ -45,16 +44,7 @@ function refused(err: unknown): never {
  * unconfigured deployment exposes nothing. The operations issue builds the CLI and dashboard on it.
  */
 export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
-  const { config, secrets } = deps;
-  const auth = async (c: Context<AppEnv>, next: Next) => {
-    const token = config.admin.token;
-    if (token === undefined) throw new AppError("not_found", "The admin API is not configured (admin.token).");
-    const expected = await secrets.resolve(token);
-    if (expected === undefined || !secretsEqual(expected, presentedSecret((n) => header(c, n)))) {
-      throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
-    }
-    await next();
-  };
+  const { config } = deps;
   const egressOf = (): Egress => {
     if (!deps.egress) throw new AppError("not_found", "Outgoing webhooks are not configured (webhooks.endpoints and redis.url).");
     return deps.egress;
@@ -65,7 +55,7 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return raw.length ? parseJsonBody(raw) : {};
   };
 
-  app.use("/admin/api/*", auth);
+  app.use("/admin/api/*", adminAuth(deps));
 
   app.get("/admin/api/routes", (c) => {
     const inbound = config.webhooks.inbound;
