@@ -44,7 +44,7 @@ test("dashboard in headless Chromium: sign in, a delivery appears live, replay i
     await page.fill("#token", ADMIN);
     await page.click("button[type=submit]");
     await page.waitForSelector("#endpoints tbody tr");
-    assert.match(await page.textContent("#endpoints tbody"), /crm\s*enabled\s*closed/);
+    assert.match((await page.textContent("#endpoints tbody")) ?? "", /crm\s*enabled\s*closed/);
     const cookies = await page.context().cookies();
     assert.ok(cookies.some((c) => c.name === "ocwh_admin" && c.httpOnly && c.sameSite === "Strict" && c.value !== ADMIN));
 
@@ -53,7 +53,7 @@ test("dashboard in headless Chromium: sign in, a delivery appears live, replay i
     const id = out.deliveries[0]!;
     const row = `#deliveries tr[data-id="${id}"][data-status="delivered"]`;
     await page.waitForSelector(row, { timeout: 10_000 });
-    assert.match(await page.textContent(row), /lead\.qualified\s*crm\s*delivered\s*1\s*200/);
+    assert.match((await page.textContent(row)) ?? "", /lead\.qualified\s*crm\s*delivered\s*1\s*200/);
     assert.equal(await page.locator("#chart rect.bar").count(), 1, "latency chart drawn");
 
     // Replay from the page: one more attempt, logged as manual, seen live.
