@@ -1,27 +1,18 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { buildConfig, ConfigError } from "../src/config/load.js";
-import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
+import { startFakeGateway } from "./support/fake-gateway.js";
 import { startReceiver } from "./support/receiver.js";
-import { startRedis, type TestRedis } from "./support/redis.js";
+import { useRedisAndGateway } from "./support/shared.js";
 import { post, SECRET_A, startService, twoRoutes } from "./support/service.js";
 import { until } from "./support/until.js";
 
 const GW_TOKEN = "gw-token-0123456789";
 const CI_TOKEN = "ci-token-0123456789";
 const WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-let redis: TestRedis;
-let gw: FakeGateway;
-before(async () => {
-  redis = await startRedis();
-  gw = await startFakeGateway({ token: GW_TOKEN });
-});
-after(async () => {
-  await gw.stop();
-  await redis.dispose();
-});
+const shared = useRedisAndGateway(GW_TOKEN);
 
 /** Seed 002's two examples, with authentication added (ours always has it). */
 const seedEndpoints = {
@@ -38,7 +29,7 @@ const seedEndpoints = {
   ping: { action: "wake", textTemplate: "Ping from {{headers.x-source}}: {{body.note}}", auth: { scheme: "token", secret: CI_TOKEN } },
 } as const;
 const deployBody = { repo: "my-app", branch: "main", status: "succeeded", commit: "abc123" };
-const agentCalls = () => gw.frames.filter((f) => f.method === "agent");
+const agentCalls = () => shared.gw.frames.filter((f) => f.method === "agent");
 
 function signed(body: unknown, id: string) {
   const text = JSON.stringify(body);
@@ -57,8 +48,8 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
   test("the seed's deploy example starts an agent run with the rendered message; the run's end reaches a subscribed receiver, signed", async () => {
     const rx = await startReceiver({ secret: WHSEC });
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       webhooks: {
         allowPrivateCidrs: ["127.0.0.0/8"],
         inbound: { endpoints: seedEndpoints },
@@ -90,7 +81,7 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
   });
 
   test("authentication: a wrong token is 401 before the body is read; a bad signature is 401; nothing reaches the Gateway", async () => {
-    const svc = await startService({ gateway: { url: gw.url, token: GW_TOKEN }, webhooks: { inbound: { endpoints: seedEndpoints } } });
+    const svc = await startService({ gateway: { url: shared.gw.url, token: GW_TOKEN }, webhooks: { inbound: { endpoints: seedEndpoints } } });
     try {
       const before = agentCalls().length;
       const wrong = await post(`${svc.url}/webhooks/inbound/deploy`, deployBody, { secret: "nope" });
@@ -116,8 +107,8 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
 
   test("fifty concurrent copies of one delivery (same webhook-id) start one run; the rest answer duplicate", async () => {
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       limits: { rateLimit: { windowMs: 60_000, maxRequests: 1_000 }, maxInFlight: 100 },
       webhooks: { inbound: { endpoints: seedEndpoints } },
     });
@@ -141,7 +132,7 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
   test("Gateway down: 503 gateway_unavailable, and the delivery id is given back so a retry runs", async () => {
     const own = await startFakeGateway({ token: GW_TOKEN });
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
       gateway: { url: own.url, token: GW_TOKEN, reconnectBaseMs: 50, reconnectMaxMs: 200 },
       webhooks: { inbound: { endpoints: seedEndpoints } },
     });
@@ -178,8 +169,8 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
   test("GitHub-signed deliveries dedupe on X-GitHub-Delivery", async () => {
     const secret = "gh-secret-0123456789";
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       webhooks: { inbound: { endpoints: { push: { template: "Push to {{body.repository.full_name}}", auth: { scheme: "github", secret } } } } },
     });
     try {
@@ -217,12 +208,12 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
 describe("Idempotency-Key on the TaskFlow routes", () => {
   test("fifty concurrent create_flow with one key make one Gateway call and get the same flow; another body is 409", async () => {
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 1_000 }, maxInFlight: 100 }),
     });
     try {
-      const creates = () => gw.frames.filter((f) => f.method.endsWith("create_flow")).length;
+      const creates = () => shared.gw.frames.filter((f) => f.method.endsWith("create_flow")).length;
       const before = creates();
       const body = { action: "create_flow", goal: "once only" };
       const answers = await Promise.all(

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { createLogger } from "../src/log.js";
-import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
 import { startReceiver } from "./support/receiver.js";
-import { startRedis, type TestRedis } from "./support/redis.js";
+import { useRedisAndGateway } from "./support/shared.js";
 import { post, SECRET_A, SECRET_B, startService, twoRoutes } from "./support/service.js";
 import { until } from "./support/until.js";
 
@@ -15,16 +14,7 @@ const ADMIN = "admin-token-SECRET-0123456789";
 const CI = "ci-token-SECRET-0123456789";
 const WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WRONG = "wrong-token-SECRET-0123456789";
-let redis: TestRedis;
-let gw: FakeGateway;
-before(async () => {
-  redis = await startRedis();
-  gw = await startFakeGateway({ token: GW_TOKEN });
-});
-after(async () => {
-  await gw.stop();
-  await redis.dispose();
-});
+const shared = useRedisAndGateway(GW_TOKEN);
 
 test("every log line at trace level, across ingress, inbound, publish, admin, egress and failures, holds no secret, token or signature", async () => {
   const lines: string[] = [];
@@ -38,8 +28,8 @@ test("every log line at trace level, across ingress, inbound, publish, admin, eg
   rx.next({ status: 500, body: "receiver error" });
   const svc = await startService(
     {
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       admin: { token: ADMIN },
       routes: twoRoutes(),
       webhooks: {

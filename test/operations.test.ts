@@ -1,27 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { configFrom } from "../src/config/load.js";
 import { createDeps, StartupError } from "../src/deps.js";
 import { createLogger } from "../src/log.js";
-import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
 import { startReceiver } from "./support/receiver.js";
-import { startRedis, type TestRedis } from "./support/redis.js";
+import { startRedis } from "./support/redis.js";
+import { useRedisAndGateway } from "./support/shared.js";
 import { post, SECRET_A, startService, twoRoutes } from "./support/service.js";
 import { until } from "./support/until.js";
 
 const GW_TOKEN = "gw-token-0123456789";
 const PUBLISH = "publish-token-0123456789";
 const WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-let redis: TestRedis;
-let gw: FakeGateway;
-before(async () => {
-  redis = await startRedis();
-  gw = await startFakeGateway({ token: GW_TOKEN });
-});
-after(async () => {
-  await gw.stop();
-  await redis.dispose();
-});
+const shared = useRedisAndGateway(GW_TOKEN);
 
 /** Prometheus text → value of one series (labels given in any order), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -40,8 +31,8 @@ describe("metrics", () => {
     const rx = await startReceiver({ secret: WHSEC });
     rx.next({ status: 500 });
     const svc = await startService({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      gateway: { url: gw.url, token: GW_TOKEN },
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
       routes: twoRoutes(),
       webhooks: {
         publishToken: PUBLISH,
@@ -114,7 +105,7 @@ describe("health", () => {
     }
   });
 
-  test("startup refuses a Redis whose maxmemory-policy evicts any key, naming redis.url", { skip: process.env.REDIS_URL ? "REDIS_URL given" : false }, async () => {
+  test("startup refuses a Redis whose maxmemory-policy evicts any key, naming shared.redis.url", { skip: process.env.REDIS_URL ? "REDIS_URL given" : false }, async () => {
     const lru = await startRedis({ args: ["--maxmemory-policy", "allkeys-lru"] });
     try {
       await assert.rejects(
