@@ -94,6 +94,167 @@ describe("reliability", () => {
     }
   });
 
+  test("a replica killed with SIGKILL mid-request and mid-delivery: its leases expire, the other replica delivers, nothing is lost", async () => {
+    const redis = await startRedis();
+    const gw = await startFakeGateway({ token: GW_TOKEN });
+    const rx = await startReceiver({ secret: WHSEC });
+    rx.next({ hang: true }); // the first attempt hangs in the replica that will be killed
+    const config = {
+      redis: { url: redis.url, prefix: redis.prefix() },
+      gateway: { url: gw.url, token: GW_TOKEN },
+      limits: { leaseMs: 3_000 },
+      plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 100_000 } }) } } } },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        worker: { stalledIntervalMs: 500 },
+        // The hanging attempt outlives replica A: only B can send it again (after the job's lock,
+        // 2 × timeout + 2 s, expires and B's stalled check hands it back).
+        endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], timeoutMs: 8_000 }],
+      },
+    };
+    let a: ServiceProcess | undefined;
+    let b: ServiceProcess | undefined;
+    try {
+      a = await startServiceProcess(config);
+      const first = await post(`${a.url}/v1/events`, { type: "order.created", data: { n: 0 }, id: "order-0" }, { secret: PUBLISH });
+      assert.equal(first.status, 202);
+      await until(() => rx.received.length === 1); // replica A is mid-delivery
+      for (let i = 0; i < 8; i++) gw.script("create_flow", { delayMs: 10_000 });
+      const pending = Array.from({ length: 8 }, () => post(`${a!.url}/hooks/a`, { action: "create_flow", goal: "x" }, { secret: SECRET_A }).catch(() => undefined));
+      await new Promise((r) => setTimeout(r, 300)); // replica A holds all 8 slots of route a
+      b = await startServiceProcess(config);
+      assert.equal((await post(`${b.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status, 429, "the slots are global");
+      const killedAt = Date.now();
+      await a.stop("SIGKILL");
+      await Promise.all(pending);
+      // Events keep coming through the survivor.
+      for (let i = 1; i <= 100; i++) assert.equal((await post(`${b.url}/v1/events`, { type: "order.created", data: { n: i }, id: `order-${i}` }, { secret: PUBLISH })).status, 202);
+      await until(async () => (await post(`${b!.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status === 200, 10_000);
+      const freedMs = Date.now() - killedAt;
+      assert.ok(freedMs < 3_000 + 1_500, `in-flight slots freed ${freedMs} ms after the kill (lease 3 s)`);
+      const firstId = rx.received[0]!.headers["webhook-id"];
+      await until(() => rx.received.some((r) => r.headers["webhook-id"] === firstId && r.at > killedAt), 45_000);
+      const redeliveredMs = rx.received.find((r) => r.headers["webhook-id"] === firstId && r.at > killedAt)!.at - killedAt;
+      await until(() => new Set(rx.received.map((r) => r.headers["webhook-id"])).size === 101, 30_000);
+      assert.ok(rx.received.every((r) => r.verified), "every delivery signed");
+      record("replica SIGKILLed", `in-flight slots freed ${freedMs} ms after the kill (lease 3 s); its hanging delivery resent by the survivor ${(redeliveredMs / 1000).toFixed(1)} s after (lock 18 s); 101/101 events delivered, 0 lost`);
+    } finally {
+      await a?.stop("SIGKILL");
+      await b?.stop("SIGKILL");
+      await rx.close();
+      await gw.stop();
+      await redis.dispose();
+    }
+  });
+
+  test("Redis restarted (AOF) under sustained ingress and egress: 503 while away, never a 202 that is not stored, everything accepted is delivered", async () => {
+    const redis = await startRedis({ aof: true });
+    const rx = await startReceiver({ secret: WHSEC });
+    const svc = await startServiceProcess({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 1_000_000 }, maxInFlight: 1_000 }) } } } },
+      webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.1/32"], endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }] },
+    });
+    try {
+      const accepted = new Set<string>();
+      const ingress = new Map<number, number>();
+      const publishes = new Map<number, number>();
+      let stop = false;
+      let n = 0;
+      const load = Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          while (!stop) {
+            const id = `evt-${w}-${n++}`;
+            const p = await post(`${svc.url}/v1/events`, { type: "order.created", data: { id }, id }, { secret: PUBLISH }).catch(() => ({ status: 0 }));
+            publishes.set(p.status, (publishes.get(p.status) ?? 0) + 1);
+            if (p.status === 202) accepted.add(id);
+            const r = await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A }).catch(() => ({ status: 0 }));
+            ingress.set(r.status, (ingress.get(r.status) ?? 0) + 1);
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 2_000));
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 1_500));
+      await redis.start();
+      await new Promise((r) => setTimeout(r, 2_500));
+      stop = true;
+      await load;
+      assert.ok((publishes.get(503) ?? 0) > 0 && (ingress.get(503) ?? 0) > 0, "the outage was seen");
+      assert.deepEqual([...publishes.keys()].filter((s) => s !== 202 && s !== 503), [], `publish answers: ${JSON.stringify([...publishes])}`);
+      assert.deepEqual([...ingress.keys()].filter((s) => s !== 200 && s !== 503), [], `ingress answers: ${JSON.stringify([...ingress])}`);
+      const delivered = () => new Set(rx.received.map((r) => JSON.parse(r.body).id as string));
+      await until(() => [...accepted].every((id) => delivered().has(id)), 60_000);
+      record("Redis restarted", `publish ${JSON.stringify(Object.fromEntries(publishes))}, ingress ${JSON.stringify(Object.fromEntries(ingress))}; ${accepted.size}/${accepted.size} accepted events delivered, 0 lost`);
+    } finally {
+      await svc.stop("SIGKILL");
+      await rx.close();
+      await redis.dispose();
+    }
+  });
+
+  test("misbehaving receivers: slow, hanging, resetting, 500 for a while, huge bodies; every delivery ends, memory stays bounded, a healthy endpoint is not slowed", async () => {
+    const redis = await startRedis();
+    const slow = await startReceiver();
+    slow.setFallback({ status: 200, delayMs: 1_500 });
+    const hanging = await startReceiver();
+    hanging.setFallback({ hang: true });
+    const reset = await startReceiver();
+    reset.setFallback({ destroy: true });
+    const flaky = await startReceiver();
+    for (let i = 0; i < 40; i++) flaky.next({ status: 500 });
+    const huge = await startReceiver();
+    huge.setFallback({ status: 200, body: Buffer.alloc(10 * 2 ** 20, 120) });
+    const healthy = await startReceiver();
+    const bad = { slow, hanging, reset, flaky, huge };
+    const svc = await startServiceProcess({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      admin: { token: ADMIN },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        circuitBreaker: { failureThreshold: 1_000 },
+        endpoints: [
+          ...Object.entries(bad).map(([name, r]) => ({ name, url: r.url, secret: WHSEC, events: ["*"], timeoutMs: 1_000, retry: { schedule: ["100ms", "200ms"] }, concurrency: 10 })),
+          { name: "healthy", url: healthy.url, secret: WHSEC, events: ["*"] },
+        ],
+      },
+    });
+    try {
+      const sentAt = new Map<string, number>();
+      for (let i = 0; i < 30; i++) {
+        const id = `e-${i}`;
+        sentAt.set(id, Date.now());
+        assert.equal((await post(`${svc.url}/v1/events`, { type: "order.created", data: {}, id }, { secret: PUBLISH })).status, 202);
+      }
+      const statusOf = async (status: string, endpoint: string) => {
+        const r = await fetch(`${svc.url}/admin/api/deliveries?status=${status}&endpoint=${endpoint}&limit=1000`, { headers: { authorization: `Bearer ${ADMIN}` } });
+        return ((await r.json()) as { result: { deliveries: unknown[] } }).result.deliveries.length;
+      };
+      await until(async () => {
+        for (const name of [...Object.keys(bad), "healthy"]) if ((await statusOf("pending", name)) > 0) return false;
+        return true;
+      }, 60_000);
+      const ended: string[] = [];
+      for (const name of [...Object.keys(bad), "healthy"]) ended.push(`${name} ${await statusOf("delivered", name)}✓/${await statusOf("failed", name)}✗`);
+      assert.equal(await statusOf("delivered", "healthy"), 30);
+      assert.equal(await statusOf("failed", "hanging"), 30);
+      assert.equal(await statusOf("failed", "reset"), 30);
+      assert.equal(await statusOf("delivered", "huge"), 30, "a huge answer is cut at 20 KiB, not buffered");
+      const lat = healthy.received.map((r) => r.at - sentAt.get(JSON.parse(r.body).id)!).sort((a, b) => a - b);
+      const p99 = lat[Math.floor(lat.length * 0.99)]!;
+      assert.ok(p99 < 500, `healthy endpoint p99 ${p99} ms`);
+      const heapMb = (await metricValue(svc.url, "openclaw_webhooks_nodejs_heap_size_used_bytes")) / 2 ** 20;
+      assert.ok(heapMb < 150, `heap ${heapMb.toFixed(0)} MB`);
+      record("misbehaving receivers", `${ended.join(", ")}; healthy p99 ${p99} ms; heap ${heapMb.toFixed(0)} MB`);
+    } finally {
+      await svc.stop("SIGKILL");
+      for (const r of [...Object.values(bad), healthy]) await r.close();
+      await redis.dispose();
+    }
+  });
+
   test("Gateway gone and back: 503 within a second, recovery by itself, no stuck in-flight slots", async () => {
     const gw = await startFakeGateway({ token: GW_TOKEN });
     const svc = await startServiceProcess({
@@ -227,8 +388,8 @@ describe("reliability", () => {
   });
 
   test("slow clients: 200 trickling bodies, normal clients still served, the body timeout and in-flight limit hold", async () => {
+    // limits.bodyTimeoutMs is left at its 15 s default: the figure is the shipped behaviour.
     const svc = await startServiceProcess({
-      limits: { bodyTimeoutMs: 3_000 },
       plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 100_000 } }) } } } },
     });
     const sockets: ReturnType<typeof connect>[] = [];
@@ -258,16 +419,16 @@ describe("reliability", () => {
       const trickle = setInterval(() => sockets.forEach((s) => s.writable && s.write(" ")), 500);
       await new Promise((r) => setTimeout(r, 500));
       const during = await normal(50);
-      await until(() => answers.length === 200, 15_000);
+      await until(() => answers.length === 200, 25_000);
       clearInterval(trickle);
       const closedAfter = Date.now() - opened;
       const timeouts = answers.filter((a) => a.includes(" 408 ")).length;
       const limited = answers.filter((a) => a.includes(" 429 ")).length;
       assert.equal(timeouts, 8, "the 8 in-flight slots time out their slow bodies");
       assert.equal(limited, 192, "the rest are refused at once by the in-flight limit");
-      assert.ok(closedAfter < 6_000, `all slow clients answered within ${closedAfter} ms (body timeout 3 s)`);
+      assert.ok(closedAfter >= 14_500 && closedAfter < 18_000, `the slow bodies were cut at ${closedAfter} ms (body timeout 15 s)`);
       assert.ok(during < Math.max(3 * before, before + 20), `normal p50 ${during.toFixed(1)} ms during vs ${before.toFixed(1)} ms before`);
-      record("slow clients", `200 slowloris: 8 × 408 after the 3 s body timeout, 192 × 429 at once; normal p50 ${before.toFixed(1)} → ${during.toFixed(1)} ms`);
+      record("slow clients", `200 slowloris: 8 × 408 at ${(closedAfter / 1000).toFixed(1)} s (body timeout 15 s), 192 × 429 at once; normal p50 ${before.toFixed(1)} → ${during.toFixed(1)} ms`);
     } finally {
       sockets.forEach((s) => s.destroy());
       await svc.stop("SIGKILL");

@@ -34,7 +34,8 @@ export async function startServiceProcess(config: Record<string, unknown>, opts:
     output: () => out,
     stop: (signal = "SIGTERM") =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        // A child killed by a signal has exitCode null and signalCode set: both mean it is gone.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.once("exit", (code) => resolve(code));
         child.kill(signal);
       }),
