@@ -447,8 +447,12 @@ describe("reliability", () => {
     // A lean receiver: a soak delivers hundreds of thousands of events, so it keeps ids and
     // latencies, not bodies. Every delivery is still verified with the real standardwebhooks.
     const verifier = new Webhook(WHSEC);
-    const sentAt = new Map<string, number>();
-    const delivered = new Set<string>();
+    // Kept small on purpose: a measuring process whose own heap grows through the soak would
+    // report its own GC as the service's latency. Publish times are dropped on delivery, and
+    // "seen" is one byte per event number.
+    const sentAt = new Map<number, number>();
+    let seen = new Uint8Array(1 << 20);
+    let deliveredCount = 0;
     let duplicates = 0;
     let badSignatures = 0;
     let t0 = 0;
@@ -463,10 +467,17 @@ describe("reliability", () => {
         } catch {
           badSignatures++;
         }
-        const id = (JSON.parse(body) as { id: string }).id;
-        if (delivered.has(id)) duplicates++;
-        delivered.add(id);
-        const at = sentAt.get(id);
+        const n = Number((JSON.parse(body) as { id: string }).id.slice(5));
+        if (n >= seen.length) {
+          const grown = new Uint8Array(Math.max(seen.length * 2, n + 1));
+          grown.set(seen);
+          seen = grown;
+        }
+        if (seen[n]) duplicates++;
+        else deliveredCount++;
+        seen[n] = 1;
+        const at = sentAt.get(n);
+        sentAt.delete(n);
         if (at !== undefined) (egressMs[Math.floor((at - t0) / 1_000)] ??= []).push(performance.now() - at);
         res.end("ok");
       });
@@ -494,12 +505,12 @@ describe("reliability", () => {
         let status: number;
         if (i % 2 === 0) {
           const id = `soak-${i}`;
-          sentAt.set(id, start);
+          sentAt.set(i, start);
           const r = await http.request({ method: "POST", path: "/v1/events", headers: { "content-type": "application/json", authorization: `Bearer ${PUBLISH}` }, body: JSON.stringify({ type: "order.created", id, data: { i } }) });
           await r.body.dump();
           status = r.statusCode;
           if (status === 202) published++;
-          else sentAt.delete(id);
+          else sentAt.delete(i);
         } else {
           const [path, secret] = i % 4 === 1 ? ["/hooks/a", SECRET_A] : ["/hooks/b", SECRET_B];
           const r = await http.request({ method: "POST", path, headers: { "content-type": "application/json", authorization: `Bearer ${secret}` }, body: '{"action":"list_flows"}' });
@@ -554,22 +565,25 @@ describe("reliability", () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       await Promise.all(inflight);
-      await until(() => delivered.size >= published, 60_000);
-      const pct = (xs: number[], q: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
+      await until(() => deliveredCount >= published, 60_000);
+      const pct = (xs: number[], q: number) => (xs.length ? xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))]! : NaN);
       const span = (arr: number[][], from: number, to: number) => arr.slice(from, to).flatMap((x) => x ?? []);
+      // A minute's p99 is the median of its six 10-second p99s: one scheduler hiccup on a shared
+      // 2-core machine moves a single window, a leak or a growing queue moves them all.
+      const minuteP99 = (arr: number[][], from: number) => pct(Array.from({ length: 6 }, (_, w) => pct(span(arr, from + w * 10, from + w * 10 + 10), 0.99)), 0.5);
       const last = SOAK_SECONDS - 60;
-      const first = { p99: pct(span(ingressMs, 0, 60), 0.99), egress: pct(span(egressMs, 0, 60), 0.99), rss: Math.max(...rss.slice(50, 60)) };
-      const final = { p99: pct(span(ingressMs, last, SOAK_SECONDS), 0.99), egress: pct(span(egressMs, last, SOAK_SECONDS), 0.99), rss: Math.max(...rss.slice(SOAK_SECONDS - 10, SOAK_SECONDS)) };
+      const first = { p99: minuteP99(ingressMs, 0), egress: minuteP99(egressMs, 0), rss: Math.max(...rss.slice(50, 60)) };
+      const final = { p99: minuteP99(ingressMs, last), egress: minuteP99(egressMs, last), rss: Math.max(...rss.slice(SOAK_SECONDS - 10, SOAK_SECONDS)) };
       for (let m = 0; m * 60 < SOAK_SECONDS; m++) {
         const req = span(ingressMs, m * 60, m * 60 + 60);
-        console.log(`  minute ${m + 1}: ${req.length} requests, p50 ${pct(req, 0.5).toFixed(1)} ms, p99 ${pct(req, 0.99).toFixed(1)} ms, delivery p99 ${pct(span(egressMs, m * 60, m * 60 + 60), 0.99).toFixed(1)} ms, RSS ${rss[Math.min(m * 60 + 59, rss.length - 1)]!.toFixed(0)} MB`);
+        console.log(`  minute ${m + 1}: ${req.length} requests, p50 ${pct(req, 0.5).toFixed(1)} ms, p99 ${minuteP99(ingressMs, m * 60).toFixed(1)} ms (whole minute ${pct(req, 0.99).toFixed(1)}), delivery p99 ${minuteP99(egressMs, m * 60).toFixed(1)} ms, RSS ${rss[Math.min(m * 60 + 59, rss.length - 1)]!.toFixed(0)} MB`);
       }
       assert.deepEqual([...failures], [], "every request answered 2xx");
       assert.equal(behind, 0, "the service kept up with half its maximum rate");
       assert.equal(badSignatures, 0);
-      assert.equal(delivered.size, published, "every accepted event delivered");
+      assert.equal(deliveredCount, published, "every accepted event delivered");
       // Within 10%, with a 1 ms floor on latency: p99s of a few ms move by more than 10% with
-      // nothing but scheduling noise on a shared machine, and a leak shows as a trend, not 0.3 ms.
+      // nothing but scheduling noise, and a leak shows as a trend, not as 0.3 ms.
       assert.ok(final.p99 <= Math.max(first.p99 * 1.1, first.p99 + 1), `request p99: first minute ${first.p99.toFixed(1)} ms, last ${final.p99.toFixed(1)} ms`);
       assert.ok(final.egress <= Math.max(first.egress * 1.1, first.egress + 1), `delivery p99: first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms`);
       assert.ok(final.rss <= first.rss * 1.1, `RSS: first minute ${first.rss.toFixed(0)} MB, end ${final.rss.toFixed(0)} MB`);
