@@ -3,22 +3,34 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./redis.js";
+import WebSocket from "ws";
 import { until } from "./until.js";
 
-export type ServiceProcess = { url: string; port: number; child: ChildProcess; output: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
+export type ServiceProcess = {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  output: () => string;
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+  /** Only with `inspect: true`: evaluates an expression inside the service (Chrome DevTools protocol). */
+  inspect: (method: string, params?: Record<string, unknown>) => Promise<any>;
+};
 
 /**
  * The service as its own process (`src/main.ts`, as `npm start` runs it) on a config written to a
  * temp file; resolves once it listens. `stop` sends the signal (SIGTERM by default) and waits.
  */
-export async function startServiceProcess(config: Record<string, unknown>, opts: { port?: number; env?: Record<string, string> } = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(config: Record<string, unknown>, opts: { port?: number; env?: Record<string, string>; inspect?: boolean } = {}): Promise<ServiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), "ocwh-proc-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify({ server: { host: "127.0.0.1" }, ...config }));
   const port = opts.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...opts.env };
   for (const k of ["REDIS_URL", "OPENCLAW_GATEWAY_URL", "OPENCLAW_GATEWAY_TOKEN"]) if (!opts.env?.[k]) delete env[k];
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], { env, stdio: ["ignore", "pipe", "pipe"] });
+  // `inspect`: the V8 inspector on a loopback port, so a test can force a GC and read the heap,
+  // or look at Object.prototype, inside the service itself.
+  const inspectPort = opts.inspect ? await freePort() : 0;
+  const child = spawn(process.execPath, [...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
@@ -32,6 +44,26 @@ export async function startServiceProcess(config: Record<string, unknown>, opts:
     port,
     child,
     output: () => out,
+    inspect: async (method, params = {}) => {
+      if (!opts.inspect) throw new Error("startServiceProcess: pass { inspect: true }");
+      const [target] = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+      const ws = new WebSocket(target!.webSocketDebuggerUrl);
+      try {
+        await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+        const answer = new Promise<any>((resolve, reject) =>
+          ws.on("message", (d) => {
+            const m = JSON.parse(String(d)) as { id?: number; result?: unknown; error?: { message: string } };
+            if (m.id !== 1) return;
+            if (m.error) reject(new Error(`${method}: ${m.error.message}`));
+            else resolve(m.result);
+          }),
+        );
+        ws.send(JSON.stringify({ id: 1, method, params }));
+        return await answer;
+      } finally {
+        ws.close();
+      }
+    },
     stop: (signal = "SIGTERM") =>
       new Promise((resolve) => {
         // A child killed by a signal has exitCode null and signalCode set: both mean it is gone.
