@@ -165,6 +165,7 @@ describe("reliability", () => {
       const accepted = new Set<string>();
       const ingress = new Map<number, number>();
       const publishes = new Map<number, number>();
+      const codes503 = new Set<string>();
       let stop = false;
       let n = 0;
       const load = Promise.all(
@@ -173,9 +174,11 @@ describe("reliability", () => {
             const id = `evt-${w}-${n++}`;
             const p = await post(`${svc.url}/v1/events`, { type: "order.created", data: { id }, id }, { secret: PUBLISH }).catch(() => ({ status: 0 }));
             publishes.set(p.status, (publishes.get(p.status) ?? 0) + 1);
+            if (p.status === 503) codes503.add(`publish:${(p as { json?: { code?: string } }).json?.code}`);
             if (p.status === 202) accepted.add(id);
             const r = await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A }).catch(() => ({ status: 0 }));
             ingress.set(r.status, (ingress.get(r.status) ?? 0) + 1);
+            if (r.status === 503) codes503.add(`ingress:${(r as { json?: { code?: string } }).json?.code}`);
           }
         }),
       );
@@ -187,6 +190,7 @@ describe("reliability", () => {
       stop = true;
       await load;
       assert.ok((publishes.get(503) ?? 0) > 0 && (ingress.get(503) ?? 0) > 0, "the outage was seen");
+      assert.deepEqual([...codes503].sort(), ["ingress:limits_unavailable", "publish:storage_unavailable"]);
       assert.deepEqual([...publishes.keys()].filter((s) => s !== 202 && s !== 503), [], `publish answers: ${JSON.stringify([...publishes])}`);
       assert.deepEqual([...ingress.keys()].filter((s) => s !== 200 && s !== 503), [], `ingress answers: ${JSON.stringify([...ingress])}`);
       const delivered = () => new Set(rx.received.map((r) => JSON.parse(r.body).id as string));
