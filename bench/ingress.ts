@@ -13,6 +13,7 @@
 import autocannon from "autocannon";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
 import { startRedis } from "../test/support/redis.js";
 
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -65,14 +66,23 @@ function child(...args: string[]): Promise<string> {
   });
 }
 
-type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number };
-/** One autocannon run; `server` is the measured process's URL, for its CPU time per request. */
+type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number; others: Record<string, number> };
+/**
+ * One autocannon run; `server` is the measured process's URL, for its CPU time per request. The
+ * other processes' CPU per request (load generator, fake Gateway, Redis) is kept too: on a
+ * 2-core machine they share the cores with the server, so they bound its req/s as well.
+ */
 async function load(opts: autocannon.Options, duration: number, server: string): Promise<Run> {
   const cpu = cpuReaders.get(server)!;
+  const others = { loadgen: async () => { const u = process.cpuUsage(); return u.user + u.system; }, gateway: cpuReaders.get(gwUrl)!, redis: redisCpuUs };
   const before = await cpu();
+  const othersBefore = await Promise.all(Object.values(others).map((f) => f()));
   const r = await autocannon({ connections, duration, ...opts });
   const used = (await cpu()) - before;
+  const othersAfter = await Promise.all(Object.values(others).map((f) => f()));
+  const total = Math.max(1, r.requests.total);
   return {
+    others: Object.fromEntries(Object.keys(others).map((k, i) => [k, (othersAfter[i]! - othersBefore[i]!) / total])),
     rps: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
@@ -84,8 +94,16 @@ async function load(opts: autocannon.Options, duration: number, server: string):
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 const redis = await startRedis();
+const redisCli = new Redis(redis.url);
+/** redis-server's own CPU time (INFO cpu), in µs. */
+const redisCpuUs = async () => {
+  const info = await redisCli.info("cpu");
+  const f = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (f("used_cpu_user") + f("used_cpu_sys")) * 1e6;
+};
+let gwUrl = "";
 try {
-  const gwUrl = await child("gateway", token);
+  gwUrl = await child("gateway", token);
   const [helloUrl, svcUrl] = await Promise.all([child("hello"), child("service", redis.url, gwUrl)]);
   const hello: autocannon.Options = { url: helloUrl };
   const ingress: autocannon.Options = {
@@ -110,6 +128,7 @@ try {
     p99: median(rs.map((r) => r.p99)),
     bad: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
     cpu: median(rs.map((r) => r.cpuUsPerReq)),
+    others: Object.fromEntries(Object.keys(rs[0]!.others).map((k) => [k, median(rs.map((r) => r.others[k]!))])),
   });
   const h = summary(runs.hello);
   const g = summary(runs.ingress);
@@ -122,8 +141,11 @@ try {
   console.log(row("create_flow full pipeline", g));
   console.log(`ratio ingress/hello: ${ratio.toFixed(3)} (target ≥ 0.25)   ingress p99: ${g.p99} ms (target < 10 ms)`);
   console.log(`per-run req/s  hello: ${runs.hello.map((r) => r.rps.toFixed(0)).join(", ")}   ingress: ${runs.ingress.map((r) => r.rps.toFixed(0)).join(", ")}`);
+  const spent = (s: ReturnType<typeof summary>) => Object.entries({ server: s.cpu, ...s.others }).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  console.log(`CPU µs per request, every process  hello: ${spent(h)}   ingress: ${spent(g)}`);
   if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
 } finally {
   for (const c of children) c.kill("SIGTERM");
+  redisCli.disconnect();
   await redis.dispose();
 }
