@@ -13,6 +13,7 @@
 import autocannon from "autocannon";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { startRedis } from "../test/support/redis.js";
 
@@ -25,6 +26,22 @@ const secret = randomUUID();
 
 const children: ChildProcess[] = [];
 const cpuReaders = new Map<string, () => Promise<number>>();
+const pids = new Map<string, number>();
+/** Read and write system calls and context switches of a process so far (Linux /proc; zeros elsewhere). */
+function sysCounts(pid: number): { sys: number; ctx: number; kernelUs: number } {
+  try {
+    // utime and stime (fields 14 and 15, in clock ticks of 10 ms): the kernel's share of the CPU.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const kernelUs = Number(fields[12]) * 10_000;
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const st = readFileSync(`/proc/${pid}/status`, "utf8");
+    const n = (text: string, k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
+    return { sys: n(io, "syscr") + n(io, "syscw"), ctx: n(st, "voluntary_ctxt_switches") + n(st, "nonvoluntary_ctxt_switches"), kernelUs };
+  } catch {
+    return { sys: 0, ctx: 0, kernelUs: 0 };
+  }
+}
 function child(...args: string[]): Promise<string> {
   // BENCH_PROFILE=service (or gateway, hello) writes a CPU profile of that process into .tmp/ (for finding hot spots).
   const prof = process.env.BENCH_PROFILE && args[0] === process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir=.tmp"] : [];
@@ -52,12 +69,19 @@ function child(...args: string[]): Promise<string> {
           buf += d;
           let nl;
           while ((nl = buf.indexOf("\n")) >= 0) {
-            const msg = JSON.parse(buf.slice(0, nl));
+            const text = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
+            // Other lines (Node's --trace-gc, say, through BENCH_NODE_FLAGS) go to stderr with BENCH_DEBUG.
+            if (!text.startsWith("{")) {
+              if (process.env.BENCH_DEBUG) process.stderr.write(`[${args[0]}] ${text}\n`);
+              continue;
+            }
+            const msg = JSON.parse(text);
             if (typeof msg.cpuUs === "number") waiters.shift()?.(msg.cpuUs);
           }
         });
         const url = JSON.parse(line).url;
+        pids.set(url, p.pid!);
         cpuReaders.set(url, () => new Promise((r) => { waiters.push(r); p.kill("SIGUSR2"); }));
         resolve(url);
       }
@@ -66,7 +90,11 @@ function child(...args: string[]): Promise<string> {
   });
 }
 
-type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number; others: Record<string, number> };
+type Run = {
+  rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number; others: Record<string, number>;
+  /** Per process: read/write system calls and context switches per request. */
+  sys: Record<string, { sys: number; ctx: number; kernelUs: number }>;
+};
 /**
  * One autocannon run; `server` is the measured process's URL, for its CPU time per request. The
  * other processes' CPU per request (load generator, fake Gateway, Redis) is kept too: on a
@@ -75,13 +103,22 @@ type Run = { rps: number; p50: number; p99: number; non2xx: number; errors: numb
 async function load(opts: autocannon.Options, duration: number, server: string): Promise<Run> {
   const cpu = cpuReaders.get(server)!;
   const others = { loadgen: async () => { const u = process.cpuUsage(); return u.user + u.system; }, gateway: cpuReaders.get(gwUrl)!, redis: redisCpuUs };
+  const procs = { server: pids.get(server)!, loadgen: process.pid, gateway: pids.get(gwUrl)!, redis: redisPid };
+  const sysBefore = Object.values(procs).map(sysCounts);
   const before = await cpu();
   const othersBefore = await Promise.all(Object.values(others).map((f) => f()));
   const r = await autocannon({ connections, duration, ...opts });
+  if (process.env.BENCH_DEBUG) console.error(`[loadgen] ${r.requests.average.toFixed(0)} req/s latency p50 ${r.latency.p50} p90 ${r.latency.p90} p97.5 ${r.latency.p97_5} p99 ${r.latency.p99} max ${r.latency.max} ms`);
   const used = (await cpu()) - before;
+  const sysAfter = Object.values(procs).map(sysCounts);
   const othersAfter = await Promise.all(Object.values(others).map((f) => f()));
   const total = Math.max(1, r.requests.total);
   return {
+    sys: Object.fromEntries(Object.keys(procs).map((k, i) => [k, {
+      sys: (sysAfter[i]!.sys - sysBefore[i]!.sys) / total,
+      ctx: (sysAfter[i]!.ctx - sysBefore[i]!.ctx) / total,
+      kernelUs: (sysAfter[i]!.kernelUs - sysBefore[i]!.kernelUs) / total,
+    }])),
     others: Object.fromEntries(Object.keys(others).map((k, i) => [k, (othersAfter[i]! - othersBefore[i]!) / total])),
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -101,6 +138,7 @@ const redisCpuUs = async () => {
   const f = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return (f("used_cpu_user") + f("used_cpu_sys")) * 1e6;
 };
+const redisPid = Number(/process_id:(\d+)/.exec(await redisCli.info("server"))?.[1] ?? 0);
 let gwUrl = "";
 try {
   gwUrl = await child("gateway", token);
@@ -129,6 +167,11 @@ try {
     bad: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
     cpu: median(rs.map((r) => r.cpuUsPerReq)),
     others: Object.fromEntries(Object.keys(rs[0]!.others).map((k) => [k, median(rs.map((r) => r.others[k]!))])),
+    sys: Object.fromEntries(Object.keys(rs[0]!.sys).map((k) => [k, {
+      sys: median(rs.map((r) => r.sys[k]!.sys)),
+      ctx: median(rs.map((r) => r.sys[k]!.ctx)),
+      kernelUs: median(rs.map((r) => r.sys[k]!.kernelUs)),
+    }])),
   });
   const h = summary(runs.hello);
   const g = summary(runs.ingress);
@@ -143,6 +186,9 @@ try {
   console.log(`per-run req/s  hello: ${runs.hello.map((r) => r.rps.toFixed(0)).join(", ")}   ingress: ${runs.ingress.map((r) => r.rps.toFixed(0)).join(", ")}`);
   const spent = (s: ReturnType<typeof summary>) => Object.entries({ server: s.cpu, ...s.others }).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
   console.log(`CPU µs per request, every process  hello: ${spent(h)}   ingress: ${spent(g)}`);
+  // System calls are the dearest thing on a virtual machine: the figure that batching moves.
+  const calls = (s: ReturnType<typeof summary>) => Object.entries(s.sys).filter(([, v]) => v.sys > 0).map(([k, v]) => `${k} ${v.sys.toFixed(2)}/${v.ctx.toFixed(2)}/${v.kernelUs.toFixed(0)}`).join(", ");
+  console.log(`read+write syscalls / context switches / kernel CPU µs per request  hello: ${calls(h)}   ingress: ${calls(g)}`);
   if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
 } finally {
   for (const c of children) c.kill("SIGTERM");

@@ -8,16 +8,53 @@
  */
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { startFakeGateway } from "../test/support/fake-gateway.js";
 import { startService } from "../test/support/service.js";
 
 const [mode, a, b] = process.argv.slice(2);
+// BENCH_HEAP_PROFILE=<mode> samples every allocation of that process, collected or not, and writes
+// .tmp/<mode>.heapprofile on exit: where the garbage that the scavenger pays for comes from.
+let heapSession: Session | undefined;
+if (process.env.BENCH_HEAP_PROFILE === mode) {
+  heapSession = new Session();
+  heapSession.connect();
+  await heapSession.post("HeapProfiler.startSampling", { samplingInterval: 1024, includeObjectsCollectedByMajorGC: !process.env.BENCH_HEAP_LIVE, includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_LIVE && !process.env.BENCH_HEAP_PROMOTED });
+}
+async function writeHeapProfile() {
+  if (!heapSession) return;
+  const { profile } = await heapSession.post("HeapProfiler.stopSampling");
+  writeFileSync(`.tmp/${mode}.heapprofile`, JSON.stringify(profile));
+}
 const ready = (url: string) => process.stdout.write(`${JSON.stringify({ url })}\n`);
 // SIGUSR2 prints this process's CPU time so far: the benchmark turns it into CPU µs per request,
 // a figure far steadier than req/s on a shared machine.
+// With BENCH_DEBUG it also prints, to stderr, the event loop's delay and the time spent in GC
+// since the last signal: where a latency tail comes from.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+let gcMs = 0, gcCount = 0, gcMax = 0;
+const gcKinds: Record<string, string> = {};
+let gcByKind: Record<string, number[]> = {};
+if (process.env.BENCH_DEBUG) {
+  loopDelay.enable();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMs += e.duration; gcCount++; gcMax = Math.max(gcMax, e.duration);
+      const k = String((e as unknown as { detail: { kind: number } }).detail.kind);
+      (gcByKind[k] ??= [0, 0])[0]!++; gcByKind[k]![1]! += e.duration;
+    }
+  }).observe({ entryTypes: ["gc"] });
+}
 process.on("SIGUSR2", () => {
   const u = process.cpuUsage();
   process.stdout.write(`${JSON.stringify({ cpuUs: u.user + u.system })}\n`);
+  if (process.env.BENCH_DEBUG) {
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    process.stderr.write(`[${mode}] loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} max ${ms(loopDelay.max)} ms; gc ${gcCount}× ${gcMs.toFixed(0)} ms (max ${gcMax.toFixed(1)}) by kind ${JSON.stringify(gcByKind)} heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB\n`);
+    loopDelay.reset(); gcMs = gcCount = gcMax = 0; gcByKind = {};
+  }
 });
 
 if (mode === "hello") {
@@ -26,9 +63,13 @@ if (mode === "hello") {
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => ready(`http://127.0.0.1:${info.port}`));
   process.on("SIGTERM", () => server.close(() => process.exit(0)));
 } else if (mode === "gateway") {
-  const gw = await startFakeGateway({ token: a! });
+  // The fake Gateway keeps fewer flows than its default 10,000 and no record of the frames it got:
+  // at 10,000 flows a second, what it keeps would survive its young generation and cost this
+  // stand-in GC pauses that show up as the service's latency. The real Gateway keeps its flows in
+  // SQLite.
+  const gw = await startFakeGateway({ token: a!, maxFlows: 1_000, recordFrames: false });
   ready(gw.url);
-  process.on("SIGTERM", () => void gw.stop().then(() => process.exit(0)));
+  process.on("SIGTERM", () => void gw.stop().then(writeHeapProfile).then(() => process.exit(0)));
 } else if (mode === "service") {
   const svc = await startService({
     ...(process.env.BENCH_MEMORY_LIMITS ? {} : { redis: { url: a!, prefix: "bench:" } }),
@@ -37,7 +78,7 @@ if (mode === "hello") {
     routes: { bench: { path: "/hooks/bench", sessionKey: "agent:main:bench", secret: process.env.BENCH_ROUTE_SECRET! } },
   });
   ready(svc.url);
-  process.on("SIGTERM", () => void svc.close().then(() => process.exit(0)));
+  process.on("SIGTERM", () => void svc.close().then(writeHeapProfile).then(() => process.exit(0)));
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

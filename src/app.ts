@@ -22,8 +22,13 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     const started = performance.now();
     const given = header(c, "x-request-id");
     const id = given && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID();
+    // On Node the header goes on the ServerResponse, which merges it into the answer's head:
+    // reading `c.res.headers` would turn the answer's plain header object into a web `Headers`
+    // and take @hono/node-server off its fast path.
+    const outgoing = c.env?.outgoing;
+    if (outgoing) outgoing.setHeader("X-Request-Id", id);
     await next();
-    c.res.headers.set("X-Request-Id", id);
+    if (!outgoing) c.res.headers.set("X-Request-Id", id);
     if (c.req.path === "/healthz" || c.req.path === "/readyz" || c.req.path === "/metrics") return;
     deps.log.info(
       {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { Writable } from "node:stream";
 import WebSocket from "ws";
+import { corkUntilTurnEnds } from "../util/cork.js";
 import { AppError } from "../errors.js";
 import {
   connectParams,
@@ -234,6 +236,7 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
           reject(new AppError("gateway_timeout", `The Gateway did not answer ${method} within ${timeoutMs} ms.`));
         }, timeoutMs);
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
+        corkUntilTurnEnds((socket as unknown as { _socket?: Writable })._socket);
         socket.send(JSON.stringify({ type: "req", id, method, params }), (err) => {
           if (!err) return;
           clearTimeout(timer);

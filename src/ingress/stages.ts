@@ -28,15 +28,27 @@ export function header(c: Context<AppEnv>, name: string): string | undefined {
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
-/** Records the route id for the envelope and the metrics, and the outcome once the request ends. */
-export const begin = (route: Route, metrics: Metrics) =>
-  createMiddleware<AppEnv>(async (c, next) => {
+/**
+ * Records the route id for the envelope and the metrics, and the outcome once the request ends.
+ * The metric children are looked up once per route and outcome: prom-client hashes a label
+ * object (sorting its keys) on every `inc({…})`, which is on every request's path.
+ */
+export const begin = (route: Route, metrics: Metrics) => {
+  const duration = metrics.ingressDuration.labels(route.id);
+  const outcomes = new Map<string, ReturnType<Metrics["ingressRequests"]["labels"]>>();
+  return createMiddleware<AppEnv>(async (c, next) => {
     const started = performance.now();
     c.set("route", route);
     await next();
-    metrics.ingressRequests.inc({ route: route.id, status: String(c.res.status), code: c.get("errorCode") ?? "" });
-    metrics.ingressDuration.observe({ route: route.id }, (performance.now() - started) / 1000);
+    const status = String(c.res.status);
+    const code = c.get("errorCode") ?? "";
+    const key = `${status} ${code}`;
+    let counter = outcomes.get(key);
+    if (!counter) outcomes.set(key, (counter = metrics.ingressRequests.labels(route.id, status, code)));
+    counter.inc();
+    duration.observe((performance.now() - started) / 1000);
   });
+};
 
 export const postOnly = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.method !== "POST") throw new AppError("method_not_allowed", "Method Not Allowed", { closeConnection: true });

@@ -19,18 +19,18 @@ export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leas
   if (!("ocwhAcquire" in redis)) {
     redis.defineCommand("ocwhAcquire", { numberOfKeys: 2, lua: readFileSync(ACQUIRE_LUA, "utf8") });
   }
-  // Releases made during one event-loop turn go out together: one ZREM per key with every token,
-  // in one pipeline. Under load that is a fraction of the commands of one ZREM per request.
+  // Releases made during one event-loop turn go out together: one ZREM per key with every token.
+  // Under load that is a fraction of the commands of one ZREM per request, and the connection
+  // sends a turn's commands in one write (deps.ts). Plain commands, not a pipeline: ioredis copies
+  // every script defined on the connection onto each pipeline it builds.
   let pendingReleases = new Map<string, string[]>();
   let flushScheduled = false;
   const flushReleases = () => {
     flushScheduled = false;
     const batch = pendingReleases;
     pendingReleases = new Map();
-    const pipeline = redis.pipeline();
-    for (const [key, tokens] of batch) pipeline.zrem(key, ...tokens);
     // A failed release is not fatal: the lease expires on its own after leaseMs.
-    return pipeline.exec().then(() => undefined, () => undefined);
+    return Promise.all([...batch].map(([key, tokens]) => redis.zrem(key, ...tokens))).then(() => undefined, () => undefined);
   };
   let flushing: Promise<void> = Promise.resolve();
   const release = (leaseKey: string, token: string): Promise<void> => {

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import type { Writable } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
+import { corkUntilTurnEnds } from "../../src/util/cork.js";
 import { createEmbeddedAgentRuntime } from "../../src/agent/runtime.js";
 import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
 import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
@@ -18,7 +20,7 @@ type Script = { delayMs?: number; error?: ErrorShape; payload?: unknown; drop?: 
  * Controls: script the next answer of a method (delay, error, payload, dropped socket), broadcast
  * events, stop ticking, drop every socket, stop and restart on the same port.
  */
-export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number }) {
+export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number; maxFlows?: number; recordFrames?: boolean }) {
   const frames: ReqFrame[] = [];
   const scripts = new Map<string, Script[]>();
   const sockets = new Set<WebSocket>();
@@ -27,6 +29,7 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
   let wss: WebSocketServer;
   let port = opts.port ?? 0;
   const runtime = createEmbeddedRuntime({
+    maxFlows: opts.maxFlows,
     onEvent: (e) => broadcast(e.event, e.payload),
   });
   // `agent` and `wake` as the Gateway answers them (runs end with agent/chat frames to everyone).
@@ -34,14 +37,20 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
   agents.onEvent((e) => broadcast(e.event, e.payload));
 
   const send = (ws: WebSocket, frame: unknown) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+    if (ws.readyState !== ws.OPEN) return;
+    corkUntilTurnEnds((ws as unknown as { _socket?: Writable })._socket);
+    ws.send(JSON.stringify(frame));
   };
   function broadcast(event: string, payload: unknown) {
     for (const ws of sockets) if ((ws as any).authed) send(ws, { type: "event", event, payload });
   }
 
   async function handle(ws: WebSocket, req: ReqFrame) {
-    frames.push(req);
+    if (opts.recordFrames !== false) {
+      frames.push(req);
+      // The last 10,000 to 20,000 frames: a long run's hundreds of thousands would only grow the heap.
+      if (frames.length > 20_000) frames.splice(0, 10_000);
+    }
     if (req.method === "connect") {
       const p = req.params ?? {};
       if (p.minProtocol > 4 || p.maxProtocol < 4) {
