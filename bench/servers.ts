@@ -78,6 +78,20 @@ if (mode === "hello") {
     routes: { bench: { path: "/hooks/bench", sessionKey: "agent:main:bench", secret: process.env.BENCH_ROUTE_SECRET! } },
   });
   ready(svc.url);
+  if (process.env.BENCH_DEBUG) {
+    // The service's own view of request latency (its histogram, from the request's first
+    // middleware to its last): against the load generator's, it tells time spent inside the
+    // service from time spent queued in sockets and in other processes.
+    let last = new Map<number, number>();
+    process.on("SIGUSR2", async () => {
+      const metric = (await svc.deps.metrics.ingressDuration.get()).values.filter((v) => v.metricName?.endsWith("_bucket"));
+      const now = new Map(metric.map((v) => [Number(String((v.labels as Record<string, unknown>).le).replace("+Inf", "Infinity")), v.value]));
+      const total = (now.get(Infinity) ?? 0) - (last.get(Infinity) ?? 0);
+      const share = [...now].map(([le, n]) => `≤${le * 1000}ms ${(100 * (n - (last.get(le) ?? 0)) / Math.max(1, total)).toFixed(1)}%`);
+      process.stderr.write(`[service] in-service latency: ${share.slice(0, 7).join(", ")}\n`);
+      last = now;
+    });
+  }
   process.on("SIGTERM", () => void svc.close().then(writeHeapProfile).then(() => process.exit(0)));
 } else {
   throw new Error(`unknown mode ${mode}`);

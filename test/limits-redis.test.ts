@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { createMemoryLimitStore } from "../src/limits/memory-store.js";
 import { createRedisLimitStore } from "../src/limits/redis-store.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
-import { head, rawRequest } from "./support/http.js";
+import { chunk, head, lastChunk, rawRequest } from "./support/http.js";
 import { freePort } from "./support/redis.js";
 import { awaitFreshWindow, post, SECRET_A, startService, twoRoutes, type TestService } from "./support/service.js";
 
@@ -152,6 +152,24 @@ describe("Redis in-flight leases", () => {
     } finally {
       await svc.close();
     }
+  });
+});
+
+describe("body limits after a Redis round trip", () => {
+  test("a chunked body that arrived whole while the limits were checked is still counted: over → 413, under → 200", async (t) => {
+    // The acquire's round trip gives the parser time to take in the rest of the write, so the body
+    // is read from the request's buffer at once (no events, no timer): the limit must hold there too.
+    const svc = await startService({ routes: twoRoutes({ maxBodyBytes: 1024 }), redis: { url: redis.url, prefix: `body-${Date.now()}:` } });
+    t.after(() => svc.close());
+    const auth = { "content-type": "application/json", authorization: `Bearer ${SECRET_A}` };
+    const whole = (body: string, extra: Record<string, string>) =>
+      [head("/hooks/a", { ...auth, "transfer-encoding": "chunked", ...extra }), chunk(body.slice(0, 700)), chunk(body.slice(700)), lastChunk].join("");
+    const over = await rawRequest(svc.server.port, [whole(JSON.stringify({ action: "create_flow", goal: "x".repeat(2000) }), {})]);
+    assert.equal(over.status, 413);
+    assert.equal(JSON.parse(over.body).code, "payload_too_large");
+    const under = await rawRequest(svc.server.port, [whole(JSON.stringify({ action: "create_flow", goal: "y".repeat(800) }), { connection: "close" })]);
+    assert.equal(under.status, 200);
+    assert.equal(JSON.parse(under.body).result.flow.goal, "y".repeat(800));
   });
 });
 

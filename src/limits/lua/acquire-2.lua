@@ -13,10 +13,14 @@ local wkey = KEYS[1] .. ':' .. idx
 local count = redis.call('INCR', wkey)
 if count == 1 then redis.call('PEXPIRE', wkey, windowEnd - now + 1000) end
 if count > tonumber(ARGV[2]) then return {0, windowEnd - now} end
--- Leases older than leaseMs belong to a replica that died mid-request: sweep them first.
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+-- Leases older than leaseMs belong to a replica that died mid-request. They only matter when the
+-- set looks full, so they are swept then (not on every request) and the count taken again.
 local inFlight = redis.call('ZCARD', KEYS[2])
-if inFlight >= tonumber(ARGV[3]) then return {-1, inFlight} end
+if inFlight >= tonumber(ARGV[3]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+  inFlight = redis.call('ZCARD', KEYS[2])
+  if inFlight >= tonumber(ARGV[3]) then return {-1, inFlight} end
+end
 redis.call('ZADD', KEYS[2], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {1, inFlight + 1}
