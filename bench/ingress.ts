@@ -94,6 +94,8 @@ type Run = {
   rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number; others: Record<string, number>;
   /** Per process: read/write system calls and context switches per request. */
   sys: Record<string, { sys: number; ctx: number; kernelUs: number }>;
+  /** Commands the service sent Redis per request: what per-turn batching saves. */
+  redisCmdsPerReq: number;
 };
 /**
  * One autocannon run; `server` is the measured process's URL, for its CPU time per request. The
@@ -106,6 +108,7 @@ async function load(opts: autocannon.Options, duration: number, server: string):
   const procs = { server: pids.get(server)!, loadgen: process.pid, gateway: pids.get(gwUrl)!, redis: redisPid };
   const sysBefore = Object.values(procs).map(sysCounts);
   const before = await cpu();
+  const cmdsBefore = await redisCommands();
   const othersBefore = await Promise.all(Object.values(others).map((f) => f()));
   const r = await autocannon({ connections, duration, ...opts });
   if (process.env.BENCH_DEBUG) console.error(`[loadgen] ${r.requests.average.toFixed(0)} req/s latency p50 ${r.latency.p50} p90 ${r.latency.p90} p97.5 ${r.latency.p97_5} p99 ${r.latency.p99} max ${r.latency.max} ms`);
@@ -113,7 +116,9 @@ async function load(opts: autocannon.Options, duration: number, server: string):
   const sysAfter = Object.values(procs).map(sysCounts);
   const othersAfter = await Promise.all(Object.values(others).map((f) => f()));
   const total = Math.max(1, r.requests.total);
+  const redisCmdsPerReq = ((await redisCommands()) - cmdsBefore) / total;
   return {
+    redisCmdsPerReq,
     sys: Object.fromEntries(Object.keys(procs).map((k, i) => [k, {
       sys: (sysAfter[i]!.sys - sysBefore[i]!.sys) / total,
       ctx: (sysAfter[i]!.ctx - sysBefore[i]!.ctx) / total,
@@ -137,6 +142,15 @@ const redisCpuUs = async () => {
   const info = await redisCli.info("cpu");
   const f = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
   return (f("used_cpu_user") + f("used_cpu_sys")) * 1e6;
+};
+/**
+ * The commands the service sends Redis (the limits' EVALSHA and ZREM; INFO commandstats also
+ * counts what scripts call inside, which is not a round trip), since Redis started.
+ */
+const redisCommands = async () => {
+  let n = 0;
+  for (const m of (await redisCli.info("commandstats")).matchAll(/cmdstat_(?:evalsha|zrem):calls=(\d+)/g)) n += Number(m[1]);
+  return n;
 };
 const redisPid = Number(/process_id:(\d+)/.exec(await redisCli.info("server"))?.[1] ?? 0);
 let gwUrl = "";
@@ -166,6 +180,7 @@ try {
     p99: median(rs.map((r) => r.p99)),
     bad: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
     cpu: median(rs.map((r) => r.cpuUsPerReq)),
+    redisCmds: median(rs.map((r) => r.redisCmdsPerReq)),
     others: Object.fromEntries(Object.keys(rs[0]!.others).map((k) => [k, median(rs.map((r) => r.others[k]!))])),
     sys: Object.fromEntries(Object.keys(rs[0]!.sys).map((k) => [k, {
       sys: median(rs.map((r) => r.sys[k]!.sys)),
@@ -189,6 +204,7 @@ try {
   // System calls are the dearest thing on a virtual machine: the figure that batching moves.
   const calls = (s: ReturnType<typeof summary>) => Object.entries(s.sys).filter(([, v]) => v.sys > 0).map(([k, v]) => `${k} ${v.sys.toFixed(2)}/${v.ctx.toFixed(2)}/${v.kernelUs.toFixed(0)}`).join(", ");
   console.log(`read+write syscalls / context switches / kernel CPU µs per request  hello: ${calls(h)}   ingress: ${calls(g)}`);
+  console.log(`Redis commands (EVALSHA + ZREM) per ingress request: ${g.redisCmds.toFixed(3)}`);
   if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
 } finally {
   for (const c of children) c.kill("SIGTERM");

@@ -198,6 +198,32 @@ describe("limit stores agree", () => {
     });
   }
 
+  for (const kind of ["redis", "memory"] as const) {
+    test(`${kind}: a burst asked for in one turn is judged request by request, in order`, async () => {
+      const conn = kind === "redis" ? new Redis(redis.url) : undefined;
+      const store = conn ? createRedisLimitStore(conn, { prefix: redis.prefix(), leaseMs: 60_000 }) : createMemoryLimitStore({ maxTrackedKeys: 4096 });
+      try {
+        const limits = { windowMs: 60_000, maxRequests: 6, maxInFlight: 3 };
+        await awaitFreshWindow(); // all nine in one window
+        const evalsBefore = conn ? await scriptCalls(conn) : 0;
+        // Nine requests of one key and one of another, all asked for before any answer: the Redis
+        // store sends them at the turn's end, one script call per key.
+        const burst = await Promise.all([...Array.from({ length: 9 }, () => store.acquire("burst", limits)), store.acquire("calm", limits)]);
+        const verdicts = burst.map((r) => (r.ok ? "ok" : r.reason));
+        assert.deepEqual(verdicts, ["ok", "ok", "ok", "in_flight_limited", "in_flight_limited", "in_flight_limited", "rate_limited", "rate_limited", "rate_limited", "ok"]);
+        const limited = burst[6]!;
+        assert.ok(!limited.ok && limited.reason === "rate_limited" && limited.retryAfterMs > 0 && limited.retryAfterMs <= 60_000);
+        if (conn) assert.equal((await scriptCalls(conn)) - evalsBefore, 2, "one script call per key for the whole burst");
+        // A second burst on the other key sees the first one's lease: two more fit under 3 in flight.
+        const next = await Promise.all([store.acquire("calm", limits), store.acquire("calm", limits), store.acquire("calm", limits)]);
+        assert.deepEqual(next.map((r) => (r.ok ? "ok" : r.reason)), ["ok", "ok", "in_flight_limited"]);
+        for (const r of [...burst, ...next]) if (r.ok) await r.release();
+      } finally {
+        conn?.disconnect();
+      }
+    });
+  }
+
   test("memory store keeps at most maxTrackedKeys windows, evicting the oldest", async () => {
     const store = createMemoryLimitStore({ maxTrackedKeys: 2 });
     const limits = { windowMs: 60_000, maxRequests: 1, maxInFlight: 10 };
@@ -209,3 +235,11 @@ describe("limit stores agree", () => {
     assert.equal((await store.acquire("k1", limits)).ok, true);
   });
 });
+
+/** How many times Redis has run a script (EVALSHA or EVAL) since its start. */
+async function scriptCalls(conn: Redis): Promise<number> {
+  const info = await conn.info("commandstats");
+  let n = 0;
+  for (const m of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) n += Number(m[1]);
+  return n;
+}

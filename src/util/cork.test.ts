@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { test } from "node:test";
-import { corkUntilTurnEnds } from "./cork.js";
+import { atTurnEnd, corkUntilTurnEnds } from "./cork.js";
 
 test("corkUntilTurnEnds: a turn's writes wait for the turn's end, then leave together and arrive", async (t) => {
   const received: Buffer[] = [];
@@ -36,4 +36,41 @@ test("corkUntilTurnEnds: a turn's writes wait for the turn's end, then leave tog
   client.destroy();
   corkUntilTurnEnds(client);
   assert.equal(client.writableCorked, 0);
+});
+
+test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that same callback", async (t) => {
+  const received: Buffer[] = [];
+  const server = createServer((s) => s.on("data", (d) => received.push(d)));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const client: Socket = connect((server.address() as AddressInfo).port, "127.0.0.1");
+  await once(client, "connect");
+  t.after(() => {
+    client.destroy();
+    server.close();
+  });
+
+  const order: string[] = [];
+  corkUntilTurnEnds(client);
+  client.write("a ");
+  atTurnEnd(() => {
+    order.push("job");
+    // A job writes like any caller: the stream is corked for the turn and sent with the rest.
+    corkUntilTurnEnds(client);
+    client.write("from-job");
+    atTurnEnd(() => order.push("job added by a job"));
+  });
+  assert.equal(order.length, 0, "nothing runs before the turn ends");
+  // A setImmediate queued after the job runs after it, in the same turn end, and by then the
+  // job's write has been handed to the socket.
+  await new Promise<void>((r) => setImmediate(() => {
+    order.push("next immediate");
+    assert.equal(client.writableCorked, 0, "uncorked in the turn-end callback");
+    assert.equal(client.writableLength, 0, "the job's write did not wait for another turn");
+    r();
+  }));
+  assert.deepEqual(order, ["job", "job added by a job", "next immediate"]);
+  const deadline = Date.now() + 2_000;
+  while (Buffer.concat(received).toString() !== "a from-job" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(Buffer.concat(received).toString(), "a from-job");
 });

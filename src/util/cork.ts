@@ -1,23 +1,69 @@
 import type { Writable } from "node:stream";
 
-const corked = new WeakSet<Writable>();
+/**
+ * One callback at the end of each event-loop turn (`setImmediate` runs right after the poll
+ * phase, so nothing waits on a timer): first the turn-end jobs (batches that gather the turn's
+ * requests, then write one command for them all), then every stream corked in this turn is
+ * uncorked. Jobs run before the uncork so that their writes leave in the same `writev`.
+ */
+const corked = new Set<Writable>();
+const jobs: (() => void)[] = [];
+let scheduled = false;
+let ending = false;
+
+function endTurn(): void {
+  ending = true;
+  try {
+    // A job may add jobs or cork streams; both are taken in this same turn end.
+    for (let i = 0; i < jobs.length; i++) {
+      try {
+        jobs[i]!();
+      } catch {
+        // A job reports its own failures (to the promises it holds); one must not stop the rest.
+      }
+    }
+    jobs.length = 0;
+    for (const stream of corked) if (!stream.destroyed) stream.uncork();
+    corked.clear();
+  } finally {
+    ending = false;
+    scheduled = false;
+  }
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(endTurn);
+}
 
 /**
  * Holds a stream's writes until the end of this event-loop turn, so the commands or frames of all
  * the requests handled in one turn leave in one `writev` instead of one system call each. On a
  * virtual machine a loopback write costs ~10 µs of CPU whatever its size, and under load a turn
- * handles several requests. The writes go out in the same turn (`setImmediate` runs right after
- * the poll phase), so nothing waits on a timer.
+ * handles several requests.
  *
  * Neither ioredis (its auto-pipelining flushes per `process.nextTick`, i.e. per socket callback)
  * nor ws (one `writev` per frame) batches across callbacks, hence this helper.
  */
 export function corkUntilTurnEnds(stream: Writable | null | undefined): void {
   if (!stream || stream.destroyed || corked.has(stream)) return;
+  if (ending) {
+    // Written by a turn-end job: the uncork that follows the jobs in this same callback sends it.
+    corked.add(stream);
+    stream.cork();
+    return;
+  }
   corked.add(stream);
   stream.cork();
-  setImmediate(() => {
-    corked.delete(stream);
-    stream.uncork();
-  });
+  schedule();
+}
+
+/**
+ * Runs `job` once at the end of this event-loop turn, before the turn's corked streams are
+ * written: the place to send one command for everything the turn's requests asked for.
+ */
+export function atTurnEnd(job: () => void): void {
+  jobs.push(job);
+  if (!ending) schedule();
 }
