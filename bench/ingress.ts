@@ -8,6 +8,9 @@
  * Env: BENCH_CONNECTIONS (64), BENCH_SECONDS (8 per run), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2);
  * BENCH_EMBEDDED=1 / BENCH_MEMORY_LIMITS=1 take the Gateway / Redis out, to see what each costs;
  * BENCH_NODE_FLAGS adds Node flags to the measured processes.
+ * After the rounds, a control (BENCH_CONTROL=0 skips it): the hello-world made busy per request for
+ * the CPU the ingress costs beyond it, measured the same way. It has the ingress's CPU per request
+ * and none of its work, so its p99 at 64 connections is what this machine gives that CPU budget.
  * Target (issue #2): ingress ≥ 0.25 × hello-world req/s, ingress p99 < 10 ms at 64 connections.
  */
 import autocannon from "autocannon";
@@ -190,13 +193,31 @@ try {
   });
   const h = summary(runs.hello);
   const g = summary(runs.ingress);
+  const busyUs = Math.max(0, Math.round(g.cpu - h.cpu));
+  let c: ReturnType<typeof summary> | undefined;
+  if (process.env.BENCH_CONTROL !== "0") {
+    const burnUrl = await child("burn", String(busyUs));
+    // Under load the calibrated spin costs more (or less) than at startup: scale it until the
+    // control's CPU per request is within 5% of the ingress's (at most five tries; the row shows
+    // what it reached).
+    for (let i = 0; i < 5; i++) {
+      const w = await load({ url: burnUrl }, warmup, burnUrl);
+      const extra = w.cpuUsPerReq - h.cpu;
+      if (Math.abs(w.cpuUsPerReq - g.cpu) <= 0.05 * g.cpu || extra <= 0) break;
+      await fetch(`${burnUrl}/scale?by=${Math.sqrt(busyUs / extra)}`, { method: "POST" });
+    }
+    const burns: Run[] = [];
+    for (let i = 0; i < rounds; i++) burns.push(await load({ url: burnUrl }, seconds, burnUrl));
+    c = summary(burns);
+  }
   const ratio = g.rps / h.rps;
   const row = (name: string, s: ReturnType<typeof summary>) =>
-    `${name.padEnd(26)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)} ${s.cpu.toFixed(1).padStart(12)}`;
+    `${name.padEnd(30)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)} ${s.cpu.toFixed(1).padStart(12)}`;
   console.log(`\ningress benchmark: ${connections} connections, ${rounds} × ${seconds} s per target (medians), node ${process.version}`);
-  console.log(`${"target".padEnd(26)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)} ${"CPU µs/req".padStart(12)}`);
+  console.log(`${"target".padEnd(30)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)} ${"CPU µs/req".padStart(12)}`);
   console.log(row("hono hello-world", h));
   console.log(row("create_flow full pipeline", g));
+  if (c) console.log(row(`control: hello + ${busyUs} µs busy`, c));
   console.log(`ratio ingress/hello: ${ratio.toFixed(3)} (target ≥ 0.25)   ingress p99: ${g.p99} ms (target < 10 ms)`);
   console.log(`per-run req/s  hello: ${runs.hello.map((r) => r.rps.toFixed(0)).join(", ")}   ingress: ${runs.ingress.map((r) => r.rps.toFixed(0)).join(", ")}`);
   const spent = (s: ReturnType<typeof summary>) => Object.entries({ server: s.cpu, ...s.others }).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
@@ -205,6 +226,10 @@ try {
   const calls = (s: ReturnType<typeof summary>) => Object.entries(s.sys).filter(([, v]) => v.sys > 0).map(([k, v]) => `${k} ${v.sys.toFixed(2)}/${v.ctx.toFixed(2)}/${v.kernelUs.toFixed(0)}`).join(", ");
   console.log(`read+write syscalls / context switches / kernel CPU µs per request  hello: ${calls(h)}   ingress: ${calls(g)}`);
   console.log(`Redis commands (EVALSHA + ZREM) per ingress request: ${g.redisCmds.toFixed(3)}`);
+  if (c) {
+    console.log(`control: a hello-world costing the ingress's CPU per request, with no I/O or garbage, runs ${c.rps.toFixed(0)} req/s with p99 ${c.p99} ms;`);
+    console.log(`  the ingress's p99 is ${(g.p99 / Math.max(1, c.p99)).toFixed(2)}× the control's, its req/s ${(g.rps / c.rps).toFixed(2)}× (1.00 = the pipeline adds nothing beyond its CPU)`);
+  }
   if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
 } finally {
   for (const c of children) c.kill("SIGTERM");

@@ -2,6 +2,7 @@
  * Child-process entry for the ingress benchmark, so the load generator, the fake Gateway and the
  * server under test each have their own event loop. Modes:
  *   hello                    bare Hono hello-world on @hono/node-server
+ *   burn <µs>                the same hello-world, busy for <µs> of CPU time per request (the control)
  *   gateway <token>          the fake protocol-v4 Gateway (test/support/fake-gateway.ts)
  *   service <redis> <gwUrl>  the real service: Redis limits (budget raised), auth, body, zod, Gateway client
  * Each prints one JSON line `{ "url": … }` when ready.
@@ -60,6 +61,45 @@ process.on("SIGUSR2", () => {
 if (mode === "hello") {
   const app = new Hono();
   app.get("/", (c) => c.text("Hello Hono!"));
+  const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => ready(`http://127.0.0.1:${info.port}`));
+  process.on("SIGTERM", () => server.close(() => process.exit(0)));
+} else if (mode === "burn") {
+  // The control: a server that costs what the ingress costs per request in CPU, with none of its
+  // I/O, awaits or garbage. What its latency tail is at 64 connections, the ingress's cannot beat
+  // without spending less CPU per request.
+  // Busy for CPU time, not wall time: a fixed amount of arithmetic per request, calibrated against
+  // this thread's CPU clock over 300 ms at startup (the clock itself ticks too coarsely to time one
+  // request, and a wall-clock spin would count time the process spent preempted).
+  const busyUs = Number(a);
+  let sink = 0;
+  const spin = (n: number) => {
+    let x = sink;
+    for (let i = 0; i < n; i++) x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    sink = x;
+  };
+  const cpuUs = () => {
+    const u = process.threadCpuUsage();
+    return u.user + u.system;
+  };
+  spin(1e6); // compiled before it is timed
+  const c0 = cpuUs();
+  let spins = 0;
+  while (cpuUs() - c0 < 300_000) {
+    spin(1e5);
+    spins += 1e5;
+  }
+  let perUs = spins / (cpuUs() - c0);
+  const app = new Hono();
+  app.get("/", (c) => {
+    spin(Math.round(busyUs * perUs));
+    return c.text("Hello Hono!");
+  });
+  // The same arithmetic runs slower when the other core is busy (they may be one physical core's
+  // two threads), so the benchmark measures the control under load and scales it here.
+  app.post("/scale", (c) => {
+    perUs *= Number(c.req.query("by"));
+    return c.text(String(perUs));
+  });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => ready(`http://127.0.0.1:${info.port}`));
   process.on("SIGTERM", () => server.close(() => process.exit(0)));
 } else if (mode === "gateway") {
