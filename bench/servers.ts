@@ -22,7 +22,7 @@ let heapSession: Session | undefined;
 if (process.env.BENCH_HEAP_PROFILE === mode) {
   heapSession = new Session();
   heapSession.connect();
-  await heapSession.post("HeapProfiler.startSampling", { samplingInterval: 1024, includeObjectsCollectedByMajorGC: !process.env.BENCH_HEAP_LIVE, includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_LIVE && !process.env.BENCH_HEAP_PROMOTED });
+  await heapSession.post("HeapProfiler.startSampling", { samplingInterval: Number(process.env.BENCH_HEAP_INTERVAL ?? 1024), includeObjectsCollectedByMajorGC: !process.env.BENCH_HEAP_LIVE, includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_LIVE && !process.env.BENCH_HEAP_PROMOTED });
 }
 async function writeHeapProfile() {
   if (!heapSession) return;
