@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { atTurnEnd, corkUntilTurnEnds } from "./cork.js";
 
 test("corkUntilTurnEnds: a turn's writes wait for the turn's end, then leave together and arrive", async (t) => {
-  const received: Buffer[] = [];
-  const server = createServer((s) => s.on("data", (d) => received.push(d)));
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const client: Socket = connect((server.address() as AddressInfo).port, "127.0.0.1");
-  await once(client, "connect");
-  t.after(() => {
-    client.destroy();
-    server.close();
-  });
+  const { client, received } = await loopbackPair(t);
 
   corkUntilTurnEnds(client);
   corkUntilTurnEnds(client); // a second call in the same turn does not cork twice
@@ -39,16 +30,7 @@ test("corkUntilTurnEnds: a turn's writes wait for the turn's end, then leave tog
 });
 
 test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that same callback", async (t) => {
-  const received: Buffer[] = [];
-  const server = createServer((s) => s.on("data", (d) => received.push(d)));
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const client: Socket = connect((server.address() as AddressInfo).port, "127.0.0.1");
-  await once(client, "connect");
-  t.after(() => {
-    client.destroy();
-    server.close();
-  });
+  const { client, received } = await loopbackPair(t);
 
   const order: string[] = [];
   corkUntilTurnEnds(client);
@@ -74,3 +56,18 @@ test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that 
   while (Buffer.concat(received).toString() !== "a from-job" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.equal(Buffer.concat(received).toString(), "a from-job");
 });
+
+/** A client socket connected to a loopback server that keeps what it receives. */
+async function loopbackPair(t: TestContext): Promise<{ client: Socket; received: Buffer[] }> {
+  const received: Buffer[] = [];
+  const server = createServer((s) => s.on("data", (d) => received.push(d)));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+  await once(client, "connect");
+  t.after(() => {
+    client.destroy();
+    server.close();
+  });
+  return { client, received };
+}

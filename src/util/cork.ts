@@ -8,11 +8,11 @@ import type { Writable } from "node:stream";
  */
 const corked = new Set<Writable>();
 const jobs: (() => void)[] = [];
+// True from the moment a turn end is queued until it has run: a job that corks a stream or adds a
+// job while the turn end runs joins that same turn end.
 let scheduled = false;
-let ending = false;
 
 function endTurn(): void {
-  ending = true;
   try {
     // A job may add jobs or cork streams; both are taken in this same turn end.
     for (let i = 0; i < jobs.length; i++) {
@@ -26,7 +26,6 @@ function endTurn(): void {
     for (const stream of corked) if (!stream.destroyed) stream.uncork();
     corked.clear();
   } finally {
-    ending = false;
     scheduled = false;
   }
 }
@@ -48,12 +47,6 @@ function schedule(): void {
  */
 export function corkUntilTurnEnds(stream: Writable | null | undefined): void {
   if (!stream || stream.destroyed || corked.has(stream)) return;
-  if (ending) {
-    // Written by a turn-end job: the uncork that follows the jobs in this same callback sends it.
-    corked.add(stream);
-    stream.cork();
-    return;
-  }
   corked.add(stream);
   stream.cork();
   schedule();
@@ -65,5 +58,5 @@ export function corkUntilTurnEnds(stream: Writable | null | undefined): void {
  */
 export function atTurnEnd(job: () => void): void {
   jobs.push(job);
-  if (!ending) schedule();
+  schedule();
 }
