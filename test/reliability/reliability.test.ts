@@ -509,7 +509,7 @@ describe("reliability", () => {
     const loadErrors: Error[] = [];
     load.on("error", (e) => loadErrors.push(e));
     const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${svc.child.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
-    const diag = SOAK_DEBUG ? await soakDiagnostics(redis.url, svc.child.pid!) : undefined;
+    const diag = SOAK_DEBUG ? await soakDiagnostics(redis.url, svc.child.pid!, svc.url) : undefined;
     const ask = <T extends LoadMessage["type"]>(cmd: object, type: T) =>
       new Promise<Extract<LoadMessage, { type: T }>>((resolve) => {
         const on = (m: LoadMessage) => {
@@ -619,10 +619,10 @@ describe("reliability", () => {
  * RELIABILITY_SOAK_DEBUG=1: one line per 10 s of the soak, to tell where a drift comes from. The
  * window's request and delivery p99, then the CPU each process spent per second (this measuring
  * process with its threads, the service, redis-server), the event-loop delay p99 of the load
- * generator's thread and of the main thread (which hosts the fake Gateway), and Redis's key count
- * and memory.
+ * generator's thread and of the main thread (which hosts the fake Gateway), the service's own GC
+ * (ms per second, by kind) and event-loop lag p99 from its /metrics, and Redis's key count and memory.
  */
-async function soakDiagnostics(redisUrl: string, servicePid: number) {
+async function soakDiagnostics(redisUrl: string, servicePid: number, serviceUrl: string) {
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const { Redis } = await import("ioredis");
   const r = new Redis(redisUrl);
@@ -636,10 +636,24 @@ async function soakDiagnostics(redisUrl: string, servicePid: number) {
     const info = await r.info("cpu");
     return Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)![1]);
   };
+  // Redis's active expiry: CPU spent so far (ms) and the estimated share of keys already expired.
+  const expiry = async () => {
+    const info = await r.info("stats");
+    return { ms: Number(/expire_cycle_cpu_milliseconds:(\d+)/.exec(info)?.[1] ?? NaN), stale: /expired_stale_perc:(\S+)/.exec(info)?.[1] ?? "?" };
+  };
+  let exp = await expiry();
   let at = performance.now();
   let own = process.cpuUsage();
   let svc = ticks();
   let rcpu = await redisCpu();
+  // The service's GC time so far, by kind (prom-client's default metrics).
+  const serviceGc = async () => {
+    const text = await (await fetch(`${serviceUrl}/metrics`)).text();
+    const gc = Object.fromEntries([...text.matchAll(/^openclaw_webhooks_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    const lag = Number(/^openclaw_webhooks_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)?.[1] ?? NaN);
+    return { gc, lag };
+  };
+  let gc = (await serviceGc()).gc;
   let loadLoop = 0;
   const shown = new Set<string>();
   const p99 = (xs: number[]) => (xs.length ? xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!.toFixed(1) : "-");
@@ -655,11 +669,14 @@ async function soakDiagnostics(redisUrl: string, servicePid: number) {
       const rNow = await redisCpu();
       const mem = await r.info("memory");
       const keys = await r.dbsize();
+      const svcGc = await serviceGc();
+      const expNow = await expiry();
+      const gcMs = (kind: string) => ((((svcGc.gc[kind] ?? 0) - (gc[kind] ?? 0)) * 1_000) / s).toFixed(0);
       // The window ended a moment ago; its last second's latencies may still be arriving.
       const req = ingressMs.slice(sec - 10, sec).flat();
       const del = egressMs.slice(sec - 10, sec).flat();
       console.log(
-        `  ${label} ${String(sec).padStart(3)} s: req p99 ${p99(req)} ms (${req.length}), delivery p99 ${p99(del)} ms; CPU ms/s: harness ${((ownNow.user + ownNow.system - own.user - own.system) / 1_000 / s).toFixed(0)}, service ${(((svcNow - svc) * 10) / s).toFixed(0)}, redis ${(((rNow - rcpu) * 1_000) / s).toFixed(0)}; loop delay p99: load ${loadLoop.toFixed(1)} ms, main ${(loop.percentile(99) / 1e6).toFixed(1)} ms; redis ${keys} keys, ${/used_memory_human:(\S+)/.exec(mem)![1]}`,
+        `  ${label} ${String(sec).padStart(3)} s: req p99 ${p99(req)} ms (${req.length}), delivery p99 ${p99(del)} ms; CPU ms/s: harness ${((ownNow.user + ownNow.system - own.user - own.system) / 1_000 / s).toFixed(0)}, service ${(((svcNow - svc) * 10) / s).toFixed(0)}, redis ${(((rNow - rcpu) * 1_000) / s).toFixed(0)}; loop delay p99: load ${loadLoop.toFixed(1)} ms, main ${(loop.percentile(99) / 1e6).toFixed(1)} ms, service ${(svcGc.lag * 1_000).toFixed(1)} ms; service GC ms/s: minor ${gcMs("minor")}, major ${gcMs("major")}, incremental ${gcMs("incremental")}; redis ${keys} keys, ${/used_memory_human:(\S+)/.exec(mem)![1]}, expiry ${((expNow.ms - exp.ms) / s).toFixed(0)} ms/s (${expNow.stale}% stale)`,
       );
       loop.reset();
       loadLoop = 0;
@@ -667,6 +684,8 @@ async function soakDiagnostics(redisUrl: string, servicePid: number) {
       own = ownNow;
       svc = svcNow;
       rcpu = rNow;
+      gc = svcGc.gc;
+      exp = expNow;
     },
     async close() {
       loop.disable();
