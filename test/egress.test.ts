@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
 import { createEgress, type Egress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
@@ -62,7 +63,35 @@ describe("egress: publish → BullMQ → signed delivery", () => {
     }
   });
 
-  test("a repeated event id within 24 h returns the original and delivers once", async () => {
+  test("ten concurrent publishes of one id: one is new, nine are duplicates, one delivery, no key per id", async () => {
+    const rx = await startReceiver({ secret: SECRET });
+    const egress = await egressFor([{ name: "main", url: rx.url, secret: SECRET, events: ["lead.*"] }]);
+    try {
+      const outs = await Promise.all(Array.from({ length: 10 }, (_, n) => egress.publish({ type: "lead.qualified", data: { n }, id: "lead-77" })));
+      assert.deepEqual(outs.map((o) => o.id), Array(10).fill("lead-77"));
+      assert.equal(outs.filter((o) => !o.duplicate).length, 1);
+      assert.deepEqual(outs.filter((o) => o.duplicate).map((o) => o.deliveries.length), Array(9).fill(0));
+      await until(() => rx.received.length >= 1);
+      await new Promise((r) => setTimeout(r, 300)); // room for a second delivery to show up
+      assert.equal(rx.received.length, 1);
+      const winner = outs.findIndex((o) => !o.duplicate);
+      assert.equal(JSON.parse(rx.received[0]!.body).data.n, winner, "the event stored is the new one's");
+      // The id is remembered by the event itself (kept for the retention), not by a key of its own.
+      const r = new Redis(redis.url);
+      try {
+        const keys = await r.keys("*lead-77*");
+        assert.deepEqual(keys.filter((k) => !/:(event|delivery|bull:[^:]+):/.test(k)), [], `keys naming the id: ${keys.join(", ")}`);
+        assert.equal(keys.filter((k) => /:event:lead-77$/.test(k)).length, 1);
+      } finally {
+        r.disconnect();
+      }
+    } finally {
+      await egress.close();
+      await rx.close();
+    }
+  });
+
+  test("a repeated event id returns the original and delivers once", async () => {
     const rx = await startReceiver({ secret: SECRET });
     const egress = await egressFor([{ name: "main", url: rx.url, secret: SECRET, events: ["lead.*"] }]);
     try {

@@ -19,7 +19,6 @@ import { createSsrfGuard } from "./ssrf.js";
 
 type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
 const QUEUE = "deliveries";
-const DEDUPE_S = 24 * 3600;
 
 /** A failed attempt, carrying the delay chosen for the next one to the backoff strategy. */
 class AttemptFailed extends Error {
@@ -87,25 +86,23 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const key = {
     ...scripts.endpointKeys,
     replay: (id: string) => `${P}replay:${id}`,
-    seen: (id: string) => `${P}event-id:${id}`,
   };
   const longestTimeout = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   let worker: Worker<JobData> | undefined;
   let finishes = 0;
 
   async function publish(input: { type: string; data: unknown; id?: string; source?: EventSource; onlyEndpoint?: string }) {
-    if (input.id) {
-      const seen = await redis.get(key.seen(input.id));
-      if (seen) return { id: seen, duplicate: true, deliveries: [] as string[] };
-    }
     const event = createEnvelope({ type: input.type, data: input.data, ...(input.id ? { id: input.id } : {}), instanceId });
     const targets = input.onlyEndpoint
       ? [...endpoints.values()].filter((e) => e.name === input.onlyEndpoint)
       : [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
     const ids = targets.map((e) => deliveryId(event.id, e.name));
-    const flags = targets.length
+    // A repeated id is told by the event itself, kept for the retention: no key per id besides
+    // it. (A 24 h key per id, as before, grew Redis by ~200 bytes per publish for a day and slowed
+    // it as it grew.)
+    const { isNew, flags } = targets.length
       ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now())
-      : [];
+      : { isNew: true, flags: [] as number[] };
     const jobs = targets.flatMap((e, i) =>
       flags[i] === 1
         ? [
@@ -116,7 +113,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
                 jobId: ids[i]!,
                 attempts: maxAttempts(retryPolicy(e)),
                 backoff: { type: "endpoint" },
-                removeOnComplete: { age: 3_600, count: 10_000 },
+                // Nothing of a delivery outlives the retention: a completed job kept longer would
+                // swallow the job of the same id published again once its event has expired.
+                removeOnComplete: { age: Math.min(3_600, Math.ceil(wh.retention / 1000)), count: 10_000 },
                 removeOnFail: { age: Math.ceil(wh.retention / 1000) },
               },
             },
@@ -126,7 +125,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     // One job (the usual case) is one script call; addBulk wraps even one job in a MULTI.
     if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
     else if (jobs.length) await queue.addBulk(jobs);
-    if (input.id) await redis.set(key.seen(input.id), event.id, "EX", DEDUPE_S);
+    // A repeat still adds the jobs of deliveries left pending (a publish whose job was not added,
+    // answered 503): that is what makes retrying with the same id safe.
+    if (!isNew) return { id: event.id, duplicate: true, deliveries: [] as string[] };
     opts.metrics?.eventsReceived.inc({ source: input.source ?? "api", type: opts.metrics.eventType(event.type) });
     return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0) };
   }

@@ -33,15 +33,20 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
 
   return {
     endpointKeys: ep,
-    /** Flags per target: 0 disabled, 1 needs its job, 2 already ended. */
-    publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number) {
+    /**
+     * Stores the event and its records unless an event with this id is still kept. `isNew` false
+     * is a repeat (answered as a duplicate; it creates no delivery). Flags per target: 0 disabled
+     * or not delivered, 1 needs its job, 2 already ended.
+     */
+    async publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number) {
       const keys = [ep.event(event.id)];
       const args: (string | number)[] = [event.json, deliveryLog.retentionMs, deliveryLog.ttl, createdAt, event.id, event.type];
       for (const t of targets) {
         keys.push(ep.state(t.endpoint), k.record(t.deliveryId), k.byEndpoint(t.endpoint), k.byStatus(t.endpoint, "pending"));
         args.push(t.deliveryId, t.endpoint);
       }
-      return r.ocwhPublish(keys.length, ...keys, ...args);
+      const [isNew, ...flags] = await r.ocwhPublish(keys.length, ...keys, ...args);
+      return { isNew: isNew === 1, flags };
     },
     gate(endpoint: { name: string; timeoutMs: number; concurrency: number; rateLimit?: { perSecond: number } | undefined }, eventId: string, leaseId: string) {
       const interval = endpoint.rateLimit ? 1000 / endpoint.rateLimit.perSecond : 0;
