@@ -562,10 +562,15 @@ describe("reliability", () => {
       // Within 10%, with a 1 ms floor on latency: p99s of a few ms move by more than 10% with
       // nothing but scheduling noise, and a leak shows as a trend, not as 0.3 ms.
       const within = (first: number, last: number) => last <= Math.max(first * 1.1, first + 1);
+      // The delivery p99 (publish to receiver, through BullMQ's worker) is this test's own guard
+      // against a growing queue, beyond the issue's request p99 and RSS. A growing queue makes it
+      // grow without bound; nothing changing, it moves by ±25% from minute to minute on this
+      // machine (11–23 ms in one ten-minute run). So it must end within 50% of the first minute.
+      const withinDelivery = (first: number, last: number) => last <= first * 1.5;
       const first = minute(0);
       let length = SOAK_SECONDS;
       let final = minute(length - 60);
-      const holds = () => within(first.p99, final.p99) && within(first.egress, final.egress) && final.rss <= first.rss * 1.1;
+      const holds = () => within(first.p99, final.p99) && withinDelivery(first.egress, final.egress) && final.rss <= first.rss * 1.1;
       // On a shared 2-core machine a whole minute can be slow: at a steady load the CPU the three
       // processes spend per second moved by ±7% with the neighbours' work, and at three quarters
       // of the machine busy the p99 moved by half as much again (10-second windows from 8 to 26
@@ -593,7 +598,7 @@ describe("reliability", () => {
       assert.equal(rxStats.delivered, end.published, "every accepted event delivered");
       const minutes = `${extra ? ` (${extra} more minute${extra > 1 ? "s" : ""} after ${SOAK_SECONDS} s)` : ""}`;
       assert.ok(within(first.p99, final.p99), `request p99: first minute ${first.p99.toFixed(1)} ms, last ${final.p99.toFixed(1)} ms${minutes}`);
-      assert.ok(within(first.egress, final.egress), `delivery p99: first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms${minutes}`);
+      assert.ok(withinDelivery(first.egress, final.egress), `delivery p99 (within 50%): first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms${minutes}`);
       assert.ok(final.rss <= first.rss * 1.1, `RSS: first minute ${first.rss.toFixed(0)} MB, end ${final.rss.toFixed(0)} MB${minutes}`);
       record(
         "soak",
