@@ -4,7 +4,7 @@ import { createEmbeddedAgentRuntime, createGatewayAgentRuntime, type AgentRuntim
 import { createEgress, type Egress } from "./egress/engine.js";
 import { createMemoryIdempotencyStore, createRedisIdempotencyStore, type IdempotencyStore } from "./inbound/idempotency.js";
 import { createRunTracker, type RunTracker } from "./inbound/runs.js";
-import { mapGatewayEvent } from "./egress/gateway-events.js";
+import { createGatewayMapper } from "./egress/gateway-events.js";
 import { createRelay, type Relay } from "./egress/relay.js";
 import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
 import { createGatewayTaskFlowRuntime } from "./gateway/taskflow-runtime.js";
@@ -118,6 +118,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   let gateway = overrides.gateway;
   let taskflow = overrides.taskflow;
   const gw = config.gateway;
+  const wantsEgress = Boolean(config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined));
   if (!taskflow && gw.mode === "embedded") taskflow = createEmbeddedRuntime();
   if (!taskflow && gw.mode === "remote") {
     gateway ??= createGatewayClient({
@@ -129,6 +130,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       callTimeoutMs: gw.callTimeoutMs,
       reconnectBaseMs: gw.reconnectBaseMs,
       reconnectMaxMs: gw.reconnectMaxMs,
+      subscribeSessions: wantsEgress || overrides.egress !== undefined,
     });
     try {
       await gateway.start();
@@ -142,7 +144,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     taskflow = createGatewayTaskFlowRuntime(instrumented(gateway, metrics));
   }
   let egress = overrides.egress;
-  if (!egress && config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined)) {
+  if (!egress && wantsEgress) {
     egress = await createEgress({ config, secrets, log, metrics });
   }
   const events =
@@ -151,8 +153,9 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       ? createRelay((e) => egress.publish(e), { log, maxBuffered: config.webhooks.relayBuffer, onDrop: (n) => metrics.eventsDropped.inc(n) })
       : undefined);
   if (events && gateway) {
+    const map = createGatewayMapper();
     gateway.onEvent((e) => {
-      for (const mapped of mapGatewayEvent(e.event, e.payload)) events.emit({ ...mapped, source: "gateway" });
+      for (const mapped of map(e.event, e.payload)) events.emit({ ...mapped, source: "gateway" });
     });
   }
   const hooks = gw.mode === "remote" && gw.hooks ? gw.hooks : undefined;

@@ -1,94 +1,206 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { FIXTURES, loadFixture, type RecordedFrame } from "../../test/support/gateway-fixtures.js";
 import { flowEvent } from "./flow-events.js";
-import { mapGatewayEvent } from "./gateway-events.js";
+import { createGatewayMapper, mapGatewayEvent, type MappedEvent } from "./gateway-events.js";
 
-describe("Gateway event → webhook event mapping", () => {
-  test("chat final → message.sent in seed 002's data shape", () => {
-    const [e, ...rest] = mapGatewayEvent("chat", {
-      runId: "run-1",
-      sessionKey: "agent:support:telegram:dm:42",
-      seq: 7,
-      state: "final",
-      message: { role: "assistant", content: [{ type: "text", text: "Hello " }, { type: "text", text: "there" }], id: "msg-9" },
-      usage: { input: 200, output: 450 },
+/**
+ * The mapping against frames the real Gateway 2026.9.6 sent (test/fixtures/gateway, recorded by
+ * `npm run record:gateway`). Where a fixture and the mapping disagree, the fixture wins.
+ */
+function mapAll(frames: RecordedFrame[]) {
+  const map = createGatewayMapper();
+  const out: (MappedEvent & { frame: number })[] = [];
+  frames.forEach((f, i) => {
+    for (const e of map(f.event, f.payload)) out.push({ ...e, frame: i });
+  });
+  return out;
+}
+
+/**
+ * One event per id (the publish keeps the first writer). Every copy of an id must say the same,
+ * except task.updated: the first upsert of a status wins, the same one on every replica.
+ */
+function unique(events: MappedEvent[]) {
+  const byId = new Map<string, MappedEvent>();
+  for (const e of events) {
+    const first = byId.get(e.id);
+    if (first && e.type === "task.updated") assert.equal(e.type, first.type);
+    else if (first) assert.deepEqual({ type: e.type, data: e.data }, { type: first.type, data: first.data }, `two different events share id ${e.id}`);
+    else byId.set(e.id, e);
+  }
+  return [...byId.values()];
+}
+const ofType = (events: MappedEvent[], type: string) => events.filter((e) => e.type === type);
+const recordedMessage = (name: string, role: string) => loadFixture(name).frames.find((f) => f.event === "session.message" && f.payload.message.role === role)!.payload;
+
+describe("Gateway frames → webhook events, on recorded frames", () => {
+  test("every fixture was recorded on the real Gateway and is mapped without a throw", () => {
+    assert.deepEqual(FIXTURES.sort(), ["agent-text", "agent-tool", "chat-send-text", "cron-command", "model-400", "model-500", "sessions-lifecycle"]);
+    for (const name of FIXTURES) {
+      const f = loadFixture(name);
+      assert.equal(f.gateway, "openclaw 2026.9.6");
+      assert.ok(f.frames.length > 5, name);
+      mapAll(f.frames);
+    }
+  });
+
+  test("an agent turn: message.received, message.sent (model, provider, usage, id), session.created, task.updated per status", () => {
+    const events = unique(mapAll(loadFixture("agent-text").frames));
+    const user = recordedMessage("agent-text", "user");
+    const reply = recordedMessage("agent-text", "assistant");
+    const [received, ...moreReceived] = ofType(events, "message.received");
+    assert.equal(moreReceived.length, 0);
+    assert.deepEqual(received!.data, {
+      agentId: "main",
+      sessionKey: "agent:main:rec-agent-text",
+      sessionId: user.sessionId,
+      message: { role: "user", content: "Hello there, what is the status?", messageId: user.messageId, timestamp: user.message.timestamp },
     });
-    assert.equal(rest.length, 0);
-    assert.deepEqual(e, {
-      type: "message.sent",
-      id: "gw_msg_run-1",
-      data: {
-        agentId: "support",
-        sessionKey: "agent:support:telegram:dm:42",
-        runId: "run-1",
-        message: { role: "assistant", content: "Hello there", messageId: "msg-9" },
-        usage: { inputTokens: 200, outputTokens: 450 },
-      },
+    assert.equal(received!.id, `gw_in_${user.messageId}`);
+    const [sent, ...moreSent] = ofType(events, "message.sent");
+    assert.equal(moreSent.length, 0);
+    assert.deepEqual(sent!.data, {
+      agentId: "main",
+      sessionKey: "agent:main:rec-agent-text",
+      sessionId: reply.sessionId,
+      runId: reply.message.__openclaw.runId,
+      message: { role: "assistant", content: reply.message.content[0].text, messageId: reply.messageId, timestamp: reply.message.timestamp },
+      model: "stub-1",
+      provider: "stub",
+      usage: { inputTokens: reply.message.usage.input, outputTokens: reply.message.usage.output, totalTokens: reply.message.usage.totalTokens },
+      stopReason: "stop",
     });
+    assert.match(String(sent!.data.message && (sent!.data.message as any).content), /^Echo: Hello there/);
+    assert.equal(ofType(events, "session.created").length, 1);
+    assert.equal(ofType(events, "session.created")[0]!.data.sessionKey, "agent:main:rec-agent-text");
+    // Eight task upserts in the recording, two statuses: two task.updated.
+    const upserts = loadFixture("agent-text").frames.filter((f) => f.event === "task").length;
+    assert.ok(upserts >= 5, `${upserts} upserts`);
+    assert.deepEqual(ofType(events, "task.updated").map((e) => e.data.status), ["running", "completed"]);
+    assert.deepEqual(ofType(events, "error.occurred"), []);
+    assert.deepEqual(ofType(events, "session.ended"), []);
   });
 
-  test("chat deltas and aborts are not events", () => {
-    assert.deepEqual(mapGatewayEvent("chat", { runId: "r", sessionKey: "agent:a:b", state: "delta", deltaText: "he" }), []);
-    assert.deepEqual(mapGatewayEvent("chat", { runId: "r", sessionKey: "agent:a:b", state: "aborted" }), []);
+  test("chat.send: the same message events (the Gateway makes no task for it)", () => {
+    const events = unique(mapAll(loadFixture("chat-send-text").frames));
+    assert.deepEqual(events.map((e) => e.type).sort(), ["message.received", "message.sent", "session.created"]);
+    assert.equal(ofType(events, "message.received")[0]!.data.message && (ofType(events, "message.received")[0]!.data.message as any).content, "Hi from chat.send");
+    assert.equal(ofType(events, "message.sent")[0]!.data.model, "stub-1");
   });
 
-  test("a user message → message.received; an assistant one is left to chat finals", () => {
-    const [e] = mapGatewayEvent("session.message", { sessionKey: "agent:main:main", message: { role: "user", content: "hi", id: "m1", channel: "telegram" } });
-    assert.equal(e?.type, "message.received");
-    assert.equal(e?.id, "gw_in_m1");
-    assert.deepEqual(e?.data.message, { role: "user", content: "hi", messageId: "m1" });
-    assert.equal(e?.data.channel, "telegram");
-    assert.deepEqual(mapGatewayEvent("session.message", { sessionKey: "agent:main:main", message: { role: "assistant", content: "x" } }), []);
+  test("a tool call: tool.called with args, tool.completed with the error flag, result and duration; the tool-call-only row is no message.sent", () => {
+    const frames = loadFixture("agent-tool").frames;
+    const events = unique(mapAll(frames));
+    const start = frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "start")!.payload;
+    const end = frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "result")!.payload;
+    const [called, ...moreCalled] = ofType(events, "tool.called");
+    assert.equal(moreCalled.length, 0);
+    assert.deepEqual(called!.data, { agentId: "main", sessionKey: "agent:main:rec-agent-tool", sessionId: start.sessionId, runId: start.runId, toolName: "ls", toolCallId: start.data.toolCallId, args: { path: "." } });
+    const [completed, ...moreCompleted] = ofType(events, "tool.completed");
+    assert.equal(moreCompleted.length, 0);
+    assert.equal(completed!.data.toolName, "ls");
+    assert.equal(completed!.data.toolCallId, start.data.toolCallId);
+    assert.equal(completed!.data.isError, false);
+    assert.equal(completed!.data.durationMs, end.ts - start.ts);
+    assert.match(String(completed!.data.result), /AGENTS\.md/);
+    // The first assistant row only calls the tool; the second is the reply.
+    assert.equal(frames.filter((f) => f.event === "session.message" && f.payload.message.role === "assistant").length, 2);
+    assert.equal(ofType(events, "message.sent").length, 1);
+    assert.equal(ofType(events, "message.sent")[0]!.data.stopReason, "stop");
   });
 
-  test("agent tool stream → tool.called / tool.completed with one id per call and phase", () => {
-    const start = mapGatewayEvent("agent", { runId: "r1", seq: 3, stream: "tool", sessionKey: "agent:ops:main", data: { phase: "start", name: "exec", toolCallId: "c1", args: { cmd: "ls" } } });
-    const end = mapGatewayEvent("agent", { runId: "r1", seq: 4, stream: "tool", sessionKey: "agent:ops:main", data: { phase: "result", name: "exec", toolCallId: "c1", isError: false } });
-    assert.deepEqual(start.map((e) => [e.type, e.id, e.data.toolName, e.data.agentId]), [["tool.called", "gw_tool_r1_c1_start", "exec", "ops"]]);
-    assert.deepEqual(end.map((e) => [e.type, e.id, e.data.isError]), [["tool.completed", "gw_tool_r1_c1_end", false]]);
-    assert.deepEqual(mapGatewayEvent("agent", { runId: "r1", stream: "assistant", data: { text: "x" } }), []);
+  test("a tool result seen without its start still maps (no duration: nothing to derive it from)", () => {
+    const end = loadFixture("agent-tool").frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "result")!;
+    const [e] = mapGatewayEvent(end.event, end.payload);
+    assert.equal(e!.type, "tool.completed");
+    assert.equal("durationMs" in e!.data, false);
   });
 
-  test("a run's chat error and lifecycle error give the same error.occurred id (delivered once)", () => {
-    const a = mapGatewayEvent("chat", { runId: "r2", sessionKey: "agent:x:main", state: "error", errorKind: "provider", errorMessage: "rate limited", errorDetail: { provider: "anthropic", httpStatus: 429 } });
-    const b = mapGatewayEvent("agent", { runId: "r2", stream: "lifecycle", data: { phase: "error", error: "rate limited" } });
-    assert.equal(a[0]?.type, "error.occurred");
-    assert.equal(a[0]?.id, b[0]?.id);
-    assert.deepEqual(a[0]?.data.error, { kind: "provider", message: "rate limited", provider: "anthropic", httpStatus: 429 });
+  test("sessions.create, send, reset, delete: session.created once, session.ended for the reset and for the delete", () => {
+    const events = unique(mapAll(loadFixture("sessions-lifecycle").frames));
+    assert.equal(ofType(events, "session.created").length, 1);
+    assert.equal(ofType(events, "session.created")[0]!.data.createdVia, "operator");
+    assert.deepEqual(ofType(events, "session.ended").map((e) => [e.data.sessionKey, e.data.reason]), [
+      ["agent:main:rec-sessions", "reset"],
+      ["agent:main:rec-sessions", "delete"],
+    ]);
+    assert.equal(ofType(events, "message.received").length, 1);
+    assert.equal(ofType(events, "message.sent").length, 1);
   });
 
-  test("cron finished → cron.finished, deduped on (jobId, runId); an error run drops summary and diagnostics", () => {
-    const ok = mapGatewayEvent("cron", { jobId: "daily", action: "finished", runId: "run-5", status: "ok", summary: "3 items", job: { id: "daily", agentId: "main" } });
-    assert.deepEqual([ok[0]?.type, ok[0]?.id, ok[0]?.data.summary, ok[0]?.data.agentId], ["cron.finished", "cron_daily_run-5", "3 items", "main"]);
-    const err = mapGatewayEvent("cron", {
-      jobId: "daily",
-      action: "finished",
-      runAtMs: 1_700_000_000_000,
-      status: "error",
-      error: "timeout",
-      summary: "secret-ish",
-      diagnostics: { x: 1 },
-      job: { id: "daily", state: { lastDiagnostics: "d", lastDiagnosticSummary: "s", lastRunAtMs: 1 } },
-    });
-    assert.equal(err[0]?.id, "cron_daily_1700000000000");
-    assert.equal("summary" in err[0]!.data, false);
-    assert.equal("diagnostics" in err[0]!.data, false);
-    assert.deepEqual((err[0]!.data.job as { state: unknown }).state, { lastRunAtMs: 1 });
-    assert.deepEqual(mapGatewayEvent("cron", { jobId: "daily", action: "started" }), []);
+  test("a model that answers 400: one error.occurred with message, provider and model; no message.sent for the Gateway's error row", () => {
+    const events = unique(mapAll(loadFixture("model-400").frames));
+    const [err, ...more] = ofType(events, "error.occurred");
+    assert.equal(more.length, 0);
+    assert.deepEqual(err!.data.error, { message: "LLM request failed: provider rejected the request schema or tool payload.", provider: "stub", model: "stub-1", reason: "format", kind: "schema" });
+    assert.equal(err!.data.agentId, "main");
+    assert.equal(err!.data.sessionKey, "agent:main:rec-400");
+    assert.deepEqual(ofType(events, "message.sent"), []);
+    assert.deepEqual(ofType(events, "task.updated").map((e) => e.data.status), ["running", "failed"]);
   });
 
-  test("task upserted → task.updated, one id per (task, status, updatedAt)", () => {
-    const [e] = mapGatewayEvent("task", { action: "upserted", task: { id: "t1", taskId: "t1", status: "running", updatedAt: 5, agentId: "main", sessionKey: "agent:main:main" } });
-    assert.deepEqual([e?.type, e?.id, e?.data.agentId], ["task.updated", "task_t1_running_5", "main"]);
-    assert.deepEqual(mapGatewayEvent("task", { action: "deleted", taskId: "t1" }), []);
+  test("a model that answers 500: nothing while the Gateway retries (7 retries, ~85 s), then one error.occurred", () => {
+    const frames = loadFixture("model-500").frames;
+    const retries = frames.filter((f) => f.event === "agent" && f.payload.stream === "run_status" && f.payload.data.phase === "retrying");
+    assert.equal(retries.length, 7);
+    const mapped = mapAll(frames);
+    const errors = mapped.filter((e) => e.type === "error.occurred");
+    const lastRetry = frames.lastIndexOf(retries.at(-1)!);
+    assert.ok(errors.length >= 1 && errors.every((e) => e.frame > lastRetry), "no error before the last retry");
+    const [err, ...more] = unique(errors);
+    assert.equal(more.length, 0);
+    assert.equal((err!.data.error as any).provider, "stub");
+    assert.equal((err!.data.error as any).reason, "server_error");
+    assert.match(String((err!.data.error as any).message), /HTTP 500/);
   });
 
-  test("sessions.changed created / deleted → session.created / session.ended; unknown families and odd payloads → nothing", () => {
-    assert.equal(mapGatewayEvent("sessions.changed", { sessionKey: "agent:a:b", action: "created" })[0]?.type, "session.created");
-    assert.equal(mapGatewayEvent("sessions.changed", { key: "agent:a:b", reason: "deleted" })[0]?.type, "session.ended");
+  test("cron command runs, scheduled and manual: two cron.finished carrying the body the Gateway itself POSTs (seed 004)", () => {
+    const f = loadFixture("cron-command");
+    const events = unique(mapAll(f.frames));
+    const finished = ofType(events, "cron.finished");
+    assert.equal(finished.length, 2);
+    const [scheduled, manual] = finished;
+    assert.equal(scheduled!.data.runId, undefined, "scheduled runs carry no runId");
+    assert.match(String(manual!.data.runId), /^manual:/);
+    assert.ok(manual!.id.includes(":"), "the manual run's id holds ':' (issue #14): the publish path must take it");
+    assert.notEqual(scheduled!.id, manual!.id);
+    const posted: any[] = f.steps.find((s) => s.gatewayPostedTo)!.bodies;
+    assert.equal(posted.length, 2);
+    for (const [i, body] of posted.entries()) {
+      const ours = finished[i]!.data as any;
+      for (const k of ["jobId", "action", "status", "summary", "diagnostics", "runAtMs", "delivered", "deliveryStatus", "delivery"]) {
+        assert.deepEqual(ours[k], body[k], `cron.finished.${k} as the Gateway posts it`);
+      }
+      assert.equal(ours.job.id, body.job.id);
+      assert.equal(ours.job.name, "rec-cron");
+    }
+    // A cron run's task (runtime cron) also reports its statuses.
+    assert.ok(ofType(events, "task.updated").some((e) => (e.data.task as any).runtime === "cron" && e.data.status === "completed"));
+  });
+
+  test("an error cron run loses summary and diagnostics, as the Gateway's own POST does", () => {
+    const ok = loadFixture("cron-command").frames.find((fr) => fr.event === "cron" && fr.payload.action === "finished")!.payload;
+    const [e] = mapGatewayEvent("cron", { ...ok, status: "error", error: "exit 1" });
+    assert.equal(e!.data.summary, undefined);
+    assert.equal(e!.data.diagnostics, undefined);
+    assert.equal((e!.data.job as any).state.lastDiagnostics, undefined);
+    assert.equal((e!.data.job as any).state.lastDiagnosticSummary, undefined);
+    assert.equal(e!.data.error, "exit 1");
+  });
+
+  test("frames that are not events, or make no sense, map to nothing", () => {
+    for (const name of FIXTURES) {
+      for (const fr of loadFixture(name).frames) {
+        if (fr.event === "chat" && fr.payload.state === "delta") assert.deepEqual(mapGatewayEvent(fr.event, fr.payload), []);
+        if (fr.event === "agent" && fr.payload.stream !== "lifecycle") assert.deepEqual(mapGatewayEvent(fr.event, fr.payload), []);
+      }
+    }
     assert.deepEqual(mapGatewayEvent("presence", [{ host: "x" }]), []);
     assert.deepEqual(mapGatewayEvent("chat", null), []);
     assert.deepEqual(mapGatewayEvent("agent", "nonsense"), []);
+    assert.deepEqual(mapGatewayEvent("sessions.changed", { reason: "delete", ts: 1 }), []);
+    assert.deepEqual(mapGatewayEvent("session.message", { message: { role: "user", content: "no id" } }), []);
   });
 });
 

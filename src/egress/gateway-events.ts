@@ -1,4 +1,9 @@
-import { createHash } from "node:crypto";
+/**
+ * Gateway frames → webhook events. Every shape here was read off frames the real Gateway 2026.9.6
+ * sent (test/fixtures/gateway/*.json, recorded by `npm run record:gateway` on one operator
+ * connection after `sessions.subscribe {}`), and test/gateway-fixtures.test.ts replays them
+ * through this mapping. Fields the frames do not carry are omitted, never invented.
+ */
 
 /** An event ready for `publish`: `id` is derived from the Gateway frame, so every replica that
  * receives the same broadcast publishes the same id and the dedupe keeps one. */
@@ -16,11 +21,6 @@ function compact(o: Obj): Obj {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
-/** Stable short hash of a payload: the id of an event whose frame carries no natural id. */
-function digest(...parts: unknown[]): string {
-  return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 24);
-}
-
 /** `agent:<agentId>:<rest>` is the Gateway's session key form; the agent id is its second part. */
 export function agentIdOf(p: Obj): string | undefined {
   const direct = str(p.agentId);
@@ -30,133 +30,196 @@ export function agentIdOf(p: Obj): string | undefined {
   return m?.[1];
 }
 
-/** The text of a chat message: a string, or the `text` parts of a content array. */
-function textOf(message: unknown): string | undefined {
-  if (typeof message === "string") return message;
-  if (!isObj(message)) return undefined;
-  const c = message.content ?? message.text;
+/** The text of a transcript message: a string, or the `text` parts of its content array. */
+function textOf(message: Obj): string {
+  const c = message.content;
   if (typeof c === "string") return c;
-  if (Array.isArray(c)) {
-    return c
-      .filter((part): part is Obj => isObj(part) && part.type === "text" && typeof part.text === "string")
-      .map((part) => part.text as string)
-      .join("");
-  }
-  return undefined;
+  if (!Array.isArray(c)) return "";
+  return c
+    .filter((part): part is Obj => isObj(part) && part.type === "text" && typeof part.text === "string")
+    .map((part) => part.text as string)
+    .join("");
 }
 
-/** Seed 002 names usage `{ inputTokens, outputTokens }`; the Gateway uses `input`/`output` or the provider's names. */
+/** The transcript's usage `{ input, output, totalTokens, … }` in seed 002's names. */
 function usageOf(u: unknown): Obj | undefined {
   if (!isObj(u)) return undefined;
-  const inputTokens = num(u.inputTokens) ?? num(u.input) ?? num(u.input_tokens) ?? num(u.promptTokens);
-  const outputTokens = num(u.outputTokens) ?? num(u.output) ?? num(u.output_tokens) ?? num(u.completionTokens);
-  return compact({ inputTokens, outputTokens });
+  const out = compact({ inputTokens: num(u.input), outputTokens: num(u.output), totalTokens: num(u.totalTokens) });
+  return Object.keys(out).length ? out : undefined;
 }
 
+/** What every Gateway-derived event carries, so `filter.agentIds` works on all of them. */
 function base(p: Obj): Obj {
-  return compact({ agentId: agentIdOf(p), sessionKey: str(p.sessionKey) ?? str(p.key), sessionId: str(p.sessionId), runId: str(p.runId) });
+  return compact({ agentId: agentIdOf(p), sessionKey: str(p.sessionKey), sessionId: str(p.sessionId), runId: str(p.runId) });
 }
 
-function chat(p: Obj): MappedEvent[] {
-  const runId = str(p.runId);
-  if (p.state === "final") {
-    const msg = isObj(p.message) ? p.message : {};
-    return [
-      {
-        type: "message.sent",
-        id: `gw_msg_${runId ?? digest(p)}`,
-        data: compact({
-          ...base(p),
-          channel: str(msg.channel) ?? str(p.channel),
-          message: compact({ role: str(msg.role) ?? "assistant", content: textOf(p.message) ?? "", messageId: str(msg.id) ?? str(msg.messageId) }),
-          model: str(msg.model) ?? str(p.model),
-          usage: usageOf(p.usage ?? msg.usage),
-          stopReason: str(p.stopReason),
-        }),
-      },
-    ];
-  }
-  if (p.state === "error") {
-    const detail = isObj(p.errorDetail) ? p.errorDetail : undefined;
-    return [
-      {
-        // Same id as the agent lifecycle error of the same run: one error.occurred per run.
-        type: "error.occurred",
-        id: `gw_err_${runId ?? digest(p)}`,
-        data: compact({
-          ...base(p),
-          source: "chat",
-          error: compact({ kind: str(p.errorKind), message: str(p.errorMessage) ?? "agent run failed", provider: str(detail?.provider), model: str(detail?.model), httpStatus: num(detail?.httpStatus) }),
-        }),
-      },
-    ];
-  }
-  return []; // deltas and aborts are not seed 002 events
-}
-
-function agent(p: Obj): MappedEvent[] {
-  const data = isObj(p.data) ? p.data : {};
-  const runId = str(p.runId);
-  if (p.stream === "tool") {
-    const phase = str(data.phase);
-    const toolCallId = str(data.toolCallId) ?? str(data.id);
-    const common = compact({ ...base(p), toolName: str(data.name) ?? str(data.toolName), toolCallId });
-    const key = `${runId ?? ""}_${toolCallId ?? p.seq}`;
-    if (phase === "start") return [{ type: "tool.called", id: `gw_tool_${key}_start`, data: compact({ ...common, args: data.args }) }];
-    if (phase === "result" || phase === "end") {
-      return [
-        {
-          type: "tool.completed",
-          id: `gw_tool_${key}_end`,
-          data: compact({ ...common, isError: typeof data.isError === "boolean" ? data.isError : undefined, durationMs: num(data.durationMs) }),
-        },
-      ];
-    }
-    return [];
-  }
-  if (p.stream === "lifecycle" && data.phase === "error") {
-    return [
-      {
-        type: "error.occurred",
-        id: `gw_err_${runId ?? digest(p)}`,
-        data: compact({ ...base(p), source: "agent", error: compact({ message: str(data.error) ?? str(data.message) ?? "agent run failed" }) }),
-      },
-    ];
-  }
-  return [];
-}
-
+/**
+ * `session.message`: one transcript row (user or assistant), with `messageId` and the session.
+ * - user → `message.received`;
+ * - assistant with text → `message.sent`, with the model, provider and usage the row carries. A
+ *   row that only calls tools (no text) is left to `tool.called`; the Gateway's own error row
+ *   (`stopReason: "error"`) to `error.occurred`.
+ */
 function sessionMessage(p: Obj): MappedEvent[] {
   const msg = isObj(p.message) ? p.message : undefined;
-  if (!msg || msg.role !== "user") return []; // assistant replies arrive as chat finals (message.sent)
-  const messageId = str(msg.id) ?? str(msg.messageId);
+  const messageId = str(p.messageId);
+  if (!msg || !messageId) return [];
+  const meta = isObj(msg.__openclaw) ? msg.__openclaw : {};
+  const common = { ...base(p), runId: str(p.runId) ?? str(meta.runId) };
+  if (msg.role === "user") {
+    return [
+      {
+        type: "message.received",
+        id: `gw_in_${messageId}`,
+        data: compact({
+          ...common,
+          channel: str(msg.channel),
+          userId: str(msg.senderId),
+          message: compact({ role: "user", content: textOf(msg), messageId, timestamp: num(msg.timestamp) }),
+        }),
+      },
+    ];
+  }
+  if (msg.role !== "assistant" || msg.stopReason === "error") return [];
+  const content = textOf(msg);
+  if (!content) return [];
   return [
     {
-      type: "message.received",
-      id: `gw_in_${messageId ?? digest(p.sessionKey ?? p.key, msg)}`,
+      type: "message.sent",
+      id: `gw_msg_${messageId}`,
       data: compact({
-        ...base(p),
-        channel: str(msg.channel) ?? str(p.channel),
-        userId: str(msg.senderId) ?? str(p.userId),
-        message: compact({ role: "user", content: textOf(msg) ?? "", messageId }),
+        ...common,
+        channel: str(msg.channel),
+        message: compact({ role: "assistant", content, messageId, timestamp: num(msg.timestamp) }),
+        model: str(msg.model),
+        provider: str(msg.provider),
+        usage: usageOf(msg.usage),
+        stopReason: str(msg.stopReason),
       }),
     },
   ];
 }
 
-function sessionsChanged(p: Obj): MappedEvent[] {
-  const action = str(p.action) ?? str(p.reason) ?? str(p.kind);
-  const key = str(p.sessionKey) ?? str(p.key);
-  if (!key) return [];
-  const type = action === "created" ? "session.created" : action === "deleted" || action === "ended" || action === "expired" ? "session.ended" : undefined;
-  if (!type) return [];
-  return [{ type, id: `gw_${type}_${digest(key, str(p.sessionId), num(p.ts) ?? num(p.updatedAt))}`, data: compact({ ...base(p), reason: action }) }];
+/**
+ * A run's terminal error: the `agent` lifecycle `phase: "error"` (`data.error`,
+ * `data.errorObservation`), one per run. The `chat` `state: "error"` that follows it says the same
+ * with fewer fields (no sessionId), so it is not mapped. While the Gateway retries the model it
+ * sends `run_status` (`phase: "retrying"`) and lifecycle `finishing` frames with an error: not
+ * errors yet.
+ */
+function runError(p: Obj, message: string | undefined, detail: Obj | undefined): MappedEvent[] {
+  const runId = str(p.runId);
+  if (!runId) return [];
+  return [
+    {
+      type: "error.occurred",
+      id: `gw_err_${runId}`,
+      data: compact({
+        ...base(p),
+        error: compact({
+          message: message ?? "agent run failed",
+          provider: str(detail?.provider),
+          model: str(detail?.model),
+          reason: str(detail?.failoverReason),
+          kind: str(detail?.providerRuntimeFailureKind),
+        }),
+      }),
+    },
+  ];
+}
+
+function agent(p: Obj): MappedEvent[] {
+  const data = isObj(p.data) ? p.data : {};
+  if (p.stream === "lifecycle" && data.phase === "error") {
+    return runError(p, str(data.error), isObj(data.errorObservation) ? data.errorObservation : undefined);
+  }
+  return [];
 }
 
 /**
- * Seed 004's finished-run payload, as the Gateway posts it for `delivery.mode: "webhook"`
- * (reference §4.2): the CronEvent; on an error run, summary and diagnostics are removed.
- * Deduped on (jobId, runId), or the run's start time when the event has no runId.
+ * `session.tool` (reaches a `sessions.subscribe` connection; the `agent` stream `tool` reaches only
+ * the run's caller): `data.phase` `start` with `args`, `result` with `isError` and `result`. The
+ * duration is the time between the two frames, when this mapper saw both.
+ */
+function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
+  const data = isObj(p.data) ? p.data : {};
+  const runId = str(p.runId) ?? "";
+  const toolCallId = str(data.toolCallId);
+  if (!toolCallId) return [];
+  const common = compact({ ...base(p), toolName: str(data.name), toolCallId });
+  const key = `${runId}\u0000${toolCallId}`;
+  if (data.phase === "start") {
+    const ts = num(p.ts);
+    if (ts !== undefined) {
+      starts.set(key, ts);
+      if (starts.size > MAX_OPEN_TOOL_CALLS) starts.delete(starts.keys().next().value!);
+    }
+    return [{ type: "tool.called", id: `gw_tool_${runId}_${toolCallId}_start`, data: compact({ ...common, args: data.args }) }];
+  }
+  if (data.phase !== "result") return [];
+  const started = starts.get(key);
+  starts.delete(key);
+  const ended = num(p.ts);
+  const result = isObj(data.result) ? textOf(data.result) : undefined;
+  return [
+    {
+      type: "tool.completed",
+      id: `gw_tool_${runId}_${toolCallId}_end`,
+      data: compact({
+        ...common,
+        isError: typeof data.isError === "boolean" ? data.isError : undefined,
+        durationMs: started !== undefined && ended !== undefined ? ended - started : undefined,
+        result: result === undefined ? undefined : result.length > MAX_RESULT_CHARS ? `${result.slice(0, MAX_RESULT_CHARS)}…` : result,
+      }),
+    },
+  ];
+}
+
+/** Tool calls whose result has not come yet, remembered for their duration (oldest forgotten first). */
+const MAX_OPEN_TOOL_CALLS = 10_000;
+/** A tool's result text is cut here: a `read` of a large file would otherwise fill every delivery. */
+const MAX_RESULT_CHARS = 4_096;
+
+/**
+ * `sessions.changed` (only after `sessions.subscribe`):
+ * - `session.created`: `reason: "create"` (the `agent` method, `sessions.create`). A session that
+ *   `chat.send` makes for a new key gets no such frame (recorded), so the first change of a session
+ *   within a minute of its `createdAt` counts too; the id (key, session id) keeps it one event.
+ * - `session.ended`: `reason: "reset"` or `"delete"`, with that reason. A delete also sends a bare
+ *   `{ reason: "delete", ts }` with no key: nothing to say, so it is skipped.
+ * Other reasons (`send`, `participants`, `agent.run.started`, run phases) are activity.
+ */
+function sessionsChanged(p: Obj): MappedEvent[] {
+  const reason = str(p.reason);
+  const key = str(p.sessionKey);
+  if (!key) return [];
+  const session = isObj(p.session) ? p.session : {};
+  const sessionId = str(p.sessionId) ?? str(session.sessionId) ?? "";
+  if (reason === "reset" || reason === "delete") {
+    return [{ type: "session.ended", id: `gw_session_ended_${key}_${sessionId}_${reason}`, data: compact({ ...base(p), runId: undefined, sessionId: sessionId || undefined, reason }) }];
+  }
+  const createdAt = num(session.createdAt);
+  const ts = num(p.ts);
+  const fresh = createdAt !== undefined && ts !== undefined && ts - createdAt <= NEW_SESSION_MS;
+  if (reason !== "create" && !fresh) return [];
+  return [
+    {
+      type: "session.created",
+      id: `gw_session_created_${key}_${sessionId}`,
+      data: compact({ agentId: agentIdOf(p), sessionKey: key, sessionId: sessionId || undefined, createdVia: str(session.createdVia), kind: str(session.kind), createdAt }),
+    },
+  ];
+}
+
+/** How long after its creation a session's first change still announces it (see sessionsChanged). */
+const NEW_SESSION_MS = 60_000;
+
+/**
+ * `cron` `action: "finished"` → `cron.finished`: the frame as the Gateway sent it, a superset of
+ * the body the Gateway itself POSTs for `delivery.mode: "webhook"` (seed 004; the fixture test
+ * checks the two agree) plus `completionStatus`, `nextRunAtMs` and, for a manual run, `runId`. On
+ * an error run the summary and diagnostics are removed, as the Gateway's own POST does. Scheduled
+ * runs carry no runId: their id is the run's start time.
  */
 function cron(p: Obj): MappedEvent[] {
   if (p.action !== "finished") return [];
@@ -173,39 +236,63 @@ function cron(p: Obj): MappedEvent[] {
   }
   const agentId = isObj(p.job) ? str(p.job.agentId) : undefined;
   if (agentId && data.agentId === undefined) data.agentId = agentId;
-  const run = str(p.runId) ?? String(num(p.runAtMs) ?? digest(p));
+  const run = str(p.runId) ?? String(num(p.runAtMs) ?? "");
   return [{ type: "cron.finished", id: `cron_${jobId}_${run}`, data }];
 }
 
+/**
+ * `task` `action: "upserted"` → `task.updated`, once per status the task reaches (queued,
+ * running, completed, failed, …). A run upserts its task five to ten times with the same status
+ * (activity, progress text); a subscriber wants the transitions, and the id `(taskId, status)`
+ * makes each one a single event across replicas without any state.
+ */
 function task(p: Obj): MappedEvent[] {
   if (p.action !== "upserted" || !isObj(p.task)) return [];
   const t = p.task;
   const taskId = str(t.taskId) ?? str(t.id);
-  if (!taskId) return [];
+  const status = str(t.status);
+  if (!taskId || !status) return [];
   return [
     {
       type: "task.updated",
-      id: `task_${taskId}_${str(t.status) ?? ""}_${num(t.updatedAt) ?? digest(t)}`,
-      data: compact({ agentId: str(t.agentId) ?? agentIdOf(t), sessionKey: str(t.sessionKey), task: t }),
+      id: `task_${taskId}_${status}`,
+      data: compact({ agentId: str(t.agentId) ?? agentIdOf(t), sessionKey: str(t.sessionKey), runId: str(t.runId), status, task: t }),
     },
   ];
 }
 
-const MAPPERS: Record<string, (p: Obj) => MappedEvent[]> = {
-  chat,
-  agent,
-  "session.message": sessionMessage,
-  "sessions.changed": sessionsChanged,
-  cron,
-  task,
-};
+/** The Gateway event families this service turns into webhooks (the README's event table). */
+export const MAPPED_GATEWAY_EVENTS = ["session.message", "session.tool", "sessions.changed", "agent", "cron", "task"] as const;
 
-/** The Gateway event families this service turns into webhooks (the README's mapping table). */
-export const MAPPED_GATEWAY_EVENTS = Object.keys(MAPPERS);
+/**
+ * A mapper for one Gateway connection: maps one frame to zero or more webhook events and never
+ * throws on odd payloads. It remembers open tool calls (bounded) for their durations.
+ */
+export function createGatewayMapper() {
+  const toolStarts = new Map<string, number>();
+  return (event: string, payload: unknown): MappedEvent[] => {
+    if (!isObj(payload)) return [];
+    switch (event) {
+      // `chat` finals and errors repeat what session.message and the agent lifecycle carry.
+      case "session.message":
+        return sessionMessage(payload);
+      case "session.tool":
+        return sessionTool(payload, toolStarts);
+      case "sessions.changed":
+        return sessionsChanged(payload);
+      case "agent":
+        return agent(payload);
+      case "cron":
+        return cron(payload);
+      case "task":
+        return task(payload);
+      default:
+        return [];
+    }
+  };
+}
 
-/** Maps one Gateway event frame to zero or more webhook events. Never throws on odd payloads. */
+/** Maps one frame with a mapper of its own (no tool durations across calls). */
 export function mapGatewayEvent(event: string, payload: unknown): MappedEvent[] {
-  const mapper = MAPPERS[event];
-  if (!mapper || !isObj(payload)) return [];
-  return mapper(payload);
+  return createGatewayMapper()(event, payload);
 }

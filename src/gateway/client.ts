@@ -47,6 +47,12 @@ export type GatewayClientOptions = {
   reconnectMaxMs?: number;
   /** Used when hello-ok carries no policy.tickIntervalMs. */
   defaultTickIntervalMs?: number;
+  /**
+   * Calls `sessions.subscribe {}` on every connect and reconnect, before `start()` resolves: only
+   * such a connection gets `session.message`, `session.tool` and `sessions.changed` (the
+   * transcript, tool calls and session lifecycle of every session, reference §7.2). Egress needs it.
+   */
+  subscribeSessions?: boolean;
 };
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout; method: string };
@@ -168,7 +174,13 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
           attempt = 0;
           startWatchdog(hello.policy?.tickIntervalMs ?? opts.defaultTickIntervalMs ?? 30_000);
           log.info({ url: opts.url, protocol: hello.protocol, server: hello.server?.version }, "gateway connected");
-          settle();
+          if (!opts.subscribeSessions) return settle();
+          // A refused subscription leaves calls working but the session events missing: said
+          // loudly, and tried again on the next connect.
+          request(socket, "sessions.subscribe", {}, callTimeoutMs)
+            .then(() => log.debug("subscribed to session events"))
+            .catch((err: Error) => log.error({ err: err.message }, "sessions.subscribe failed: message, tool and session events will not arrive"))
+            .finally(() => settle());
           return;
         }
         const p = pending.get(frame.id);
@@ -215,6 +227,24 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
     return new AppError("gateway_error", `The Gateway refused ${method} (${err?.code ?? "UNKNOWN"}).`);
   }
 
+  function request<T>(socket: WebSocket, method: string, params: unknown, timeoutMs: number): Promise<T> {
+    const id = randomUUID();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new AppError("gateway_timeout", `The Gateway did not answer ${method} within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
+      corkUntilTurnEnds((socket as unknown as { _socket?: Writable })._socket);
+      socket.send(JSON.stringify({ type: "req", id, method, params }), (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        pending.delete(id);
+        reject(unavailable("send failed"));
+      });
+    });
+  }
+
   return {
     async start() {
       try {
@@ -228,22 +258,7 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
     call<T>(method: string, params: unknown, callOpts: { timeoutMs?: number } = {}) {
       const socket = ws;
       if (!ready || !socket || socket.readyState !== WebSocket.OPEN) return Promise.reject(unavailable("not connected"));
-      const id = randomUUID();
-      const timeoutMs = callOpts.timeoutMs ?? callTimeoutMs;
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          reject(new AppError("gateway_timeout", `The Gateway did not answer ${method} within ${timeoutMs} ms.`));
-        }, timeoutMs);
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, method });
-        corkUntilTurnEnds((socket as unknown as { _socket?: Writable })._socket);
-        socket.send(JSON.stringify({ type: "req", id, method, params }), (err) => {
-          if (!err) return;
-          clearTimeout(timer);
-          pending.delete(id);
-          reject(unavailable("send failed"));
-        });
-      });
+      return request<T>(socket, method, params, callOpts.timeoutMs ?? callTimeoutMs);
     },
     onEvent(listener) {
       listeners.add(listener);

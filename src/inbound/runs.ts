@@ -72,6 +72,9 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
       }
     } else if (e.event === "agent" && p!.stream === "lifecycle") {
       const phase = p!.data?.phase;
+      // The real Gateway sends the lifecycle end before the chat final, with the reply in it.
+      const terminal = p!.data?.terminalReply?.text;
+      if (typeof terminal === "string") replies.set(runId, terminal);
       if (phase === "end") void finish(runId, "ok", undefined).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
       if (phase === "error") void finish(runId, "error", String(p!.data?.error ?? "run failed")).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
     }

@@ -23,7 +23,12 @@ export type BuiltinRoute = { path: string; sessionKey: string; secret: string };
  */
 export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
 
-export async function startRealGateway(opts: { routes: Record<string, BuiltinRoute>; trustedProxies?: string[] }) {
+/**
+ * `model`: the base URL of a loopback OpenAI-compatible stub (test/support/stub-model.ts), made the
+ * default model of every agent (reference §7.1), so agent turns run offline. Heartbeat turns and
+ * title generation are off, and cron webhooks may target 127.0.0.1 (§7.3).
+ */
+export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string }) {
   const entry = openclawEntry();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
@@ -46,12 +51,29 @@ export async function startRealGateway(opts: { routes: Record<string, BuiltinRou
         hooks: { enabled: true, token: HOOKS_TOKEN, path: "/hooks" },
         update: { checkOnStart: false },
         telemetry: { enabled: false },
-        models: { catalogRefresh: { enabled: false } },
+        models: opts.model
+          ? {
+              catalogRefresh: { enabled: false },
+              mode: "merge",
+              providers: {
+                stub: {
+                  baseUrl: opts.model,
+                  apiKey: "stub-key",
+                  api: "openai-completions",
+                  models: [
+                    { id: "stub-1", name: "Stub", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 128000, maxTokens: 4096 },
+                  ],
+                },
+              },
+            }
+          : { catalogRefresh: { enabled: false } },
+        ...(opts.model ? { agents: { defaults: { model: { primary: "stub/stub-1" }, utilityModel: "", heartbeat: { every: "0m" } } } } : {}),
+        cron: { webhookSsrfPolicy: { allowedHostnames: ["127.0.0.1"] } },
         plugins: {
           load: { paths: [PLUGIN_DIR] },
           entries: {
             "webhooks-bridge": { enabled: true },
-            webhooks: { enabled: true, config: { routes: opts.routes } },
+            webhooks: { enabled: true, config: { routes: opts.routes ?? {} } },
           },
         },
       },
@@ -106,6 +128,8 @@ export async function startRealGateway(opts: { routes: Record<string, BuiltinRou
   await start();
   return {
     port,
+    /** The Gateway's temp folder (state, config, logs). */
+    dir,
     url: `ws://127.0.0.1:${port}`,
     http: `http://127.0.0.1:${port}`,
     token: GATEWAY_TOKEN,

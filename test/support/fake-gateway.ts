@@ -4,9 +4,9 @@ import type { Writable } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
 import { corkUntilTurnEnds } from "../../src/util/cork.js";
-import { createEmbeddedAgentRuntime } from "../../src/agent/runtime.js";
 import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
 import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
+import { fixtureFor, rewriteFixture, SUBSCRIBED_ONLY, type RecordedFrame } from "./gateway-fixtures.js";
 
 type ReqFrame = { type: "req"; id: string; method: string; params?: any };
 type ErrorShape = { code: string; message: string; details?: unknown };
@@ -17,10 +17,13 @@ type Script = { delayMs?: number; error?: ErrorShape; payload?: unknown; drop?: 
  * `connect.challenge` first, a `connect` request checked for protocol 4 and the token (a wrong
  * token gets the real `AUTH_TOKEN_MISMATCH` error and close 1008), `hello-ok`, `tick` events, and
  * `req`/`res` for the bridge plugin's methods, backed by the embedded TaskFlow runtime.
+ * `agent` runs replay frames the real Gateway sent for such a run (test/fixtures/gateway, chosen by
+ * the stub model's directives in the message, see gateway-fixtures.ts), rewritten to the new run
+ * id, session key and text; `session.*` frames reach only sockets that called `sessions.subscribe`.
  * Controls: script the next answer of a method (delay, error, payload, dropped socket), broadcast
  * events, stop ticking, drop every socket, stop and restart on the same port.
  */
-export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number; maxFlows?: number; recordFrames?: boolean }) {
+export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number; maxFlows?: number; recordFrames?: boolean; replyDelayMs?: number }) {
   const frames: ReqFrame[] = [];
   const scripts = new Map<string, Script[]>();
   const sockets = new Set<WebSocket>();
@@ -32,9 +35,8 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     maxFlows: opts.maxFlows,
     onEvent: (e) => broadcast(e.event, e.payload),
   });
-  // `agent` and `wake` as the Gateway answers them (runs end with agent/chat frames to everyone).
-  const agents = createEmbeddedAgentRuntime({ replyDelayMs: 30 });
-  agents.onEvent((e) => broadcast(e.event, e.payload));
+  const replyDelayMs = opts.replyDelayMs ?? 30;
+  const runs = new Set<string>();
 
   const send = (ws: WebSocket, frame: unknown) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -42,7 +44,14 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     ws.send(JSON.stringify(frame));
   };
   function broadcast(event: string, payload: unknown) {
-    for (const ws of sockets) if ((ws as any).authed) send(ws, { type: "event", event, payload });
+    const subscribedOnly = SUBSCRIBED_ONLY.has(event);
+    for (const ws of sockets) if ((ws as any).authed && (!subscribedOnly || (ws as any).sessionsSubscribed)) send(ws, { type: "event", event, payload });
+  }
+  /** Broadcasts recorded frames in their recorded order, all within one later turn. */
+  function replay(frames: RecordedFrame[], delayMs = replyDelayMs) {
+    setTimeout(() => {
+      for (const f of frames) broadcast(f.event, f.payload);
+    }, delayMs).unref();
   }
 
   async function handle(ws: WebSocket, req: ReqFrame) {
@@ -98,11 +107,18 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       if (typeof p.message !== "string" || typeof p.idempotencyKey !== "string") {
         return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: "invalid agent params" } });
       }
-      const { runId } = await agents.agent(p);
+      // As the Gateway does, the run id is the idempotency key.
+      const runId: string = p.idempotencyKey;
       const sessionKey = p.sessionKey ?? `agent:${p.agentId ?? "main"}:main`;
+      if (!runs.has(runId)) replay(rewriteFixture(fixtureFor(p.message), { runId, sessionKey, message: p.message }));
+      runs.add(runId); // a retried start (same idempotency key) is the same run
       return send(ws, { type: "res", id: req.id, ok: true, payload: { runId, sessionKey, agentId: p.agentId ?? "main", status: "accepted", acceptedAt: Date.now() } });
     }
     if (req.method === "wake") return send(ws, { type: "res", id: req.id, ok: true, payload: { ok: true } });
+    if (req.method === "sessions.subscribe") {
+      (ws as any).sessionsSubscribed = true;
+      return send(ws, { type: "res", id: req.id, ok: true, payload: { subscribed: true } });
+    }
     if (!req.method.startsWith(BRIDGE_PREFIX)) {
       return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: `unknown method: ${req.method}` } });
     }
@@ -164,6 +180,10 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       scripts.set(name, [...(scripts.get(name) ?? []), s]);
     },
     broadcast,
+    /** Replays a recorded fixture (rewritten with `rewriteFixture`) to the connected sockets. */
+    replay,
+    /** Sockets that called `sessions.subscribe`. */
+    subscribed: () => [...sockets].filter((ws) => (ws as any).sessionsSubscribed).length,
     setTicking(on: boolean) {
       ticking = on;
     },
