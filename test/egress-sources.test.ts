@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { createGatewayMapper, type MappedEvent } from "../src/egress/gateway-events.js";
 import { startFakeGateway } from "./support/fake-gateway.js";
+import { rewriteFixture } from "./support/gateway-fixtures.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
@@ -18,35 +20,46 @@ after(() => redis.dispose());
 
 const envelopes = (rx: { received: { body: string }[] }) => rx.received.map((r) => JSON.parse(r.body) as { id: string; type: string; data: any });
 
-describe("events from the Gateway stream", () => {
-  test("a chat final becomes one message.sent, even with two replicas connected to the Gateway", async () => {
+describe("events from the Gateway stream (recorded real frames, replayed)", () => {
+  test("every Gateway-derived type arrives once, signed, with the mapped fields, even with two replicas subscribed", async () => {
     const gw = await startFakeGateway({ token: GW_TOKEN });
     const rx = await startReceiver({ secret: SECRET });
     const prefix = redis.prefix();
     const cfg = {
       redis: { url: redis.url, prefix },
       gateway: { url: gw.url, token: GW_TOKEN },
-      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "audit", url: rx.url, secret: SECRET, events: ["message.*", "tool.*"] }] },
+      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "all", url: rx.url, secret: SECRET, events: ["*"] }] },
     };
     const a = await startService(cfg);
     const b = await startService(cfg);
     a.deps.egress!.startWorker();
     b.deps.egress!.startWorker();
     try {
-      await until(() => gw.connections() === 2);
-      gw.broadcast("chat", { runId: "run-77", sessionKey: "agent:support:main", seq: 1, state: "delta", deltaText: "Hel" });
-      gw.broadcast("chat", { runId: "run-77", sessionKey: "agent:support:main", seq: 2, state: "final", message: { role: "assistant", content: "Hello" } });
-      gw.broadcast("agent", { runId: "run-77", seq: 3, stream: "tool", sessionKey: "agent:support:main", data: { phase: "start", name: "search", toolCallId: "t1" } });
-      gw.broadcast("presence", []);
-      await until(() => rx.received.length >= 2);
+      // The subscription is made on connect: session.* frames reach only subscribed sockets.
+      await until(() => gw.subscribed() === 2);
+      const scenarios = ["agent-text", "chat-send-text", "agent-tool", "sessions-lifecycle", "model-400", "model-500", "cron-command"];
+      const expected = new Map<string, MappedEvent>();
+      for (const name of scenarios) {
+        const frames = rewriteFixture(name);
+        const map = createGatewayMapper();
+        for (const f of frames) for (const e of map(f.event, f.payload)) if (!expected.has(e.id)) expected.set(e.id, e);
+        gw.replay(frames, 0);
+      }
+      await until(() => rx.received.length >= expected.size, 20_000);
       await new Promise((r) => setTimeout(r, 500)); // room for a duplicate to show up
       const got = envelopes(rx);
-      assert.deepEqual(got.map((e) => e.type).sort(), ["message.sent", "tool.called"]);
+      assert.equal(got.length, expected.size, `one delivery per event (got ${got.map((e) => e.type).join(", ")})`);
+      assert.ok(rx.received.every((r) => r.verified), "every delivery verifies with standardwebhooks");
+      const count = (type: string) => got.filter((e) => e.type === type).length;
+      assert.deepEqual(
+        Object.fromEntries(["message.received", "message.sent", "session.created", "session.ended", "tool.called", "tool.completed", "error.occurred", "cron.finished"].map((t) => [t, count(t)])),
+        { "message.received": 6, "message.sent": 4, "session.created": 6, "session.ended": 2, "tool.called": 1, "tool.completed": 1, "error.occurred": 2, "cron.finished": 2 },
+      );
+      assert.ok(count("task.updated") >= 6);
+      for (const e of got) assert.deepEqual(e.data, expected.get(e.id)?.data, `${e.type} ${e.id} as mapped from the recorded frames`);
       const sent = got.find((e) => e.type === "message.sent")!;
-      assert.equal(sent.id, "gw_msg_run-77");
-      assert.deepEqual(sent.data.message, { role: "assistant", content: "Hello" });
-      assert.equal(sent.data.agentId, "support");
-      assert.ok(rx.received.every((r) => r.verified));
+      assert.equal(sent.data.model, "stub-1");
+      assert.equal(typeof sent.data.usage.outputTokens, "number");
     } finally {
       await a.close();
       await b.close();
