@@ -67,17 +67,14 @@ export async function startStubModel(opts: { port?: number } = {}) {
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
     const messages: any[] = Array.isArray(body.messages) ? body.messages : [];
     const textOf = (m: any) => (typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p: any) => p?.text ?? "").join("") : "");
-    // The current turn: walking back from the end, the tool round trips of this turn, then the
-    // block of user messages that started it (earlier turns of the session are not looked at).
-    let i = messages.length - 1;
-    let hasToolResult = false;
-    while (i >= 0 && (messages[i].role === "tool" || (messages[i].role === "assistant" && messages[i].tool_calls))) {
-      if (messages[i].role === "tool") hasToolResult = true;
-      i--;
-    }
-    const turn: any[] = [];
-    while (i >= 0 && messages[i].role === "user") turn.unshift(messages[i--]);
-    const r: StubRequest = { model: String(body.model ?? ""), userText: turn.map(textOf).join("\n"), messages, hasToolResult };
+    // The current turn starts at the last user message that is not the Gateway's internal-context
+    // block; a tool result after it means the turn's tool call ran and the reply is due.
+    const isContext = (m: any) => m.role === "user" && textOf(m).startsWith("<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT");
+    const start = messages.findLastIndex((m) => m.role === "user" && !isContext(m));
+    const turn = start < 0 ? [] : messages.slice(start);
+    const hasToolResult = turn.some((m) => m.role === "tool");
+    const userText = turn.filter((m) => m.role === "user").map(textOf).join("\n");
+    const r: StubRequest = { model: String(body.model ?? ""), userText, messages, hasToolResult };
     requests.push(r);
     if (requests.length > 5_000) requests.splice(0, 2_500);
     const reply = decide(r);
