@@ -77,6 +77,32 @@ describe("Gateway client against the fake Gateway", () => {
     }
   });
 
+  test("subscribeSessions: sessions.subscribe on every connect and reconnect, so session.* frames keep coming", async () => {
+    const plain = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1" });
+    const client = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1", reconnectBaseMs: 20, reconnectMaxMs: 50, subscribeSessions: true });
+    await plain.start();
+    await client.start();
+    const subscribes = () => gw.frames.filter((f) => f.method === "sessions.subscribe").length;
+    assert.equal(subscribes(), 1, "subscribed before start() resolved");
+    const got: string[] = [];
+    const plainGot: string[] = [];
+    client.onEvent((e) => got.push(e.event));
+    plain.onEvent((e) => plainGot.push(e.event));
+    const frame = { sessionKey: "agent:main:x", messageId: "m1", message: { role: "user", content: "hi" } };
+    gw.broadcast("session.message", frame);
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ["session.message"]);
+    assert.deepEqual(plainGot, [], "a connection that did not subscribe gets no session.message (as the real Gateway)");
+    gw.dropConnections();
+    for (let i = 0; i < 200 && !(client.connected && subscribes() === 2); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(subscribes(), 2, "subscribed again after the reconnect");
+    gw.broadcast("session.message", { ...frame, messageId: "m2" });
+    for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ["session.message", "session.message"]);
+    await client.close();
+    await plain.close();
+  });
+
   test("a Gateway that stops ticking is declared dead and reconnected", async () => {
     const client = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1", reconnectBaseMs: 20, reconnectMaxMs: 50 });
     await client.start();
