@@ -150,7 +150,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   const events =
     overrides.events ??
     (egress
-      ? createRelay((e) => egress.publish(e), { log, maxBuffered: config.webhooks.relayBuffer, onDrop: (n) => metrics.eventsDropped.inc(n) })
+      ? createRelay((e) => egress.publish(e), { log, maxBuffered: config.webhooks.relayBuffer, onDrop: (n) => metrics.eventsDropped.inc(n), park: (e, reason) => egress.park(e, reason) })
       : undefined);
   if (events && gateway) {
     const map = createGatewayMapper();

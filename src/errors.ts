@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   delivery_pending: 409,
   replay_pending: 409,
   endpoint_disabled: 409,
+  not_replayable: 409,
+  replay_failed: 409,
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   rate_limited: 429,

@@ -13,7 +13,7 @@ const n = (name: string) => METRIC_PREFIX + name;
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
-  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; gatewayConnected?: () => boolean } = {};
+  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; gatewayConnected?: () => boolean; parked?: () => Promise<number> } = {};
   const seenTypes = new Set<string>();
 
   const m = {
@@ -66,8 +66,24 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     }),
     eventsDropped: new Counter({
       name: n("events_dropped_total"),
-      help: "Gateway or flow events dropped because the relay buffer was full while Redis was away.",
+      help: "Events dropped: the relay buffer was full while Redis was away, or the parked list was full.",
       registers,
+    }),
+    eventsParked: new Counter({
+      name: n("events_parked_total"),
+      help: "Events parked by source: they could not be stored or queued for a reason other than Redis being away.",
+      labelNames: ["source"] as const,
+      registers,
+    }),
+    parkedEvents: new Gauge({
+      name: n("events_parked"),
+      help: "Parked events waiting for an operator (replay or discard), within the retention.",
+      registers,
+      async collect() {
+        if (!collectors.parked) return;
+        const count = await collectors.parked().catch(() => undefined);
+        if (count !== undefined) this.set(count);
+      },
     }),
     deliveries: new Counter({
       name: n("deliveries_total"),

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { ReplayRefused, type Egress } from "../egress/engine.js";
+import { ParkedRefused } from "../egress/publish-or-park.js";
 import { adminAuth } from "./auth.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
 import { parseJsonBody, readBody } from "../ingress/body.js";
@@ -29,6 +30,14 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1_000).default(50),
 });
 const bulkReplay = z.strictObject({ endpoint: z.string().min(1), status: z.literal("failed").default("failed"), since: z.union([z.string(), z.number()]).optional() });
+
+const parkedQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1_000).default(50) });
+
+/** A parked event's replay or discard: refusals as they are; anything else is Redis being away (it parks what fails for good). */
+function parkedRefused(err: unknown): never {
+  if (err instanceof ParkedRefused) throw new AppError(err.code, err.message);
+  throw new AppError("storage_unavailable", "Redis could not be reached; retry.", { cause: err, retryAfterS: 1 });
+}
 
 function refused(err: unknown): never {
   if (err instanceof ReplayRefused) {
@@ -127,6 +136,19 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     const out = await egressOf().replayFailed(parsed.data.endpoint, since).catch(refused);
     return ok(c, out, 202);
   });
+  // Parked events: stored or queued nowhere for a reason other than Redis being away (publish-or-park.ts).
+  app.get("/admin/api/parked", async (c) => {
+    const q = parkedQuery.safeParse(c.req.query());
+    if (!q.success) throw new AppError("invalid_request", formatFirstIssue(q.error));
+    return ok(c, await egressOf().parked.list(q.data.limit));
+  });
+  app.get("/admin/api/parked/:id", async (c) => {
+    const entry = await egressOf().parked.get(c.req.param("id"));
+    if (!entry) throw new AppError("not_found", `no parked event ${c.req.param("id")}`);
+    return ok(c, { parked: entry });
+  });
+  app.post("/admin/api/parked/:id/replay", async (c) => ok(c, await egressOf().parked.replay(c.req.param("id")).catch(parkedRefused), 202));
+  app.post("/admin/api/parked/:id/discard", async (c) => ok(c, await egressOf().parked.discard(c.req.param("id")).catch(parkedRefused)));
   app.get("/admin/api/queue", async (c) => {
     const counts = await egressOf().queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
     return ok(c, { counts });

@@ -12,6 +12,10 @@ export const ADMIN_HELP = `Admin commands (over the service's /admin/api):
   endpoints list [--json]
   endpoints enable|disable|test NAME
   routes list [--json]
+  parked list [--recent N] [--json]
+  parked show ID [--json]
+  parked replay ID
+  parked discard ID
 
 Connection: --url URL (or $OPENCLAW_WEBHOOKS_URL, default http://127.0.0.1:8787)
             --token TOKEN (or $OPENCLAW_WEBHOOKS_ADMIN_TOKEN): the service's admin.token
@@ -45,10 +49,13 @@ export function table(rows: string[][]): string {
   return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n")}\n`;
 }
 
+/** Ids and reasons come from outside: control characters are shown escaped, never sent to the terminal. */
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-");
 
 /**
- * `openclaw-webhooks deliveries|endpoints|routes …`: the admin API from a terminal (seed 002's
+ * `openclaw-webhooks deliveries|endpoints|routes|parked …`: the admin API from a terminal (seed 002's
  * `openclaw webhooks list --recent 20 --status failed`). Tables for people, `--json` for scripts.
  */
 export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out): Promise<number> {
@@ -124,7 +131,7 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       if (!arg) throw new CliError(EXIT.usage, "deliveries show ID");
       const { delivery: d } = await api("GET", `/deliveries/${encodeURIComponent(arg)}`);
       print(d, () => {
-        const head = `${d.id}\n  event     ${d.eventType} (${d.eventId})\n  endpoint  ${d.endpoint}\n  status    ${d.status} after ${d.attempts} attempt(s)\n  created   ${when(d.createdAt)}\n`;
+        const head = `${d.id}\n  event     ${printable(d.eventType)} (${printable(d.eventId)})\n  endpoint  ${d.endpoint}\n  status    ${d.status} after ${d.attempts} attempt(s)\n  created   ${when(d.createdAt)}\n`;
         const rows = d.attemptLog.map((a: any) => [
           String(a.attempt),
           a.trigger,
@@ -176,6 +183,34 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
           ...r.inbound.map((i: any) => ["inbound", i.name, i.path, `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`]),
         ]),
       );
+      return EXIT.ok;
+    }
+    if (cmd === "parked list") {
+      const limit = v.recent ? Number(v.recent) : 20;
+      if (!Number.isInteger(limit) || limit < 1) throw new CliError(EXIT.usage, "--recent takes a positive number");
+      const r = await api("GET", `/parked?limit=${limit}`);
+      print(r, () =>
+        r.parked.length === 0
+          ? "no parked events\n"
+          : table([
+              ["ID", "EVENT ID", "TYPE", "SOURCE", "PARKED", "TIMES", "REASON"],
+              ...r.parked.map((p: any) => [p.parkedId, printable(p.eventId), printable(p.type), p.source, when(p.parkedAt), String(p.times), printable(p.reason)]),
+            ]) + (r.total > r.parked.length ? `(${r.parked.length} of ${r.total})\n` : ""),
+      );
+      return EXIT.ok;
+    }
+    if (group === "parked" && ["show", "replay", "discard"].includes(verb)) {
+      if (!arg) throw new CliError(EXIT.usage, `parked ${verb} ID`);
+      const id = encodeURIComponent(arg);
+      if (verb === "show") {
+        const { parked: p } = await api("GET", `/parked/${id}`);
+        print(p, () =>
+          `${p.parkedId}\n  event     ${printable(p.type)} (${printable(p.eventId)}) from ${p.source}\n  parked    ${when(p.parkedAt)} (first ${when(p.firstParkedAt)}, ${p.times} time(s))${p.storedIn === "memory" ? " in memory" : ""}\n  reason    ${printable(p.reason)}\n  replay    ${p.replayable ? "possible" : "not possible (no data kept)"}\n`,
+        );
+        return EXIT.ok;
+      }
+      const r = await api("POST", `/parked/${id}/${verb}`);
+      print(r, () => (verb === "replay" ? `${arg} replayed: ${r.deliveries.length} delivery(ies) queued${r.duplicate ? " (the event was already stored)" : ""}\n` : `${arg} discarded\n`));
       return EXIT.ok;
     }
     throw new CliError(EXIT.usage, `unknown command: ${positionals.join(" ")}`);

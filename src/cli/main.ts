@@ -57,7 +57,7 @@ export async function cli(argv: string[]): Promise<number> {
       throw err;
     }
   }
-  if (cmd === "deliveries" || cmd === "endpoints" || cmd === "routes") {
+  if (cmd === "deliveries" || cmd === "endpoints" || cmd === "routes" || cmd === "parked") {
     return adminCli(argv, process.env, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
   }
   process.stderr.write(`openclaw-webhooks: unknown command: ${argv.join(" ")}\nRun openclaw-webhooks --help.\n`);

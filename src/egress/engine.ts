@@ -9,9 +9,11 @@ import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
 import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./backoff.js";
 import { attemptDelivery, createDeliveryAgent, type AttemptResult } from "./deliver.js";
-import { createEnvelope, deliveryId, type Envelope } from "./envelope.js";
+import { createEnvelope, type Envelope } from "./envelope.js";
+import { deliveryId } from "./ids.js";
 import { createDeliveryLog, type DeliveryStatus } from "./log.js";
-import type { EventSource } from "./gateway-events.js";
+import { createParkedStore } from "./parked.js";
+import { createPublisher, type PublishInput } from "./publish-or-park.js";
 import { createEgressScripts } from "./scripts.js";
 import type { Metrics } from "../metrics.js";
 import { signatureHeaders } from "./sign.js";
@@ -47,10 +49,11 @@ const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (m
  * Outgoing webhooks on BullMQ.
  *
  * `publish` stores the event (first writer wins) and one pending delivery record per matching
- * endpoint in one MULTI, adds one job per delivery still pending, whose id is the delivery id (a
- * re-add is a no-op), and only then marks the event id as seen: a publish that failed half way can
- * be repeated with the same id and loses nothing, and two replicas publishing the same Gateway
- * broadcast deliver it once.
+ * endpoint in one script call, then adds one job per delivery still pending, whose id is the
+ * delivery id (a re-add is a no-op): a publish that failed half way can be repeated with the same
+ * id and loses nothing, and two replicas publishing the same Gateway broadcast deliver it once.
+ * Event ids are never used raw in a key or a job id (ids.ts). A publish that fails for a reason
+ * other than Redis being away parks the event (publish-or-park.ts) instead of throwing.
  *
  * Each attempt first passes the endpoint's gate in Redis (one script: disabled, circuit breaker,
  * concurrency lease, rate), so limits hold across replicas. A job the gate holds back is moved to
@@ -87,12 +90,22 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     ...scripts.endpointKeys,
     replay: (id: string) => `${P}replay:${id}`,
   };
+  const parkedStore = createParkedStore(redis, {
+    prefix: P,
+    retentionMs: wh.retention,
+    onDrop: (dropped) => {
+      opts.metrics?.eventsDropped.inc(dropped.length);
+      log.error({ dropped: dropped.slice(0, 20) }, "parked list full: dropped the oldest parked events");
+    },
+  });
+  opts.metrics?.setCollectors({ parked: () => parkedStore.count() });
   const longestTimeout = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   let worker: Worker<JobData> | undefined;
   let finishes = 0;
 
-  async function publish(input: { type: string; data: unknown; id?: string; source?: EventSource; onlyEndpoint?: string }) {
-    const event = createEnvelope({ type: input.type, data: input.data, ...(input.id ? { id: input.id } : {}), instanceId });
+  /** Stores the event and queues its jobs, or throws (publish-or-park decides what a throw means). */
+  async function store(input: PublishInput & { id: string }, repair: boolean) {
+    const event = createEnvelope({ type: input.type, data: input.data, id: input.id, instanceId });
     const targets = input.onlyEndpoint
       ? [...endpoints.values()].filter((e) => e.name === input.onlyEndpoint)
       : [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
@@ -101,7 +114,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     // it. (A 24 h key per id, as before, grew Redis by ~200 bytes per publish for a day and slowed
     // it as it grew.)
     const { isNew, flags } = targets.length
-      ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now())
+      ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now(), repair)
       : { isNew: true, flags: [] as number[] };
     const jobs = targets.flatMap((e, i) =>
       flags[i] === 1
@@ -127,10 +140,14 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     else if (jobs.length) await queue.addBulk(jobs);
     // A repeat still adds the jobs of deliveries left pending (a publish whose job was not added,
     // answered 503): that is what makes retrying with the same id safe.
-    if (!isNew) return { id: event.id, duplicate: true, deliveries: [] as string[] };
+    const queued = ids.filter((_, i) => flags[i] === 1);
+    if (!isNew) return { id: event.id, duplicate: true, deliveries: [] as string[], queued };
     opts.metrics?.eventsReceived.inc({ source: input.source ?? "api", type: opts.metrics.eventType(event.type) });
-    return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0) };
+    return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0), queued };
   }
+
+  const publisher = createPublisher({ store, parked: parkedStore, ready: () => redis.status === "ready" && queueRedis.status === "ready", log, metrics: opts.metrics });
+  const { publish } = publisher;
 
   function body(e: Endpoint, event: Envelope): string {
     if (e.transform === undefined) return JSON.stringify(event);
@@ -324,7 +341,15 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   return {
     queue,
     log: deliveryLog,
+    /**
+     * Publishes an event (any id: see ids.ts). Resolves once it is stored and queued, or parked
+     * (`parked` set) when it failed for good; throws only when Redis is away (retry the same id).
+     */
     publish,
+    /** Parks an event the caller gave up on (the relay's, after repeated failures); never throws. */
+    park: publisher.park,
+    /** Parked events: list, get, replay (publish again), discard. */
+    parked: { list: publisher.list, get: publisher.get, replay: publisher.replay, discard: publisher.discard, count: publisher.count },
     replay,
     replayFailed,
     endpointStatus,

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { isDeliveryId } from "./ids.js";
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -36,7 +37,8 @@ export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptR
  * and one per status by last update, so "failed deliveries of X since T" is one range query; a
  * query across endpoints merges the configured endpoints' sets. Records expire after
  * `retentionMs`; index entries older than that are trimmed (`trim`). Records are written by the
- * publish and finish scripts (scripts.ts); this module names the keys and reads them.
+ * publish and finish scripts (scripts.ts); this module names the keys and reads them. Delivery ids
+ * are built by ids.ts (printable ASCII, no `:`); an id of any other form is looked up nowhere.
  */
 export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number; endpoints: readonly string[] }) {
   const k = {
@@ -68,11 +70,13 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
 
   /** Attempts made so far and the status (for a manual attempt), undefined for an unknown delivery. */
   async function state(id: string): Promise<{ attempts: number; status: DeliveryStatus } | undefined> {
+    if (!isDeliveryId(id)) return undefined;
     const [attempts, status] = await redis.hmget(k.record(id), "attempts", "status");
     return attempts === null ? undefined : { attempts: Number(attempts), status: status as DeliveryStatus };
   }
 
   async function get(id: string): Promise<DeliveryRecordWithAttempts | undefined> {
+    if (!isDeliveryId(id)) return undefined;
     const h = await redis.hgetall(k.record(id));
     if (!h.id) return undefined;
     const num = (v: string | undefined) => (v ? Number(v) : undefined);
@@ -80,7 +84,7 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     for (let n = 1; h[`a${n}`] !== undefined; n++) attemptLog.push(JSON.parse(h[`a${n}`]!) as AttemptRecord);
     return {
       id: h.id,
-      eventId: h.eventId!,
+      eventId: h.eventIdJson ? (JSON.parse(h.eventIdJson) as string) : h.eventId!,
       eventType: h.eventType!,
       endpoint: h.endpoint!,
       status: h.status as DeliveryStatus,

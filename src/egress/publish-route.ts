@@ -7,11 +7,21 @@ import { parseJsonBody, readBody } from "../ingress/body.js";
 import { presentedSecret, secretsEqual } from "../ingress/auth.js";
 import { header, jsonContentType, postOnly } from "../ingress/stages.js";
 import { formatFirstIssue } from "../taskflow/schemas.js";
+import { eventIdProblem } from "./ids.js";
 
 const publishSchema = z.strictObject({
   type: z.string().trim().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified").max(200),
   data: z.json().optional(),
-  id: z.string().trim().min(1).max(200).optional(),
+  // Any Unicode but control characters, 1 to 256 characters after trimming (ids.ts): ids are
+  // hashed wherever they would not fit as they are, so `:`, spaces or emoji are fine.
+  id: z
+    .string()
+    .trim()
+    .superRefine((id, ctx) => {
+      const problem = eventIdProblem(id);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional(),
 });
 
 /**
@@ -19,6 +29,8 @@ const publishSchema = z.strictObject({
  * body `{ type, data, id? }`. Answers 202 only once the event, its delivery records and its jobs
  * are in Redis; 503 `storage_unavailable` when they could not be stored (retry with the same id:
  * nothing is sent twice); a repeated `id` answers `duplicate: true` for as long as the event is kept (`webhooks.retention`).
+ * An id it cannot take is 400 `invalid_request` saying why. An event stored nowhere for a reason
+ * other than Redis being away is parked (202 with `parked: true`: an operator replays it).
  */
 export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
   const { egress, config, secrets } = deps;
@@ -34,10 +46,12 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
     if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
     let out;
     try {
-      out = await egress.publish({ type: parsed.data.type, data: parsed.data.data ?? {}, ...(parsed.data.id ? { id: parsed.data.id } : {}) });
+      out = await egress.publish({ type: parsed.data.type, data: parsed.data.data ?? {}, ...(parsed.data.id !== undefined ? { id: parsed.data.id } : {}) });
     } catch (cause) {
       throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { cause, retryAfterS: 1 });
     }
-    return c.json({ ok: true, id: out.id, duplicate: out.duplicate, deliveries: out.deliveries.length }, 202, JSON_UTF8);
+    // Parked in this replica's memory only (Redis refused that too): not safe yet, so retry.
+    if (out.parked?.storedIn === "memory") throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { retryAfterS: 1 });
+    return c.json({ ok: true, id: out.id, duplicate: out.duplicate, deliveries: out.deliveries.length, ...(out.parked ? { parked: true } : {}) }, 202, JSON_UTF8);
   });
 }

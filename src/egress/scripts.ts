@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { eventKeyPart } from "./ids.js";
 import type { AttemptRecord, DeliveryLog, DeliveryStatus } from "./log.js";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
@@ -28,7 +29,8 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
     state: (name: string) => `${prefix}endpoint:${name}:state`,
     inflight: (name: string) => `${prefix}endpoint:${name}:inflight`,
     rate: (name: string) => `${prefix}endpoint:${name}:rate`,
-    event: (id: string) => `${prefix}event:${id}`,
+    // Event ids come from outside: the key holds them only when they are plain (ids.ts).
+    event: (id: string) => `${prefix}event:${eventKeyPart(id)}`,
   };
 
   return {
@@ -36,11 +38,15 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
     /**
      * Stores the event and its records unless an event with this id is still kept. `isNew` false
      * is a repeat (answered as a duplicate; it creates no delivery). Flags per target: 0 disabled
-     * or not delivered, 1 needs its job, 2 already ended.
+     * or not delivered, 1 needs its job, 2 already ended. `repair` creates missing records of a
+     * kept event too (the replay of a parked event, whose first publish may have stopped half way).
      */
-    async publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number) {
+    async publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number, repair = false) {
       const keys = [ep.event(event.id)];
-      const args: (string | number)[] = [event.json, deliveryLog.retentionMs, deliveryLog.ttl, createdAt, event.id, event.type];
+      // A lone surrogate would reach Redis as U+FFFD: the record then keeps the id's JSON as well,
+      // so the log (and a replay, which finds the event by it) has the exact id.
+      const lossy = /\p{Cs}/u.test(event.id);
+      const args: (string | number)[] = [event.json, deliveryLog.retentionMs, deliveryLog.ttl, createdAt, event.id, event.type, repair ? 1 : 0, lossy ? JSON.stringify(event.id) : ""];
       for (const t of targets) {
         keys.push(ep.state(t.endpoint), k.record(t.deliveryId), k.byEndpoint(t.endpoint), k.byStatus(t.endpoint, "pending"));
         args.push(t.deliveryId, t.endpoint);

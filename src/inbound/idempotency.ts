@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { keyPart } from "../util/key-part.js";
 
 /**
  * Claims on delivery ids and idempotency keys, shared by every replica when Redis is there (one
@@ -18,7 +19,9 @@ export interface IdempotencyStore {
 const PENDING = "";
 
 export function createRedisIdempotencyStore(redis: Redis, prefix: string): IdempotencyStore {
-  const k = (key: string) => `${prefix}idem:${key}`;
+  // Keys carry what senders chose (a webhook-id, a body's id, an Idempotency-Key): plain ones as
+  // they are, anything else (control characters, spaces, unicode, over 512) hashed.
+  const k = (key: string) => `${prefix}idem:${keyPart(key, 512)}`;
   return {
     async claim(key, ttlMs) {
       const won = await redis.set(k(key), PENDING, "PX", ttlMs, "NX");

@@ -31,8 +31,11 @@ export function templateContext(body: unknown, headers: Record<string, string>, 
   return { ...top, body, payload: body, headers, query, path, now: now.toISOString() };
 }
 
-/** Gateway idempotency keys are at most 256 characters; longer ones are hashed. */
-const gatewayKey = (s: string) => (s.length <= 200 ? s : `inbound:${createHash("sha256").update(s).digest("hex")}`);
+/**
+ * Gateway idempotency keys are at most 256 characters; longer ones, and any a sender filled with
+ * something other than printable ASCII (a body's id can hold anything), are hashed.
+ */
+const gatewayKey = (s: string) => (s.length <= 200 && /^[\x20-\x7e]+$/.test(s) ? s : `inbound:${createHash("sha256").update(JSON.stringify(s)).digest("hex")}`);
 
 /**
  * Mounts `POST <basePath>/<name>` for each enabled inbound endpoint (seed 002's incoming webhooks,
@@ -63,7 +66,10 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
     const inputs = ep.auth.secrets ?? [ep.auth.secret!];
     const resolveSecrets = async () => (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => !!s);
     const unauthorized = (closeConnection: boolean) => new AppError("unauthorized", "unauthorized", { closeConnection });
-    const dedupe = { ...DEFAULT_DEDUPE[ep.auth.scheme], ...(ep.idempotency ?? {}) };
+    // The endpoint's own header or body path replaces the scheme's default (a body path given for
+    // a token endpoint must not lose to the default webhook-id header).
+    const own = ep.idempotency;
+    const dedupe = own?.header || own?.bodyPath ? { header: own.header, bodyPath: own.bodyPath } : (DEFAULT_DEDUPE[ep.auth.scheme] ?? {});
     const windowMs = ep.idempotency?.windowMs ?? 24 * 3_600_000;
 
     // A token needs no body: it is checked before reading one, like the TaskFlow routes' secret.

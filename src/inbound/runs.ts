@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { AgentRuntime } from "../agent/runtime.js";
 import type { Relay } from "../egress/relay.js";
 import type { GatewayEvent } from "../gateway/client.js";
+import { keyPart } from "../util/key-part.js";
 
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined };
 
@@ -19,7 +20,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   const local = new Map<string, RunInfo>();
   const replies = new Map<string, string>();
   const ended = new Set<string>();
-  const key = (runId: string) => `${opts.prefix}inbound-run:${runId}`;
+  const key = (runId: string) => `${opts.prefix}inbound-run:${keyPart(runId)}`; // the Gateway's run id, made safe
   const bounded = <K, V>(m: Map<K, V>) => {
     if (m.size > 10_000) m.delete(m.keys().next().value!);
   };

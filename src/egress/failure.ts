@@ -1,0 +1,30 @@
+/**
+ * Transient or permanent: whether storing an event failed because Redis could not be reached or
+ * could not take writes for now (wait and try again: the same event will succeed), or because of
+ * the event or the data it meets (a script or BullMQ refusing it, a payload that does not
+ * serialise: trying again cannot help, so it is parked and the next event goes ahead).
+ */
+
+/** Socket errors: Redis unreachable, or the connection dropped mid-command. */
+const NET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ENOTCONN"]);
+/** Redis replies that mean "not now": loading, busy script, replica, failover, out of memory, disk. */
+const REDIS_NOT_NOW = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|MISCONF|UNBLOCKED)\b/;
+/** ioredis and BullMQ's own words for a connection that is not there. */
+const CLIENT_OFFLINE = /Connection is clos(ed|ing)|Stream isn't writeable|enableOfflineQueue|max retries per request|Command timed out|Socket closed unexpectedly/i;
+
+export function isTransient(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (typeof e !== "object") return false;
+    const { name, code, message } = e as { name?: string; code?: string; message?: string };
+    if (name === "MaxRetriesPerRequestError") return true;
+    if (code && NET_CODES.has(code)) return true;
+    if (typeof message === "string" && (REDIS_NOT_NOW.test(message) || CLIENT_OFFLINE.test(message))) return true;
+  }
+  return false;
+}
+
+/** A short reason for logs and the parked list (an error message, cut to 500 characters). */
+export function reasonOf(err: unknown): string {
+  const m = err instanceof Error ? `${err.name === "Error" || err.name === "ReplyError" ? "" : `${err.name}: `}${err.message}` : String(err);
+  return m.length > 500 ? `${m.slice(0, 500)}…` : m;
+}
