@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
+import { randomUUID } from "node:crypto";
+import { mapGatewayEvent } from "../src/egress/gateway-events.js";
+import { startFakeGateway } from "./support/fake-gateway.js";
+import { loadFixture, type RecordedFrame } from "./support/gateway-fixtures.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { post, startService } from "./support/service.js";
@@ -10,13 +14,15 @@ import { until } from "./support/until.js";
  * Any id, at every entry point that takes one: POST /v1/events (accepted and delivered, or 400 with
  * a reason, never 503), the Gateway's path (relay.emit and egress.publish with source "gateway":
  * never refused, always delivered), inbound delivery ids (deduplicated, the run's callback
- * delivered). After each, a plain event must get through: nothing poisons what follows.
+ * delivered), and the Gateway's own frames (below). After each, a plain event must get through:
+ * nothing poisons what follows.
  */
 
 const WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const PUBLISH = "publish-token-0123456789";
 const ADMIN = "admin-token-0123456789";
 const CI = "ci-token-0123456789";
+const GW_TOKEN = "gw-token-0123456789";
 const RUNS = 40;
 
 let redis: TestRedis;
@@ -219,6 +225,60 @@ describe("any id is safe", () => {
       assert.equal((await t.svc.deps.egress!.parked.list()).total, 0, "nothing parked");
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe("any id from the Gateway's own frames", () => {
+  /**
+   * Recorded frames with an arbitrary id put where the Gateway puts its ids: a transcript row's
+   * messageId, a tool call id, a cron run id, a task id. Each frame is broadcast by the fake
+   * Gateway to the service's subscribed connection; whatever maps to an event is delivered (the
+   * Gateway's ids are never refused), and a plain message after it always gets through.
+   */
+  test("message, tool, cron and task ids: every mapped event is delivered, nothing parked, the next frame always goes", async () => {
+    const gw = await startFakeGateway({ token: GW_TOKEN });
+    const rx = await startReceiver({ secret: WHSEC });
+    const svc = await startService({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      gateway: { url: gw.url, token: GW_TOKEN },
+      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "all", url: rx.url, secret: WHSEC, events: ["*"] }] },
+    });
+    svc.deps.egress!.startWorker();
+    const frame = (name: string, pred: (f: RecordedFrame) => boolean) => structuredClone(loadFixture(name).frames.find(pred)!);
+    const user = frame("agent-text", (f) => f.event === "session.message" && f.payload.message.role === "user");
+    const toolStart = frame("agent-tool", (f) => f.event === "session.tool" && f.payload.data.phase === "start");
+    const cronDone = frame("cron-command", (f) => f.event === "cron" && f.payload.action === "finished" && typeof f.payload.runId === "string");
+    const taskUp = frame("agent-text", (f) => f.event === "task");
+    const kinds = {
+      message: (id: string) => ({ ...user, payload: { ...user.payload, messageId: id } }),
+      tool: (id: string) => ({ ...toolStart, payload: { ...toolStart.payload, data: { ...toolStart.payload.data, toolCallId: id } } }),
+      cron: (id: string) => ({ ...cronDone, payload: { ...cronDone.payload, runId: id } }),
+      task: (id: string) => ({ ...taskUp, payload: { ...taskUp.payload, task: { ...taskUp.payload.task, taskId: id, id } } }),
+    };
+    const ids = () => new Set(rx.received.map((r) => (JSON.parse(r.body) as { id: string }).id));
+    try {
+      await until(() => gw.subscribed() === 1);
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(anyId, fc.constantFrom(...(Object.keys(kinds) as (keyof typeof kinds)[])), async (id, kind) => {
+          n++;
+          const f = kinds[kind](id);
+          const expected = mapGatewayEvent(f.event, f.payload);
+          gw.broadcast(f.event, f.payload);
+          const marker = `next-${n}-${randomUUID()}`;
+          gw.broadcast("session.message", { ...user.payload, messageId: marker });
+          await until(() => ids().has(`gw_in_${marker}`), 10_000);
+          for (const e of expected) await until(() => ids().has(e.id), 10_000);
+        }),
+        { numRuns: RUNS },
+      );
+      assert.ok(rx.received.every((r) => r.verified), "every delivery verifies with standardwebhooks");
+      assert.equal((await svc.deps.egress!.parked.list()).total, 0, "nothing parked");
+    } finally {
+      await svc.close();
+      await rx.close();
+      await gw.stop();
     }
   });
 });
