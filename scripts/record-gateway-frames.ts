@@ -7,7 +7,7 @@
  *
  * Each scenario runs alone (frames between its first request and the quiet after its end belong to
  * it). Temp paths are replaced by `<dir>`. `RECORD_ONLY=agent-text,cron-command` picks scenarios;
- * `model-500` takes about 70 s (the Gateway retries the model 8 times).
+ * `model-500` takes about 90 s (the Gateway retries the model 7 times). `RECORD_OUT=dir` writes elsewhere.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -17,7 +17,7 @@ import { startReceiver } from "../test/support/receiver.js";
 import { startStubModel } from "../test/support/stub-model.js";
 import { startRealGateway } from "../test/openclaw/real-gateway.js";
 
-const OUT = resolve(import.meta.dirname, "../test/fixtures/gateway");
+const OUT = process.env.RECORD_OUT ?? resolve(import.meta.dirname, "../test/fixtures/gateway");
 const QUIET = new Set(["tick", "health", "presence", "connect.challenge"]);
 
 type Frame = { t: number; event: string; payload: unknown };
@@ -120,25 +120,17 @@ async function main() {
   };
   const hasFrame = (event: string, pred: (p: any) => boolean = () => true) => () => ss.frames.some((f) => f.event === event && pred(f.payload));
 
+  /** Starts one run with `method` and waits for the chat frame in `state` (final, or error). */
+  const run = async (steps: unknown[], method: "agent" | "chat.send", params: Record<string, unknown>, state = "final", ms = 30_000) => {
+    const res = await ss.call(method, { ...params, idempotencyKey: randomUUID() });
+    steps.push({ method, params, res });
+    await until(`chat ${state}`, hasFrame("chat", (p) => p.state === state), ms);
+  };
+
   const scenarios: Record<string, (steps: unknown[]) => Promise<void>> = {
-    async "agent-text"(steps) {
-      const params = { message: "Hello there, what is the status?", sessionKey: "agent:main:rec-agent-text", idempotencyKey: randomUUID() };
-      const res = await ss.call("agent", params);
-      steps.push({ method: "agent", params, res });
-      await until("chat final", hasFrame("chat", (p) => p.state === "final"), 30_000);
-    },
-    async "chat-send-text"(steps) {
-      const params = { sessionKey: "agent:main:rec-chat-send", message: "Hi from chat.send", idempotencyKey: randomUUID() };
-      const res = await ss.call("chat.send", params);
-      steps.push({ method: "chat.send", params, res });
-      await until("chat final", hasFrame("chat", (p) => p.state === "final"), 30_000);
-    },
-    async "agent-tool"(steps) {
-      const params = { message: 'List the files [stub:tool ls {"path":"."}]', sessionKey: "agent:main:rec-agent-tool", idempotencyKey: randomUUID() };
-      const res = await ss.call("agent", params);
-      steps.push({ method: "agent", params, res });
-      await until("chat final", hasFrame("chat", (p) => p.state === "final"), 30_000);
-    },
+    "agent-text": (steps) => run(steps, "agent", { message: "Hello there, what is the status?", sessionKey: "agent:main:rec-agent-text" }),
+    "chat-send-text": (steps) => run(steps, "chat.send", { sessionKey: "agent:main:rec-chat-send", message: "Hi from chat.send" }),
+    "agent-tool": (steps) => run(steps, "agent", { message: 'List the files [stub:tool ls {"path":"."}]', sessionKey: "agent:main:rec-agent-tool" }),
     async "sessions-lifecycle"(steps) {
       const key = "agent:main:rec-sessions";
       const step = async (method: string, params: unknown) => {
@@ -155,12 +147,7 @@ async function main() {
       await settle(800);
       await step("sessions.delete", { key, deleteTranscript: true });
     },
-    async "model-400"(steps) {
-      const params = { message: "Fail please [stub:status 400]", sessionKey: "agent:main:rec-400", idempotencyKey: randomUUID() };
-      const res = await ss.call("agent", params);
-      steps.push({ method: "agent", params, res });
-      await until("chat error", hasFrame("chat", (p) => p.state === "error"), 30_000);
-    },
+    "model-400": (steps) => run(steps, "agent", { message: "Fail please [stub:status 400]", sessionKey: "agent:main:rec-400" }, "error"),
     async "cron-command"(steps) {
       const add = {
         name: "rec-cron",
@@ -183,12 +170,7 @@ async function main() {
       const removed = await ss.call("cron.remove", { id: jobId }).catch((err: Error) => ({ error: err.message }));
       steps.push({ method: "cron.remove", params: { id: jobId }, res: removed });
     },
-    async "model-500"(steps) {
-      const params = { message: "The provider is down [stub:status 500]", sessionKey: "agent:main:rec-500", idempotencyKey: randomUUID() };
-      const res = await ss.call("agent", params);
-      steps.push({ method: "agent", params, res });
-      await until("chat error", hasFrame("chat", (p) => p.state === "error"), 150_000);
-    },
+    "model-500": (steps) => run(steps, "agent", { message: "The provider is down [stub:status 500]", sessionKey: "agent:main:rec-500" }, "error", 150_000),
   };
 
   try {

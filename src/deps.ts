@@ -264,8 +264,9 @@ export async function closeRedis(r: Redis | undefined): Promise<void> {
 /** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
   deps.runs?.close();
+  // The Gateway first: no frame arrives after the relay has flushed what it holds.
+  await deps.gateway?.close().catch(() => {});
   await deps.events?.close().catch(() => {});
   await deps.egress?.close().catch(() => {});
-  await deps.gateway?.close().catch(() => {});
   await closeRedis(deps.redis);
 }

@@ -103,6 +103,29 @@ describe("Gateway client against the fake Gateway", () => {
     await plain.close();
   });
 
+  test("a refused sessions.subscribe drops the connection and the reconnect subscribes; a slow one does not time the handshake out", async () => {
+    const subscribes = () => gw.frames.filter((f) => f.method === "sessions.subscribe").length;
+    const connects = () => gw.frames.filter((f) => f.method === "connect").length;
+    const base = { url: gw.url, token: async () => TOKEN, log, version: "1", subscribeSessions: true };
+    const s0 = subscribes();
+    gw.script("sessions.subscribe", { error: { code: "UNAVAILABLE", message: "not now" } });
+    const refused = createGatewayClient({ ...base, reconnectBaseMs: 20, reconnectMaxMs: 50 });
+    await refused.start();
+    for (let i = 0; i < 200 && !(refused.connected && subscribes() >= s0 + 2); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(refused.connected, true);
+    assert.equal(subscribes(), s0 + 2, "the refused subscribe, then one on the reconnect");
+    await refused.close();
+
+    const c0 = connects();
+    gw.script("sessions.subscribe", { delayMs: 600 });
+    const slow = createGatewayClient({ ...base, connectTimeoutMs: 300, reconnectBaseMs: 20, reconnectMaxMs: 50 });
+    await slow.start();
+    assert.equal(slow.connected, true);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(connects(), c0 + 1, "one connection: the subscribe's wait is not the handshake's");
+    await slow.close();
+  });
+
   test("a Gateway that stops ticking is declared dead and reconnected", async () => {
     const client = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1", reconnectBaseMs: 20, reconnectMaxMs: 50 });
     await client.start();

@@ -95,7 +95,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     retentionMs: wh.retention,
     onDrop: (dropped) => {
       opts.metrics?.eventsDropped.inc(dropped.length);
-      log.error({ dropped: dropped.slice(0, 20) }, "parked list full: dropped the oldest parked events");
+      log.error({ dropped: dropped.slice(0, 20) }, "parked events dropped: the oldest beyond the cap, or entries only in this replica's memory at shutdown");
     },
   });
   opts.metrics?.setCollectors({ parked: () => parkedStore.count() });
@@ -434,6 +434,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       (worker?.opts.connection as Redis | undefined)?.disconnect();
       await queue.close();
       await agent.close();
+      parkedStore.close();
       await closeRedis(redis);
       await closeRedis(queueRedis);
     },

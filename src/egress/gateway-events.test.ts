@@ -110,6 +110,18 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
     assert.equal(ofType(events, "message.sent")[0]!.data.stopReason, "stop");
   });
 
+  test("ids: two resets of one session are two session.ended; a call id a model reuses within a run is two tool.called", () => {
+    const reset = loadFixture("sessions-lifecycle").frames.find((f) => f.event === "sessions.changed" && f.payload.reason === "reset")!.payload;
+    const [a] = mapGatewayEvent("sessions.changed", reset);
+    const [b] = mapGatewayEvent("sessions.changed", { ...reset, ts: reset.ts + 5_000 });
+    assert.notEqual(a!.id, b!.id);
+    const start = loadFixture("agent-tool").frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "start")!.payload;
+    const [t1] = mapGatewayEvent("session.tool", start);
+    const [t2] = mapGatewayEvent("session.tool", { ...start, seq: start.seq + 6, ts: start.ts + 40 });
+    assert.notEqual(t1!.id, t2!.id);
+    assert.equal(t1!.data.toolCallId, t2!.data.toolCallId);
+  });
+
   test("a tool result seen without its start still maps (no duration: nothing to derive it from)", () => {
     const end = loadFixture("agent-tool").frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "result")!;
     const [e] = mapGatewayEvent(end.event, end.payload);

@@ -5,6 +5,8 @@
  * through this mapping. Fields the frames do not carry are omitted, never invented.
  */
 
+import { createHash } from "node:crypto";
+
 /** An event ready for `publish`: `id` is derived from the Gateway frame, so every replica that
  * receives the same broadcast publishes the same id and the dedupe keeps one. */
 export type MappedEvent = { type: string; data: Record<string, unknown>; id: string; source?: EventSource };
@@ -15,6 +17,9 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** A short stable hash of a frame: the id part of an event whose frame carries no natural one. */
+const digest = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 24);
 
 /** Drops undefined values so the delivered JSON has no holes. */
 function compact(o: Obj): Obj {
@@ -154,7 +159,7 @@ function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
       starts.set(key, ts);
       if (starts.size > MAX_OPEN_TOOL_CALLS) starts.delete(starts.keys().next().value!);
     }
-    return [{ type: "tool.called", id: `gw_tool_${runId}_${toolCallId}_start`, data: compact({ ...common, args: data.args }) }];
+    return [{ type: "tool.called", id: `gw_tool_${runId}_${toolCallId}_${seqOf(p)}_start`, data: compact({ ...common, args: data.args }) }];
   }
   if (data.phase !== "result") return [];
   const started = starts.get(key);
@@ -164,7 +169,7 @@ function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
   return [
     {
       type: "tool.completed",
-      id: `gw_tool_${runId}_${toolCallId}_end`,
+      id: `gw_tool_${runId}_${toolCallId}_${seqOf(p)}_end`,
       data: compact({
         ...common,
         isError: typeof data.isError === "boolean" ? data.isError : undefined,
@@ -174,6 +179,13 @@ function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
     },
   ];
 }
+
+/**
+ * The frame's place in its run (`seq`, the same on every connection): some models number their
+ * tool calls `call_1`, `call_2`, … afresh in each model turn, so the call id alone may repeat
+ * within a run. Else its time, else a hash of the frame.
+ */
+const seqOf = (p: Obj) => String(num(p.seq) ?? num(p.ts) ?? digest(p));
 
 /** Tool calls whose result has not come yet, remembered for their duration (oldest forgotten first). */
 const MAX_OPEN_TOOL_CALLS = 10_000;
@@ -196,7 +208,8 @@ function sessionsChanged(p: Obj): MappedEvent[] {
   const session = isObj(p.session) ? p.session : {};
   const sessionId = str(p.sessionId) ?? str(session.sessionId) ?? "";
   if (reason === "reset" || reason === "delete") {
-    return [{ type: "session.ended", id: `gw_session_ended_${key}_${sessionId}_${reason}`, data: compact({ ...base(p), runId: undefined, sessionId: sessionId || undefined, reason }) }];
+    // A reset keeps the session id (recorded): the frame's time tells two resets apart.
+    return [{ type: "session.ended", id: `gw_session_ended_${key}_${sessionId}_${reason}_${num(p.ts) ?? digest(p)}`, data: compact({ ...base(p), runId: undefined, sessionId: sessionId || undefined, reason }) }];
   }
   const createdAt = num(session.createdAt);
   const ts = num(p.ts);
@@ -236,7 +249,7 @@ function cron(p: Obj): MappedEvent[] {
   }
   const agentId = isObj(p.job) ? str(p.job.agentId) : undefined;
   if (agentId && data.agentId === undefined) data.agentId = agentId;
-  const run = str(p.runId) ?? String(num(p.runAtMs) ?? "");
+  const run = str(p.runId) ?? String(num(p.runAtMs) ?? digest(p));
   return [{ type: "cron.finished", id: `cron_${jobId}_${run}`, data }];
 }
 

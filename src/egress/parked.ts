@@ -77,6 +77,9 @@ export function createParkedStore(
     }
   }
 
+  // What waits in memory goes to Redis as soon as Redis is back, not only on the next park or list.
+  redis.on("ready", () => void drain());
+
   async function get(id: string): Promise<ParkedEvent | undefined> {
     const mine = memory.get(id);
     if (mine && live(mine)) return mine;
@@ -164,8 +167,14 @@ export function createParkedStore(
         throw err;
       }
     },
+    /** Entries still only in this replica's memory at shutdown: counted and logged as dropped. */
+    close() {
+      if (memory.size) opts.onDrop?.([...memory.values()].map((e) => ({ parkedId: e.parkedId, eventId: e.eventId })));
+      memory.clear();
+    },
     /** Parked events now (the gauge): Redis's within the retention, plus this replica's in memory. */
     async count(): Promise<number> {
+      void drain();
       const mine = [...memory.values()].filter(live).length;
       return mine + (await redis.zcount(keys.at, horizon(), "+inf").catch(() => 0));
     },

@@ -136,6 +136,7 @@ export function createRelay(
   return {
     emit(e: MappedEvent): void {
       const entry: Entry = { e, strikes: 0, lastError: "" };
+      if (closed) return drop(1, "event emitted after the relay closed: dropped", [e.id]);
       if (buffer.length) return keep(entry); // behind the events already waiting
       inFlight++;
       void attempt(entry).then((ok) => {
@@ -166,7 +167,7 @@ export function createRelay(
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      if (buffer.length) opts.log.error({ lost: buffer.length, ids: buffer.slice(0, 20).map((x) => x.e.id) }, "events not stored at shutdown");
+      if (buffer.length) drop(buffer.length, "events not stored at shutdown", buffer.map((x) => x.e.id));
     },
   };
 }

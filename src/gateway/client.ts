@@ -170,17 +170,28 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
             return;
           }
           hello = parsed.data;
+          clearTimeout(handshakeTimer);
           ready = true;
-          attempt = 0;
           startWatchdog(hello.policy?.tickIntervalMs ?? opts.defaultTickIntervalMs ?? 30_000);
           log.info({ url: opts.url, protocol: hello.protocol, server: hello.server?.version }, "gateway connected");
-          if (!opts.subscribeSessions) return settle();
-          // A refused subscription leaves calls working but the session events missing: said
-          // loudly, and tried again on the next connect.
+          if (!opts.subscribeSessions) {
+            attempt = 0;
+            return settle();
+          }
+          // Without the subscription this connection would miss every message, tool and session
+          // event: a refused or unanswered subscribe drops the connection, and the reconnect
+          // (with backoff that keeps growing until a subscribe succeeds) tries again.
           request(socket, "sessions.subscribe", {}, callTimeoutMs)
-            .then(() => log.debug("subscribed to session events"))
-            .catch((err: Error) => log.error({ err: err.message }, "sessions.subscribe failed: message, tool and session events will not arrive"))
-            .finally(() => settle());
+            .then(() => {
+              attempt = 0;
+              log.debug("subscribed to session events");
+              settle();
+            })
+            .catch((err: Error) => {
+              log.error({ err: err.message }, "sessions.subscribe failed: reconnecting (message, tool and session events need it)");
+              settle(new Error(`sessions.subscribe failed: ${err.message}`));
+              socket.terminate();
+            });
           return;
         }
         const p = pending.get(frame.id);

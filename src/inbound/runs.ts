@@ -32,16 +32,19 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     return raw ? (JSON.parse(raw) as RunInfo) : undefined;
   }
 
-  async function finish(runId: string, status: "ok" | "error", error: string | undefined) {
+  async function finish(runId: string, status: "ok" | "error", error: string | undefined, terminalReply?: string) {
     if (ended.has(runId)) return;
     ended.add(runId);
     if (ended.size > 10_000) ended.delete(ended.values().next().value!);
     // The end of a run that failed at once can overtake the answer that admitted it: look twice.
     const info = (await lookup(runId)) ?? (await new Promise((r) => setTimeout(r, 500)).then(() => lookup(runId)));
-    if (!info) return; // not a run an inbound endpoint started
-    // A chat final may trail the lifecycle end by a moment: give it one.
-    if (!replies.has(runId)) await new Promise((r) => setTimeout(r, 200));
-    const reply = replies.get(runId);
+    if (!info) {
+      replies.delete(runId);
+      return; // not a run an inbound endpoint started
+    }
+    // The real Gateway puts the reply in the lifecycle end; a chat final may trail it by a moment.
+    if (terminalReply === undefined && !replies.has(runId)) await new Promise((r) => setTimeout(r, 200));
+    const reply = terminalReply ?? replies.get(runId);
     opts.relay.emit({
       type: "inbound.completed",
       source: "inbound",
@@ -74,9 +77,8 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     } else if (e.event === "agent" && p!.stream === "lifecycle") {
       const phase = p!.data?.phase;
       // The real Gateway sends the lifecycle end before the chat final, with the reply in it.
-      const terminal = p!.data?.terminalReply?.text;
-      if (typeof terminal === "string") replies.set(runId, terminal);
-      if (phase === "end") void finish(runId, "ok", undefined).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
+      const terminal = typeof p!.data?.terminalReply?.text === "string" ? (p!.data.terminalReply.text as string) : undefined;
+      if (phase === "end") void finish(runId, "ok", undefined, terminal).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
       if (phase === "error") void finish(runId, "error", String(p!.data?.error ?? "run failed")).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
     }
   };
