@@ -3,7 +3,7 @@
  * agent turns (on the loopback stub model), session changes and cron command runs, as the service
  * sees it (one operator connection after `sessions.subscribe {}`, reference §7.2), into
  * test/fixtures/gateway/<scenario>.json. The fake Gateway of `npm test` replays these files, and
- * test/gateway-fixtures.test.ts puts them through the mapping: a fixture is never written by hand.
+ * src/egress/gateway-events.test.ts puts them through the mapping: a fixture is never written by hand.
  *
  * Each scenario runs alone (frames between its first request and the quiet after its end belong to
  * it). Temp paths are replaced by `<dir>`. `RECORD_ONLY=agent-text,cron-command` picks scenarios;
