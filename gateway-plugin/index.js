@@ -7,7 +7,24 @@
 // api.runtime.tasks.managedFlows.bindSession, calls the runtime, and answers the runtime outcome
 // with owner and requester metadata stripped from every flow and task view.
 
+import { readFileSync } from "node:fs";
+import { createEmitTool, readEmitConfig, registerEmitHooks, TOOL } from "./emit.js";
+
 const PREFIX = "webhooksBridge.";
+
+/** The service token: a plain string, or a SecretRef read from the environment or a file. */
+async function resolveToken(ref) {
+  if (typeof ref === "string") return ref.trim() || undefined;
+  if (ref?.source === "env") return process.env[ref.id]?.trim() || undefined;
+  if (ref?.source === "file") {
+    try {
+      return readFileSync(ref.id, "utf8").trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
 
 // ---- views: allow-lists (reference §1.8); anything else, ownerKey and requester* included, is dropped
 const FLOW_STRINGS = ["controllerId", "currentStep", "blockedTaskId", "blockedSummary"];
@@ -121,7 +138,7 @@ const ACTIONS = {
 export default {
   id: "webhooks-bridge",
   name: "Webhooks bridge",
-  description: "TaskFlow Gateway methods for the openclaw-webhooks sidecar.",
+  description: "TaskFlow Gateway methods and the webhooks_emit agent tool for the openclaw-webhooks sidecar.",
   register(api) {
     const tasks = api.runtime.tasks;
     // Bound lazily: only cancel_flow needs the sync runtime (the bundled plugin's split).
@@ -150,5 +167,9 @@ export default {
       }, { scope });
     }
     api.logger.info?.(`[webhooks-bridge] registered ${Object.keys(ACTIONS).length} methods (${PREFIX}*)`);
+    // The agent tool: the config is read in each module copy (the Gateway loads the plugin twice).
+    const emitConfig = readEmitConfig(api.pluginConfig ?? {});
+    registerEmitHooks(api);
+    api.registerTool((toolContext) => createEmitTool(toolContext, emitConfig, resolveToken, api.logger), { name: TOOL });
   },
 };

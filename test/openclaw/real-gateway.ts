@@ -28,7 +28,7 @@ export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
  * default model of every agent (reference §7.1), so agent turns run offline. Heartbeat turns and
  * title generation are off, and cron webhooks may target 127.0.0.1 (§7.3).
  */
-export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string }) {
+export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string; bridge?: Record<string, unknown>; bridgeConversationAccess?: boolean; env?: Record<string, string>; config?: Record<string, unknown> }) {
   const entry = openclawEntry();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
@@ -69,10 +69,16 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
           : { catalogRefresh: { enabled: false } },
         ...(opts.model ? { agents: { defaults: { model: { primary: "stub/stub-1" }, utilityModel: "", heartbeat: { every: "0m" } } } } : {}),
         cron: { webhookSsrfPolicy: { allowedHostnames: ["127.0.0.1"] } },
+        ...opts.config,
         plugins: {
           load: { paths: [PLUGIN_DIR] },
           entries: {
-            "webhooks-bridge": { enabled: true },
+            "webhooks-bridge": {
+              enabled: true,
+              ...(opts.bridge ? { config: opts.bridge } : {}),
+              // The run's prompt (webhooks_emit's trigger_message) comes from a conversation hook.
+              ...(opts.bridgeConversationAccess ? { hooks: { allowConversationAccess: true } } : {}),
+            },
             webhooks: { enabled: true, config: { routes: opts.routes ?? {} } },
           },
         },
@@ -81,7 +87,7 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
       2,
     ),
   );
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
   delete env.OPENCLAW_GATEWAY_TOKEN;
   delete env.OPENCLAW_GATEWAY_URL;
   let proc: ChildProcess | undefined;

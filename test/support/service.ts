@@ -41,7 +41,7 @@ export async function startService(
     ...overrides,
   });
   const app = createApp(deps);
-  const server = await startServer(app, { host: "127.0.0.1", port: 0, bodyTimeoutMs: config.limits.bodyTimeoutMs });
+  const server = await startServer(app, { host: "127.0.0.1", port: config.server.port, bodyTimeoutMs: config.limits.bodyTimeoutMs });
   return {
     deps,
     app,

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { createGatewayClient, type GatewayClient } from "../../src/gateway/client.js";
+import { createLogger } from "../../src/log.js";
+import { startReceiver } from "../support/receiver.js";
+import { freePort, startRedis, type TestRedis } from "../support/redis.js";
+import { startService, type TestService } from "../support/service.js";
+import { startStubModel, type StubModel } from "../support/stub-model.js";
+import { startRealGateway, type RealGateway } from "./real-gateway.js";
+
+/**
+ * The bridge plugin's `webhooks_emit` agent tool on the real Gateway 2026.9.6 (issue #15): the stub
+ * model calls it, the plugin posts the event to the service with its own publish token, and the
+ * receiver gets it once, signed, from two replicas sharing one Redis.
+ */
+const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
+const PUBLISH = "publish-token-0123456789abcdef";
+type Envelope = { id: string; type: string; data: any };
+
+let model: StubModel;
+let gw: RealGateway;
+/** A second Gateway with Tool Search off (`tools.toolSearch: false`): plugin tools are offered directly. */
+let direct: RealGateway;
+let redis: TestRedis;
+let rx: Awaited<ReturnType<typeof startReceiver>>;
+let replicas: TestService[] = [];
+let caller: GatewayClient;
+let directCaller: GatewayClient;
+const frames: { event: string; payload: any }[] = [];
+
+before(async () => {
+  model = await startStubModel();
+  redis = await startRedis();
+  rx = await startReceiver({ secret: SECRET });
+  const port = await freePort();
+  const bridge = {
+    bridgeConversationAccess: true,
+    bridge: { service: { url: `http://127.0.0.1:${port}`, token: { source: "env", id: "OCWH_TEST_PUBLISH_TOKEN" } }, emit: { perSession: { max: 3, windowMs: 60_000 } } },
+    env: { OCWH_TEST_PUBLISH_TOKEN: PUBLISH },
+  };
+  [gw, direct] = await Promise.all([
+    startRealGateway({ model: model.baseUrl, ...bridge }),
+    startRealGateway({ model: model.baseUrl, ...bridge, config: { tools: { toolSearch: false } } }),
+  ]);
+  const cfg = (p: number) => ({
+    server: { host: "127.0.0.1", port: p },
+    redis: { url: redis.url, prefix: "ocwh-agent-tool:" },
+    gateway: { url: gw.url, token: gw.token, callTimeoutMs: 10_000 },
+    webhooks: {
+      publishToken: PUBLISH,
+      allowPrivateCidrs: ["127.0.0.0/8"],
+      endpoints: [{ name: "crm", url: rx.url, secret: SECRET, events: ["custom.*", "lead.*", "intent.*", "handoff.*"] }],
+    },
+  });
+  replicas = [await startService(cfg(port)), await startService(cfg(0))];
+  for (const r of replicas) r.deps.egress!.startWorker();
+  const client = (g: RealGateway) => {
+    const c = createGatewayClient({
+      url: g.url,
+      token: async () => g.token,
+      log: createLogger({ level: "silent" }),
+      version: "test",
+      scopes: ["operator.read", "operator.write", "operator.admin"],
+      callTimeoutMs: 30_000,
+      subscribeSessions: true,
+    });
+    c.onEvent((e) => frames.push({ event: e.event, payload: e.payload }));
+    return c;
+  };
+  caller = client(gw);
+  directCaller = client(direct);
+  await caller.start();
+  await directCaller.start();
+});
+
+after(async () => {
+  await caller?.close();
+  await directCaller?.close();
+  for (const r of replicas) await r.close();
+  await rx?.close();
+  await redis?.dispose();
+  await gw?.dispose();
+  await direct?.dispose();
+  await model?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const envelopes = () => rx.received.map((r) => JSON.parse(r.body) as Envelope);
+async function deliveries(pred: (e: Envelope) => boolean, n = 1, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (envelopes().filter(pred).length < n) {
+    if (Date.now() > end) throw new Error(`expected ${n} deliveries, got ${envelopes().filter(pred).length}; all: ${envelopes().map((e) => e.type).join(", ")}`);
+    await sleep(50);
+  }
+  await sleep(400);
+  return envelopes().filter(pred);
+}
+/** The tool's result row in the transcript, for the run's tool call. */
+async function toolResult(sessionKey: string, ms = 30_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const f = frames.find((x) => x.event === "session.tool" && x.payload.sessionKey === sessionKey && x.payload.data?.phase === "result");
+    if (f) return f.payload.data;
+    if (Date.now() > end) throw new Error(`no tool result in ${sessionKey}`);
+    await sleep(50);
+  }
+}
+const turn = (sessionKey: string, message: string, via = caller) => via.call<{ runId: string }>("agent", { message, sessionKey, idempotencyKey: randomUUID() });
+
+describe("webhooks_emit: agents fire their own events (real Gateway, stub model)", () => {
+  test("a dotted type, called directly (Tool Search off): delivered once as that type, with the agent's context and the triggering message", async () => {
+    const key = "agent:main:emit-direct";
+    const { runId } = await turn(key, 'The customer is ready to buy [stub:tool webhooks_emit {"type":"lead.qualified","data":{"score":91}}]', directCaller);
+    const [e, ...more] = await deliveries((x) => x.type === "lead.qualified" && x.data.sessionKey === key);
+    assert.equal(more.length, 0);
+    assert.equal(e!.data.score, 91);
+    assert.equal(e!.data.agentId, "main");
+    assert.equal(e!.data.runId, runId);
+    assert.match(e!.data.trigger_message, /^The customer is ready to buy/);
+    assert.equal((await toolResult(key)).isError, false);
+    assert.ok(rx.received.every((r) => r.verified));
+  });
+
+  test("a bare name through Tool Search's tool_call: custom.triggered with event_name", async () => {
+    const key = "agent:main:emit-search";
+    await turn(key, 'I want to cancel my subscription [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"cancellation_intent","data":{"sentiment":"frustrated"}}}]');
+    const result = await toolResult(key);
+    assert.equal(result.isError, false, JSON.stringify(result));
+    const [e, ...more] = await deliveries((x) => x.type === "custom.triggered" && x.data.sessionKey === key);
+    assert.equal(more.length, 0);
+    assert.equal(e!.data.event_name, "cancellation_intent");
+    assert.equal(e!.data.sentiment, "frustrated");
+    assert.match(e!.data.trigger_message, /^I want to cancel my subscription/);
+  });
+
+  test("a refused type: the agent gets a tool error naming why, and nothing is delivered", async () => {
+    const key = "agent:main:emit-refused";
+    await turn(key, 'Pretend [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"message.sent","data":{}}}]');
+    const result = await toolResult(key);
+    assert.equal(result.isError, true, JSON.stringify(result));
+    assert.match(JSON.stringify(result), /cannot fire it/);
+    await turn(key, 'And this [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"billing.refund","data":{}}}]');
+    await sleep(1_500);
+    assert.deepEqual(envelopes().filter((x) => x.data.sessionKey === key), []);
+  });
+});
