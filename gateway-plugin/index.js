@@ -8,6 +8,7 @@
 // with owner and requester metadata stripped from every flow and task view.
 
 import { readFileSync } from "node:fs";
+import { COMMAND, registerDeliveriesCli } from "./cli.js";
 import { createEmitTool, readEmitConfig, registerEmitHooks, TOOL } from "./emit.js";
 
 const PREFIX = "webhooksBridge.";
@@ -140,6 +141,13 @@ export default {
   name: "Webhooks bridge",
   description: "TaskFlow Gateway methods and the webhooks_emit agent tool for the openclaw-webhooks sidecar.",
   register(api) {
+    // `openclaw deliveries …` (cli.js). The CLI evaluates the plugin in "cli-metadata" mode first,
+    // where any api.runtime access throws and would reject the whole registration: nothing below
+    // runs there.
+    api.registerCli(({ program }) => void registerDeliveriesCli(program, api.pluginConfig?.service, resolveToken), {
+      descriptors: [{ name: COMMAND, description: "Webhook deliveries of the openclaw-webhooks service (list, show, replay)", hasSubcommands: true }],
+    });
+    if (api.registrationMode === "cli-metadata") return;
     const tasks = api.runtime.tasks;
     // Bound lazily: only cancel_flow needs the sync runtime (the bundled plugin's split).
     const bind = (sessionKey) => ({
