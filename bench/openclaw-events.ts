@@ -14,9 +14,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { createGatewayMapper } from "../src/egress/gateway-events.js";
-import { createGatewayClient, type GatewayClient } from "../src/gateway/client.js";
-import { createLogger } from "../src/log.js";
-import { startRealGateway, type RealGateway } from "../test/openclaw/real-gateway.js";
+import type { GatewayClient } from "../src/gateway/client.js";
+import { operatorClient, startRealGateway, type RealGateway } from "../test/openclaw/real-gateway.js";
 import { startReceiver } from "../test/support/receiver.js";
 import { startRedis, type TestRedis } from "../test/support/redis.js";
 import { startService, type TestService } from "../test/support/service.js";
@@ -49,7 +48,6 @@ const kindOf = (sessionKey: string): Kind => (/^agent:main:bench-\d+$/.test(sess
 
 export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boolean; p99: number }> {
   const secret = `whsec_${randomBytes(24).toString("base64")}`;
-  const log = createLogger({ level: "silent" });
   let stub: StubModel | undefined;
   let gw: RealGateway | undefined;
   let redis: TestRedis | undefined;
@@ -69,16 +67,7 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
     });
     const egress = svc.deps.egress!;
     const worker = egress.startWorker();
-    const token = gw.token;
-    observer = createGatewayClient({
-      url: gw.url,
-      token: async () => token,
-      log,
-      version: "bench",
-      scopes: ["operator.read", "operator.write", "operator.admin"],
-      subscribeSessions: true,
-      callTimeoutMs: 30_000,
-    });
+    observer = operatorClient(gw, { subscribeSessions: true, version: "bench" });
     await observer.start();
 
     const events = new Map<string, Stamps>(); // by event id (gw_in_ / gw_msg_ + messageId)

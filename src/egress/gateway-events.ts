@@ -70,18 +70,14 @@ function sessionMessage(p: Obj): MappedEvent[] {
   const messageId = str(p.messageId);
   if (!msg || !messageId) return [];
   const meta = isObj(msg.__openclaw) ? msg.__openclaw : {};
-  const common = { ...base(p), runId: str(p.runId) ?? str(meta.runId) };
+  const common = { ...base(p), runId: str(p.runId) ?? str(meta.runId), channel: str(msg.channel) };
+  const message = (role: string, content: string) => compact({ role, content, messageId, timestamp: num(msg.timestamp) });
   if (msg.role === "user") {
     return [
       {
         type: "message.received",
         id: `gw_in_${messageId}`,
-        data: compact({
-          ...common,
-          channel: str(msg.channel),
-          userId: str(msg.senderId),
-          message: compact({ role: "user", content: textOf(msg), messageId, timestamp: num(msg.timestamp) }),
-        }),
+        data: compact({ ...common, userId: str(msg.senderId), message: message("user", textOf(msg)) }),
       },
     ];
   }
@@ -94,8 +90,7 @@ function sessionMessage(p: Obj): MappedEvent[] {
       id: `gw_msg_${messageId}`,
       data: compact({
         ...common,
-        channel: str(msg.channel),
-        message: compact({ role: "assistant", content, messageId, timestamp: num(msg.timestamp) }),
+        message: message("assistant", content),
         model: str(msg.model),
         provider: str(msg.provider),
         usage: usageOf(msg.usage),
@@ -273,9 +268,6 @@ function task(p: Obj): MappedEvent[] {
     },
   ];
 }
-
-/** The Gateway event families this service turns into webhooks (the README's event table). */
-export const MAPPED_GATEWAY_EVENTS = ["session.message", "session.tool", "sessions.changed", "agent", "cron", "task"] as const;
 
 /**
  * A mapper for one Gateway connection: maps one frame to zero or more webhook events and never

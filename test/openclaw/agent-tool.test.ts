@@ -5,13 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { createGatewayClient, type GatewayClient } from "../../src/gateway/client.js";
-import { createLogger } from "../../src/log.js";
+import type { GatewayClient } from "../../src/gateway/client.js";
 import { startReceiver } from "../support/receiver.js";
 import { freePort, startRedis, type TestRedis } from "../support/redis.js";
 import { startService, type TestService } from "../support/service.js";
 import { startStubModel, type StubModel } from "../support/stub-model.js";
-import { openclawEntry, startRealGateway, type RealGateway } from "./real-gateway.js";
+import { deliveriesTo, openclawEntry, operatorClient, startRealGateway, type Envelope, type RealGateway } from "./real-gateway.js";
 
 /**
  * The bridge plugin's `webhooks_emit` agent tool on the real Gateway 2026.9.6 (issue #15): the stub
@@ -21,7 +20,6 @@ import { openclawEntry, startRealGateway, type RealGateway } from "./real-gatewa
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const PUBLISH = "publish-token-0123456789abcdef";
 const ADMIN = "admin-token-0123456789abcdef";
-type Envelope = { id: string; type: string; data: any };
 
 let model: StubModel;
 let gw: RealGateway;
@@ -72,15 +70,7 @@ before(async () => {
   replicas = [await startService(cfg(port)), await startService(cfg(0))];
   for (const r of replicas) r.deps.egress!.startWorker();
   const client = (g: RealGateway) => {
-    const c = createGatewayClient({
-      url: g.url,
-      token: async () => g.token,
-      log: createLogger({ level: "silent" }),
-      version: "test",
-      scopes: ["operator.read", "operator.write", "operator.admin"],
-      callTimeoutMs: 30_000,
-      subscribeSessions: true,
-    });
+    const c = operatorClient(g, { subscribeSessions: true });
     c.onEvent((e) => frames.push({ event: e.event, payload: e.payload }));
     return c;
   };
@@ -103,16 +93,8 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const envelopes = () => rx.received.map((r) => JSON.parse(r.body) as Envelope);
-async function deliveries(pred: (e: Envelope) => boolean, n = 1, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (envelopes().filter(pred).length < n) {
-    if (Date.now() > end) throw new Error(`expected ${n} deliveries, got ${envelopes().filter(pred).length}; all: ${envelopes().map((e) => e.type).join(", ")}`);
-    await sleep(50);
-  }
-  await sleep(400);
-  return envelopes().filter(pred);
-}
+const envelopes = () => deliveriesTo(rx).envelopes();
+const deliveries = (pred: (e: Envelope) => boolean, n?: number, ms?: number) => deliveriesTo(rx).deliveries(pred, n, ms);
 /** The tool's result row in the transcript, for the run's tool call. */
 async function toolResult(sessionKey: string, ms = 30_000) {
   const end = Date.now() + ms;

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { createGatewayClient, type GatewayClient } from "../../src/gateway/client.js";
-import { createLogger } from "../../src/log.js";
+import type { GatewayClient } from "../../src/gateway/client.js";
 import { startReceiver } from "../support/receiver.js";
 import { startRedis, type TestRedis } from "../support/redis.js";
 import { startService, type TestService } from "../support/service.js";
 import { startStubModel, type StubModel } from "../support/stub-model.js";
-import { startRealGateway, type RealGateway } from "./real-gateway.js";
+import { deliveriesTo, operatorClient, startRealGateway, type Envelope, type RealGateway } from "./real-gateway.js";
 
 /**
  * Outgoing webhooks from real agent turns on the real OpenClaw 2026.9.6 Gateway (issue #14): a
@@ -16,7 +15,6 @@ import { startRealGateway, type RealGateway } from "./real-gateway.js";
  * checked once per occurrence, with its fields, from a real run.
  */
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
-type Envelope = { id: string; type: string; timestamp: string; data: any };
 
 let model: StubModel;
 let gw: RealGateway;
@@ -43,14 +41,7 @@ before(async () => {
   replicas = [await startService(cfg), await startService(cfg)];
   for (const r of replicas) r.deps.egress!.startWorker();
   replicas[0]!.deps.gateway!.onEvent((e) => seen.push({ at: Date.now(), event: e.event, payload: e.payload }));
-  caller = createGatewayClient({
-    url: gw.url,
-    token: async () => gw.token,
-    log: createLogger({ level: "silent" }),
-    version: "test",
-    scopes: ["operator.read", "operator.write", "operator.admin"],
-    callTimeoutMs: 30_000,
-  });
+  caller = operatorClient(gw);
   await caller.start();
   const sessionKey = "agent:main:events-500";
   const res = await caller.call<{ runId: string }>("agent", { message: "The provider is down [stub:status 500]", sessionKey, idempotencyKey: randomUUID() });
@@ -66,19 +57,10 @@ after(async () => {
   await model?.close();
 });
 
-const envelopes = () => rx.received.map((r) => JSON.parse(r.body) as Envelope);
+const envelopes = () => deliveriesTo(rx).envelopes();
+const deliveries = (pred: (e: Envelope) => boolean, n?: number, ms?: number) => deliveriesTo(rx).deliveries(pred, n, ms);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits for deliveries matching `pred` (at least `n`), then a little more for any duplicate. */
-async function deliveries(pred: (e: Envelope) => boolean, n = 1, ms = 30_000): Promise<Envelope[]> {
-  const end = Date.now() + ms;
-  while (envelopes().filter(pred).length < n) {
-    if (Date.now() > end) throw new Error(`expected ${n} deliveries, got ${envelopes().filter(pred).length}; all types: ${envelopes().map((e) => e.type).join(", ")}`);
-    await sleep(50);
-  }
-  await sleep(400);
-  return envelopes().filter(pred);
-}
 const one = async (type: string, pred: (e: Envelope) => boolean) => {
   const got = await deliveries((e) => e.type === type && pred(e));
   assert.equal(got.length, 1, `one ${type}, not ${got.length}`);
@@ -86,7 +68,7 @@ const one = async (type: string, pred: (e: Envelope) => boolean) => {
 };
 const inSession = (key: string) => (e: Envelope) => e.data?.sessionKey === key;
 
-/** Starts an agent turn with the `agent` method and waits for its end (the second `res`). */
+/** Starts an agent turn with the `agent` method (answered once the run is accepted). */
 async function agentTurn(sessionKey: string, message: string) {
   const res = await caller.call<{ runId: string }>("agent", { message, sessionKey, idempotencyKey: randomUUID() });
   return res.runId;

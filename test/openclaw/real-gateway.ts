@@ -2,6 +2,8 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createGatewayClient } from "../../src/gateway/client.js";
+import { createLogger } from "../../src/log.js";
 import { freePort } from "../support/redis.js";
 
 export const GATEWAY_TOKEN = "gw-test-token-0123456789abcdef";
@@ -150,3 +152,34 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
 }
 
 export type RealGateway = Awaited<ReturnType<typeof startRealGateway>>;
+
+/** An operator connection (read, write, admin) to a real Gateway, for starting runs and watching frames. */
+export function operatorClient(gw: { url: string; token: string }, opts: { subscribeSessions?: boolean; version?: string } = {}) {
+  return createGatewayClient({
+    url: gw.url,
+    token: async () => gw.token,
+    log: createLogger({ level: "silent" }),
+    version: opts.version ?? "test",
+    scopes: ["operator.read", "operator.write", "operator.admin"],
+    callTimeoutMs: 30_000,
+    subscribeSessions: opts.subscribeSessions ?? false,
+  });
+}
+
+export type Envelope = { id: string; type: string; timestamp: string; data: any };
+
+/** What a receiver got, as envelopes, and a wait for deliveries matching a predicate. */
+export function deliveriesTo(rx: { received: { body: string }[] }) {
+  const envelopes = () => rx.received.map((r) => JSON.parse(r.body) as Envelope);
+  /** Waits for at least `n` deliveries matching `pred`, then a little more for any duplicate. */
+  async function deliveries(pred: (e: Envelope) => boolean, n = 1, ms = 30_000): Promise<Envelope[]> {
+    const end = Date.now() + ms;
+    while (envelopes().filter(pred).length < n) {
+      if (Date.now() > end) throw new Error(`expected ${n} deliveries, got ${envelopes().filter(pred).length}; all types: ${envelopes().map((e) => e.type).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    return envelopes().filter(pred);
+  }
+  return { envelopes, deliveries };
+}
