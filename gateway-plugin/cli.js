@@ -8,15 +8,10 @@
 // The CLI runs in its own process: it reads this plugin's config from openclaw.json and talks to
 // the service over HTTP, with no Gateway in between.
 
+import { callAdmin, deliveriesQuery, DELIVERY_STATUSES, ServiceError } from "./service-api.js";
+
 export const COMMAND = "deliveries";
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, token: 4 };
-
-class CliError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
 
 /** Ids and reasons come from outside: control characters are shown escaped. */
 const printable = (s) => String(s ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -26,28 +21,20 @@ function table(rows) {
   return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n")}\n`;
 }
 
-/** One admin API call; the failures an operator can act on become CliErrors with their exit code. */
+/** One admin API call, its failures as exit codes. */
 async function admin(cfg, resolveToken, method, path) {
-  const url = cfg?.url;
-  if (!url) throw new CliError(EXIT.usage, "plugins.entries.webhooks-bridge.config.service.url is not set in openclaw.json");
-  const token = await resolveToken(cfg.adminToken);
-  if (!token) throw new CliError(EXIT.usage, "plugins.entries.webhooks-bridge.config.service.adminToken does not resolve (set it, or the env var / file it names)");
-  let res;
   try {
-    res = await fetch(`${url.replace(/\/+$/, "")}/admin/api${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(method === "POST" ? { "content-type": "application/json" } : {}) },
-      ...(method === "POST" ? { body: "{}" } : {}),
-      signal: AbortSignal.timeout(cfg.timeoutMs ?? 10_000),
-    });
+    return await callAdmin(cfg, resolveToken, method, path);
   } catch (err) {
-    throw new CliError(EXIT.unreachable, `cannot reach the webhook service at ${url} (${err?.cause?.code ?? err?.name ?? "error"})`);
+    throw err instanceof ServiceError ? new CliError(EXIT[err.kind], err.message) : err;
   }
-  const body = await res.json().catch(() => ({}));
-  if (res.status === 401) throw new CliError(EXIT.token, `the webhook service at ${url} refused the admin token (401)`);
-  if (res.status === 404 && !body.code) throw new CliError(EXIT.token, `the webhook service at ${url} has no admin API (admin.token is not set there)`);
-  if (!res.ok) throw new CliError(EXIT.refused, `${body.code ?? res.status}: ${body.error ?? "refused"}`);
-  return body.result ?? body;
+}
+
+class CliError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
 }
 
 /** Registers the command on the CLI's Commander program. */
@@ -73,9 +60,8 @@ export function registerDeliveriesCli(program, cfg, resolveToken) {
       run(async (o) => {
         const n = Number(o.recent);
         if (!Number.isInteger(n) || n < 1 || n > 1000) throw new CliError(EXIT.usage, "--recent takes a number from 1 to 1000");
-        if (o.status && !["failed", "delivered", "pending"].includes(o.status)) throw new CliError(EXIT.usage, "--status is failed, delivered or pending");
-        const q = new URLSearchParams({ limit: String(n), ...(o.status ? { status: o.status } : {}), ...(o.endpoint ? { endpoint: o.endpoint } : {}) });
-        const { deliveries } = await admin(cfg, resolveToken, "GET", `/deliveries?${q}`);
+        if (o.status && !DELIVERY_STATUSES.includes(o.status)) throw new CliError(EXIT.usage, `--status is ${DELIVERY_STATUSES.join(", ")}`);
+        const { deliveries } = await admin(cfg, resolveToken, "GET", deliveriesQuery({ limit: n, status: o.status, endpoint: o.endpoint }));
         out(o.json, deliveries, () =>
           deliveries.length === 0
             ? "no deliveries\n"

@@ -9,6 +9,7 @@
 
 import { readFileSync } from "node:fs";
 import { COMMAND, registerDeliveriesCli } from "./cli.js";
+import { registerDeliveriesUi } from "./deliveries-ui.js";
 import { createEmitTool, readEmitConfig, registerEmitHooks, TOOL } from "./emit.js";
 
 const PREFIX = "webhooksBridge.";
@@ -139,7 +140,7 @@ const ACTIONS = {
 export default {
   id: "webhooks-bridge",
   name: "Webhooks bridge",
-  description: "TaskFlow Gateway methods and the webhooks_emit agent tool for the openclaw-webhooks sidecar.",
+  description: "TaskFlow Gateway methods, the webhooks_emit agent tool, `openclaw deliveries` and a Control UI Webhooks page for the openclaw-webhooks sidecar.",
   register(api) {
     // `openclaw deliveries …` (cli.js). The CLI evaluates the plugin in "cli-metadata" mode first,
     // where any api.runtime access throws and would reject the whole registration: nothing below
@@ -179,5 +180,7 @@ export default {
     const emitConfig = readEmitConfig(api.pluginConfig ?? {});
     registerEmitHooks(api);
     api.registerTool((toolContext) => createEmitTool(toolContext, emitConfig, resolveToken, api.logger), { name: TOOL });
+    // The Control UI's Webhooks page: Gateway methods that ask the service, and a tab without the lab setting.
+    registerDeliveriesUi(api, api.pluginConfig?.service, resolveToken);
   },
 };

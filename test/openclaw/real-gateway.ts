@@ -30,7 +30,7 @@ export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
  * default model of every agent (reference §7.1), so agent turns run offline. Heartbeat turns and
  * title generation are off, and cron webhooks may target 127.0.0.1 (§7.3).
  */
-export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string; bridge?: Record<string, unknown>; bridgeConversationAccess?: boolean; env?: Record<string, string>; config?: Record<string, unknown> }) {
+export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string; bridge?: Record<string, unknown>; bridgeConversationAccess?: boolean; env?: Record<string, string>; config?: Record<string, unknown>; gateway?: Record<string, unknown> }) {
   const entry = openclawEntry();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
@@ -47,6 +47,7 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
           port,
           auth: { mode: "token", token: GATEWAY_TOKEN },
           ...(opts.trustedProxies ? { trustedProxies: opts.trustedProxies } : {}),
+          ...opts.gateway,
         },
         discovery: { mdns: { mode: "off" } },
         // The Gateway's HTTP hooks, for the inbound wake endpoints (POST /hooks/wake).
