@@ -40,7 +40,7 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
   });
   const replyDelayMs = opts.replyDelayMs ?? 30;
   const dedupe = new Map<string, DedupeEntry>();
-  let runsStarted = 0;
+  const started = new Set<string>();
   /**
    * The real Gateway's sweep (server-maintenance, every minute there, on each call here): entries of
    * runs no longer active go after 5 min (DEDUPE_TTL_MS), and the oldest beyond 1,000 (DEDUPE_MAX).
@@ -143,7 +143,7 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       const accepted = { runId, sessionKey, agentId: p.agentId ?? "main", status: "accepted", acceptedAt: Date.now() };
       const entry: DedupeEntry = { ts: Date.now(), ok: true, payload: accepted, active: true };
       dedupe.set(key, entry);
-      runsStarted++;
+      started.add(runId);
       // The run's end (its lifecycle `end` or `error` frame) turns the entry into the terminal answer.
       const failed = frames.some((f) => f.event === "agent" && f.payload?.stream === "lifecycle" && f.payload?.data?.phase === "error");
       const status = failed ? "error" : "ok";
@@ -211,8 +211,9 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     },
     frames,
     runtime,
-    /** Agent runs started (admitted with a new idempotency key); a repeated key starts none. */
-    runsStarted: () => runsStarted,
+    /** Agent runs started (admitted with a new idempotency key), by run id; a repeated key starts none. */
+    runsStarted: () => started.size,
+    startedRuns: started as ReadonlySet<string>,
     /** Queues a scripted answer for the next call of `method` (bridge action names are prefixed). */
     script(method: string, s: Script) {
       const name = method.includes(".") || method === "agent" || method === "wake" ? method : BRIDGE_PREFIX + method;
