@@ -68,6 +68,32 @@ describe("inbound delivery ids while the first attempt is unfinished", () => {
     }
   });
 
+  test("a first attempt that outlives its lease keeps it (renewed while it runs): a retry meanwhile is 409, and no second run starts", async () => {
+    const svc = await startService({
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: shared.gw.url, token: GW_TOKEN },
+      idempotency: { leaseMs: 600, waitMs: 0 },
+      webhooks: { inbound: { endpoints } },
+    });
+    try {
+      const s = signed({ title: "slow model" }, "msg_long");
+      const key = "inbound:alert:msg_long";
+      const started = shared.gw.runsStarted();
+      shared.gw.script("agent", { delayMs: 2_000 });
+      const first = post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
+      await until(() => agentCalls(shared.gw, key) === 1);
+      await new Promise((r) => setTimeout(r, 1_500)); // well past the 600 ms lease
+      const meanwhile = await post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
+      assert.deepEqual([meanwhile.status, meanwhile.json.code], [409, "idempotency_in_progress"], meanwhile.text);
+      assert.equal(agentCalls(shared.gw, key), 1, "the retry did not start the run a second time");
+      const done = await first;
+      assert.deepEqual([done.status, done.json.runId], [202, key]);
+      assert.equal(shared.gw.runsStarted(), started + 1);
+    } finally {
+      await svc.close();
+    }
+  });
+
   test("Redis away between the claim and the answer (the release is lost): a retry runs once the lease ends, not a day later", async () => {
     // AOF, so the claim survives the restart as it would on a production Redis.
     const redis = await startRedis({ aof: true });
