@@ -2,7 +2,8 @@ import { Redis } from "ioredis";
 import type { Config } from "./config/schema.js";
 import { createEmbeddedAgentRuntime, createGatewayAgentRuntime, type AgentRuntime } from "./agent/runtime.js";
 import { createEgress, type Egress } from "./egress/engine.js";
-import { createMemoryIdempotencyStore, createRedisIdempotencyStore, type IdempotencyStore } from "./inbound/idempotency.js";
+import { createIdempotency, type Idempotency } from "./idempotency/idempotency.js";
+import { createMemoryIdempotencyStore, createRedisIdempotencyStore } from "./idempotency/store.js";
 import { createRunTracker, type RunTracker } from "./inbound/runs.js";
 import { createGatewayMapper } from "./egress/gateway-events.js";
 import { createRelay, type Relay } from "./egress/relay.js";
@@ -34,8 +35,8 @@ export type Deps = {
   events: Relay | undefined;
   /** Agent runs and wakes (inbound endpoints): the Gateway's `agent`/`wake`, or the embedded stand-in. */
   agent: AgentRuntime;
-  /** Delivery-id dedupe and Idempotency-Key answers (Redis when configured). */
-  idempotency: IdempotencyStore;
+  /** Delivery-id dedupe and Idempotency-Key answers: leases and stored answers (Redis when configured). */
+  idempotency: Idempotency;
   /** Publishes inbound.completed when an inbound run ends (needs egress). */
   runs: RunTracker | undefined;
   /** Set when shutdown begins: /readyz answers 503 from then on. */
@@ -169,7 +170,9 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
             : undefined,
         )
       : createEmbeddedAgentRuntime());
-  const idempotency = overrides.idempotency ?? (redis ? createRedisIdempotencyStore(redis, config.redis.prefix) : createMemoryIdempotencyStore());
+  const idempotency =
+    overrides.idempotency ??
+    createIdempotency(redis ? createRedisIdempotencyStore(redis, config.redis.prefix) : createMemoryIdempotencyStore(), { ...config.idempotency, log });
   const runs = overrides.runs ?? (events ? createRunTracker({ agent, relay: events, redis, prefix: config.redis.prefix, log }) : undefined);
   const gatewayClient = gateway;
   metrics.setCollectors({

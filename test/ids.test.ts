@@ -208,13 +208,12 @@ describe("any id is safe", () => {
           const repeat = dedupes && seen.has(key);
           seen.add(key);
           const first = await send(id);
-          assert.equal(first.status, repeat ? 200 : 202, first.text);
+          assert.equal(first.status, 202, first.text);
+          assert.equal(first.headers.get("idempotent-replayed"), repeat ? "true" : null);
           const again = await send(id);
-          if (!dedupes) assert.equal(again.status, 202, "no delivery id: nothing to dedupe on");
-          else {
-            assert.equal(again.status, 200, again.text);
-            assert.deepEqual([again.json.duplicate, again.json.runId], [true, first.json.runId]);
-          }
+          assert.equal(again.status, 202, again.text);
+          if (!dedupes) assert.equal(again.json.duplicate, undefined, "no delivery id: nothing to dedupe on");
+          else assert.deepEqual([again.json.duplicate, again.json.runId, again.headers.get("idempotent-replayed")], [true, first.json.runId, "true"]);
           await completed(first.json.runId);
           const next = await send(`next-${n}`, "body");
           assert.equal(next.status, 202, next.text);

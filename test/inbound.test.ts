@@ -105,7 +105,7 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
     }
   });
 
-  test("fifty concurrent copies of one delivery (same webhook-id) start one run; the rest answer duplicate", async () => {
+  test("fifty concurrent copies of one delivery (same webhook-id) start one run; the rest get its answer, marked as a replay", async () => {
     const svc = await startService({
       redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
       gateway: { url: shared.gw.url, token: GW_TOKEN },
@@ -117,13 +117,15 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
       const s = signed({ title: "Disk full", severity: "high" }, "msg_dup_1");
       const answers = await Promise.all(Array.from({ length: 50 }, () => post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers })));
       assert.equal(agentCalls().length - before, 1, "one Gateway call");
-      const started = answers.filter((a) => a.status === 202);
-      const dups = answers.filter((a) => a.status === 200 && a.json.duplicate === true);
+      assert.ok(answers.every((a) => a.status === 202), answers.map((a) => a.status).join(","));
+      const started = answers.filter((a) => a.headers.get("idempotent-replayed") === null);
+      const dups = answers.filter((a) => a.headers.get("idempotent-replayed") === "true" && a.json.duplicate === true);
       assert.equal(started.length, 1);
       assert.equal(dups.length, 49);
-      // A late retry gets the first run's id.
+      assert.equal(new Set(answers.map((a) => a.json.runId)).size, 1, "every copy hears of the one run");
+      // A late retry gets the first run's answer again.
       const late = await post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
-      assert.deepEqual([late.status, late.json.duplicate, late.json.runId], [200, true, started[0]!.json.runId]);
+      assert.deepEqual([late.status, late.json.duplicate, late.json.runId, late.headers.get("idempotent-replayed")], [202, true, started[0]!.json.runId, "true"]);
     } finally {
       await svc.close();
     }
@@ -178,7 +180,8 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
       const headers = { "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(text).digest("hex")}`, "x-github-delivery": "d-1" };
       const first = await post(`${svc.url}/webhooks/inbound/push`, text, { headers });
       const second = await post(`${svc.url}/webhooks/inbound/push`, text, { headers });
-      assert.deepEqual([first.status, second.status, second.json.duplicate], [202, 200, true]);
+      assert.deepEqual([first.status, second.status, second.json.duplicate, second.json.runId], [202, 202, true, first.json.runId]);
+      assert.equal(second.headers.get("idempotent-replayed"), "true");
       assert.equal(agentCalls().at(-1)!.params.message, "Push to acme/api");
     } finally {
       await svc.close();

@@ -146,6 +146,22 @@ export const configSchema = z.strictObject({
       leaseMs: 60_000,
     }),
   gateway: gatewaySchema,
+  idempotency: z
+    .strictObject({
+      leaseMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30_000)
+        .describe("In-progress lease of an Idempotency-Key or inbound delivery id, renewed while the first request runs: a crashed or cut-off first attempt blocks its retries this long at most."),
+      waitMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(2_000)
+        .describe("How long a duplicate waits for the first request's answer before 409 idempotency_in_progress with Retry-After."),
+    })
+    .default({ leaseMs: 30_000, waitMs: 2_000 }),
   secrets: z
     .strictObject({ providers: z.record(trimmed, providerSchema).default({}) })
     .default({ providers: {} }),

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.js";
@@ -6,6 +6,8 @@ import type { InboundEndpoint } from "../config/inbound.js";
 import type { Route } from "../config/schema.js";
 import type { Deps } from "../deps.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
+import type { Answer } from "../idempotency/idempotency.js";
+import { idempotencyKey, inboundGatewayKey } from "../idempotency/keys.js";
 import { parseJsonBody, readBody } from "../ingress/body.js";
 import { createClientIpResolver } from "../ingress/client-ip.js";
 import { begin, header, jsonContentType, limits, postOnly } from "../ingress/stages.js";
@@ -32,18 +34,15 @@ export function templateContext(body: unknown, headers: Record<string, string>, 
 }
 
 /**
- * Gateway idempotency keys are at most 256 characters; longer ones, and any a sender filled with
- * something other than printable ASCII (a body's id can hold anything), are hashed.
- */
-const gatewayKey = (s: string) => (s.length <= 200 && /^[\x20-\x7e]+$/.test(s) ? s : `inbound:${createHash("sha256").update(JSON.stringify(s)).digest("hex")}`);
-
-/**
  * Mounts `POST <basePath>/<name>` for each enabled inbound endpoint (seed 002's incoming webhooks,
  * with the Gateway's hooks.mappings template rules). The pipeline is the TaskFlow routes' one:
  * method → content type → limits → auth → body → JSON. A token is checked before the body is read;
- * a signature after it is read and before it is parsed, over the exact bytes. A repeated delivery
- * id within the window answers `200 { ok, duplicate: true }` and starts nothing. `agent` answers
+ * a signature after it is read and before it is parsed, over the exact bytes. `agent` answers
  * `202 { ok, runId }` once the Gateway has admitted the run; `wake` answers the Gateway's outcome.
+ * A delivery id is an idempotency key (src/idempotency): a repeat within the window gets the first
+ * answer again, with `duplicate: true` and `Idempotent-Replayed: true`, and starts nothing; a repeat
+ * while the first is still running gets 409 `idempotency_in_progress` with `Retry-After`, so a
+ * sender never hears "done" for a run that then fails to start.
  */
 export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
   const inbound = deps.config.webhooks.inbound;
@@ -92,32 +91,28 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
       }
       const body = parseJsonBody(raw);
       const deliveryId = dedupe.header ? header(c, dedupe.header) : dedupe.bodyPath ? stringOf(lookupPath(body, dedupe.bodyPath)) : undefined;
-      const claimKey = deliveryId ? `inbound:${name}:${deliveryId}` : undefined;
-      if (claimKey) {
-        const claim = await idempotency.claim(claimKey, windowMs).catch((cause) => {
-          throw new AppError("storage_unavailable", "The delivery id could not be checked; retry.", { cause, retryAfterS: 1 });
-        });
-        if (!claim.won) {
-          const first = claim.value ? (JSON.parse(claim.value) as Record<string, unknown>) : {};
-          return c.json({ ok: true, duplicate: true, ...first }, 200, JSON_UTF8);
-        }
+      const ctx = templateContext(body, headersOf(c, ep.auth.header), c.req.query(), path);
+      const perform = async (): Promise<Answer> => {
+        if (ep.action !== "agent") return { status: 200, body: { ...(await agent.wake(wakeParams(ep, ctx))), ok: true } };
+        const idempotencyKey = deliveryId ? inboundGatewayKey(name, deliveryId) : `inbound:${name}:${randomUUID()}`;
+        return { status: 202, body: { ok: true, ...(await startRun(ep, name, ctx, idempotencyKey)) } };
+      };
+      if (!deliveryId) {
+        const out = await perform();
+        return c.json(out.body as object, out.status as 202, JSON_UTF8);
       }
-      try {
-        const ctx = templateContext(body, headersOf(c, ep.auth.header), c.req.query(), path);
-        const out = ep.action === "agent" ? await startRun(ep, name, ctx, claimKey) : await agent.wake(wakeParams(ep, ctx));
-        if (claimKey) await idempotency.complete(claimKey, JSON.stringify(out), windowMs).catch(() => {});
-        return ep.action === "agent" ? c.json({ ok: true, ...out }, 202, JSON_UTF8) : c.json({ ...out, ok: true }, 200, JSON_UTF8);
-      } catch (err) {
-        if (claimKey) await idempotency.release(claimKey).catch(() => {});
-        throw err;
-      }
+      const { answer, replayed } = await idempotency.run(idempotencyKey("inbound", name, deliveryId), { windowMs, label: "delivery id" }, perform);
+      if (!replayed) return c.json(answer.body as object, answer.status as 202, JSON_UTF8);
+      return c.json({ ...(answer.body as object), duplicate: true }, answer.status as 202, { ...JSON_UTF8, "Idempotent-Replayed": "true" });
     };
 
-    async function startRun(e: InboundEndpoint, endpointName: string, ctx: object, claimKey: string | undefined) {
+    async function startRun(e: InboundEndpoint, endpointName: string, ctx: object, idempotencyKey: string) {
       const message = renderTemplate(e.template!, ctx);
+      // The Gateway makes the key the run id and answers a repeat with the run it has (for 5 min):
+      // a retry after a crash between its admission and our stored answer starts no second run.
       const { runId } = await agent.agent({
         message,
-        idempotencyKey: gatewayKey(claimKey ?? `inbound:${endpointName}:${randomUUID()}`),
+        idempotencyKey,
         ...(e.agentId ? { agentId: e.agentId } : {}),
         ...(e.sessionKey ? { sessionKey: e.sessionKey } : {}),
         label: e.name ?? endpointName,

@@ -10,7 +10,10 @@ import { fixtureFor, rewriteFixture, SUBSCRIBED_ONLY, type RecordedFrame } from 
 
 type ReqFrame = { type: "req"; id: string; method: string; params?: any };
 type ErrorShape = { code: string; message: string; details?: unknown };
-type Script = { delayMs?: number; error?: ErrorShape; payload?: unknown; drop?: boolean };
+/** `delayMs` before the call is handled; `answerDelayMs` (agent) after the run is admitted, before the answer goes out. */
+type Script = { delayMs?: number; answerDelayMs?: number; error?: ErrorShape; payload?: unknown; drop?: boolean };
+/** A Gateway dedupe entry (`context.dedupe` in the real one), keyed `agent:<idempotencyKey>`. */
+type DedupeEntry = { ts: number; ok: boolean; payload: Record<string, unknown>; active: boolean };
 
 /**
  * A Gateway that speaks the real protocol v4 frames on a `ws` server bound to loopback:
@@ -36,7 +39,20 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     onEvent: (e) => broadcast(e.event, e.payload),
   });
   const replyDelayMs = opts.replyDelayMs ?? 30;
-  const runs = new Set<string>();
+  const dedupe = new Map<string, DedupeEntry>();
+  const started = new Set<string>();
+  /**
+   * The real Gateway's sweep (server-maintenance, every minute there, on each call here): entries of
+   * runs no longer active go after 5 min (DEDUPE_TTL_MS), and the oldest beyond 1,000 (DEDUPE_MAX).
+   */
+  const sweepDedupe = () => {
+    const now = Date.now();
+    for (const [k, v] of dedupe) if (!v.active && now - v.ts > 300_000) dedupe.delete(k);
+    if (dedupe.size > 1_000) {
+      const old = [...dedupe].filter(([, v]) => !v.active).sort(([, a], [, b]) => a.ts - b.ts).slice(0, dedupe.size - 1_000);
+      for (const [k] of old) dedupe.delete(k);
+    }
+  };
 
   const send = (ws: WebSocket, frame: unknown) => {
     if (ws.readyState !== ws.OPEN) return;
@@ -48,9 +64,10 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     for (const ws of sockets) if ((ws as any).authed && (!subscribedOnly || (ws as any).sessionsSubscribed)) send(ws, { type: "event", event, payload });
   }
   /** Broadcasts recorded frames in their recorded order, all within one later turn. */
-  function replay(frames: RecordedFrame[], delayMs = replyDelayMs) {
+  function replay(frames: RecordedFrame[], delayMs = replyDelayMs, then?: () => void) {
     setTimeout(() => {
       for (const f of frames) broadcast(f.event, f.payload);
+      then?.();
     }, delayMs).unref();
   }
 
@@ -107,12 +124,32 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       if (typeof p.message !== "string" || typeof p.idempotencyKey !== "string") {
         return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: "invalid agent params" } });
       }
-      // As the Gateway does, the run id is the idempotency key.
+      // As the Gateway does (agent-request-preflight), the run id is the idempotency key, and a
+      // repeated key starts nothing (agent-dedupe.ts, replayAgentTurnIfCached): while the run is
+      // active the answer is `{ runId, status: "in_flight", sessionKey, agentId }`; once it has
+      // ended, the cached terminal answer (`{ runId, status, summary, … }`; its `result` is left
+      // out here, the service reads only `runId`).
       const runId: string = p.idempotencyKey;
+      const key = `agent:${runId}`;
+      sweepDedupe();
+      const cached = dedupe.get(key);
+      if (cached) {
+        const c = cached.payload;
+        const payload = cached.active ? { runId: c.runId, status: "in_flight", ...(c.sessionKey ? { sessionKey: c.sessionKey } : {}), ...(c.agentId ? { agentId: c.agentId } : {}) } : c;
+        return send(ws, { type: "res", id: req.id, ok: cached.ok, payload });
+      }
       const sessionKey = p.sessionKey ?? `agent:${p.agentId ?? "main"}:main`;
-      if (!runs.has(runId)) replay(rewriteFixture(fixtureFor(p.message), { runId, sessionKey, message: p.message }));
-      runs.add(runId); // a retried start (same idempotency key) is the same run
-      return send(ws, { type: "res", id: req.id, ok: true, payload: { runId, sessionKey, agentId: p.agentId ?? "main", status: "accepted", acceptedAt: Date.now() } });
+      const frames = rewriteFixture(fixtureFor(p.message), { runId, sessionKey, message: p.message });
+      const accepted = { runId, sessionKey, agentId: p.agentId ?? "main", status: "accepted", acceptedAt: Date.now() };
+      const entry: DedupeEntry = { ts: Date.now(), ok: true, payload: accepted, active: true };
+      dedupe.set(key, entry);
+      started.add(runId);
+      // The run's end (its lifecycle `end` or `error` frame) turns the entry into the terminal answer.
+      const failed = frames.some((f) => f.event === "agent" && f.payload?.stream === "lifecycle" && f.payload?.data?.phase === "error");
+      const status = failed ? "error" : "ok";
+      replay(frames, replyDelayMs, () => dedupe.set(key, { ts: Date.now(), ok: true, payload: { runId, status, summary: failed ? "failed" : "completed" }, active: false }));
+      if (script?.answerDelayMs) await new Promise((r) => setTimeout(r, script.answerDelayMs));
+      return send(ws, { type: "res", id: req.id, ok: true, payload: accepted });
     }
     if (req.method === "wake") return send(ws, { type: "res", id: req.id, ok: true, payload: { ok: true } });
     if (req.method === "sessions.subscribe") {
@@ -174,6 +211,9 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     },
     frames,
     runtime,
+    /** Agent runs started (admitted with a new idempotency key), by run id; a repeated key starts none. */
+    runsStarted: () => started.size,
+    startedRuns: started as ReadonlySet<string>,
     /** Queues a scripted answer for the next call of `method` (bridge action names are prefixed). */
     script(method: string, s: Script) {
       const name = method.includes(".") || method === "agent" || method === "wake" ? method : BRIDGE_PREFIX + method;
