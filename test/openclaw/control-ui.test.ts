@@ -131,7 +131,7 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     const before = await rows.count();
     const second = await publish({ n: 2 });
     await settled(second);
-    await page.waitForFunction((n) => document.querySelectorAll("#wb-deliveries tbody tr[data-id]").length >= n + 2, before, { timeout: 10_000 });
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll("#wb-deliveries tbody tr[data-id]").length >= n + 2, before, { timeout: 10_000 });
 
     // Replay the newest failed delivery from its button: one more attempt, same webhook-id.
     const id = (await failed.getAttribute("data-id"))!;
@@ -143,7 +143,7 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     assert.equal(down.received.at(-1)!.headers["webhook-id"], id);
     // Its row now counts two attempts; opening it lists them.
     const row = page.locator(`#wb-deliveries tr[data-id="${id}"]`);
-    await page.waitForFunction((x) => document.querySelector(`#wb-deliveries tr[data-id="${x}"]`)?.querySelectorAll("td")[4]?.textContent === "2", id, { timeout: 10_000 });
+    await page.waitForFunction((x) => (globalThis as any).document.querySelector(`#wb-deliveries tr[data-id="${x}"]`)?.querySelectorAll("td")[4]?.textContent === "2", id, { timeout: 10_000 });
     await row.locator("td").first().click();
     await page.locator(".wb-attempts").getByText("#2").waitFor({ timeout: 10_000 });
     await page.screenshot({ path: `${OUT}/control-ui-native.png`, fullPage: true });
