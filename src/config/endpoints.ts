@@ -58,6 +58,14 @@ const workerSchema = z.strictObject({
 export const webhooksSchema = z
   .strictObject({
     publishToken: secretInput.optional().describe("Bearer token for POST /v1/events."),
+    publish: z
+      .strictObject({
+        allowSystemTypes: z
+          .array(eventPattern)
+          .default([])
+          .describe("System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved."),
+      })
+      .default({ allowSystemTypes: [] }),
     retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
     disableAfter: durationSchema
       .default(5 * 86_400_000)
@@ -74,6 +82,7 @@ export const webhooksSchema = z
       .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "endpoint names must be unique"),
   })
   .default({
+    publish: { allowSystemTypes: [] },
     allowPrivateCidrs: [],
     endpoints: [],
     retention: 7 * 86_400_000,
