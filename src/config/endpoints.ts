@@ -104,3 +104,15 @@ export function passesFilter(endpoint: Pick<Endpoint, "filter">, data: unknown):
   const agentId = (data as { agentId?: unknown } | null)?.agentId;
   return typeof agentId === "string" && ids.includes(agentId);
 }
+
+/**
+ * How events and logs name an endpoint's address: its origin, `scheme://host[:port]`. The path and
+ * query are left out (and so is any `user:pass@`): they often are the endpoint's credential.
+ */
+export function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(invalid URL)";
+  }
+}
