@@ -197,7 +197,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       if (!raw) throw new UnrecoverableError(`event ${eventId} has expired`);
       const event = JSON.parse(raw) as Envelope;
       const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
-      const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => s !== undefined);
+      const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s, { standardKey: true })))).filter((s): s is string => s !== undefined);
       if (!resolved.length) throw new UnrecoverableError(`endpoint ${name}: no signing secret resolves`);
       if (manual) {
         const st = await deliveryLog.state(id);
