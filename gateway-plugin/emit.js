@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 export const TOOL = "webhooks_emit";
 
 // Types the service itself emits: an agent may never forge them, whatever the allow-list says.
-const RESERVED = ["message.", "session.", "tool.", "error.", "cron.", "task.", "flow.", "endpoint.", "inbound.", "webhook."];
+export const RESERVED = ["message.", "session.", "tool.", "error.", "cron.", "task.", "flow.", "endpoint.", "inbound.", "webhook."];
 export const DEFAULTS = {
   allow: ["custom.triggered", "lead.*", "intent.*", "handoff.*"],
   maxDataBytes: 16_384,

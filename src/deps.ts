@@ -92,7 +92,12 @@ function batchTurnWrites(redis: Redis): void {
 export async function createDeps(config: Config, overrides: Partial<Deps> = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger({ level: config.log.level });
   const metrics = overrides.metrics ?? createMetrics();
-  const secrets = overrides.secrets ?? createSecretResolver({ providers: config.secrets.providers });
+  const secrets =
+    overrides.secrets ??
+    createSecretResolver({
+      providers: config.secrets.providers,
+      onRefused: (ref, problem) => log.error({ secret: ref, problem }, "secret refused: its value cannot be used as a key or token (the route or endpoint acts as if it did not resolve)"),
+    });
 
   let redis = overrides.redis;
   if (!redis && config.redis.url) {
@@ -124,7 +129,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   if (!taskflow && gw.mode === "remote") {
     gateway ??= createGatewayClient({
       url: gw.url,
-      token: () => secrets.resolve(gw.token),
+      token: () => secrets.resolve(gw.token, { unchecked: true }),
       log,
       version: version(),
       connectTimeoutMs: gw.connectTimeoutMs,
@@ -166,7 +171,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       ? createGatewayAgentRuntime(
           instrumented(gateway, metrics),
           hooks && gw.mode === "remote"
-            ? { baseUrl: gw.url.replace(/^ws/, "http"), path: hooks.path, token: () => secrets.resolve(hooks.token), timeoutMs: gw.callTimeoutMs }
+            ? { baseUrl: gw.url.replace(/^ws/, "http"), path: hooks.path, token: () => secrets.resolve(hooks.token, { unchecked: true }), timeoutMs: gw.callTimeoutMs }
             : undefined,
         )
       : createEmbeddedAgentRuntime());

@@ -8,6 +8,9 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
+  // A publisher using a type or id that belongs to the service's own events (egress/system-events.ts).
+  reserved_event_type: 403,
+  reserved_event_id: 403,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,

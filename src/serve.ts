@@ -1,8 +1,9 @@
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig, resolveConfigPath } from "./config/load.js";
+import { ConfigError, loadConfig, resolveConfigPath, verifiedSecrets } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { closeDeps, createDeps, StartupError } from "./deps.js";
-import { describeSecret } from "./secrets/resolve.js";
+import { asSecretRef, createSecretResolver, describeSecret } from "./secrets/resolve.js";
+import { secretProblem } from "./secrets/strength.js";
 import { startServer } from "./server.js";
 
 /** Startup summary: secrets appear only as how they are configured, never their values. */
@@ -16,6 +17,23 @@ function summary(config: Config) {
   };
 }
 
+/**
+ * SecretRefs of env and file sources that resolve at startup are held to the same floor as inline
+ * secrets (secrets/strength.ts), so a `whsec_` in PUBLISH_TOKEN stops startup with the key named,
+ * as a bad inline value does. One that does not resolve yet stays allowed (DESIGN.md §1: such a
+ * route answers 401 until it does); exec refs, and every ref later, are checked as they resolve.
+ */
+async function checkSecretRefs(config: Config, env: NodeJS.ProcessEnv): Promise<void> {
+  const resolver = createSecretResolver({ providers: config.secrets.providers, env });
+  for (const { key, input, standardKey } of verifiedSecrets(config, config.routes)) {
+    const ref = asSecretRef(input);
+    if (!ref || (ref.source !== "env" && ref.source !== "file")) continue;
+    const value = await resolver.resolve(ref, { unchecked: true });
+    const problem = value === undefined ? undefined : secretProblem(value, { standardKey });
+    if (problem) throw new ConfigError(`${key} (${describeSecret(ref)}): ${problem}`);
+  }
+}
+
 /** Composition root: loadConfig → createDeps → createApp → serve; SIGTERM/SIGINT shut down in order. */
 export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const i = argv.indexOf("--config");
@@ -24,6 +42,7 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
   let deps;
   try {
     config = loadConfig(file, env);
+    await checkSecretRefs(config, env);
     deps = await createDeps(config);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartupError) {

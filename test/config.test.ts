@@ -54,7 +54,7 @@ describe("config", () => {
   });
 
   test("outgoing endpoints load with their defaults, and need Redis", () => {
-    const endpoints = [{ name: "main", url: "https://example.test/h", secret: "whsec_abc", events: ["message.*"] }];
+    const endpoints = [{ name: "main", url: "https://example.test/h", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["message.*"] }];
     fails({ webhooks: { endpoints } }, /webhooks\.endpoints: outgoing webhooks need redis\.url/);
     const c = buildConfig({ redis: { url: "redis://127.0.0.1:1" }, webhooks: { endpoints } });
     assert.equal(c.webhooks.endpoints[0]!.timeoutMs, 5_000);
@@ -74,7 +74,7 @@ describe("config", () => {
     writeFileSync(j, "{ // comment\n server: { port: 1234, }, }");
     assert.equal(loadConfig(j, {}).server.port, 1234);
     const y = join(dir, "c.yaml");
-    writeFileSync(y, "server:\n  port: 4321\nplugins:\n  entries:\n    webhooks:\n      config:\n        routes:\n          y: { sessionKey: s, secret: x }\n");
+    writeFileSync(y, "server:\n  port: 4321\nplugins:\n  entries:\n    webhooks:\n      config:\n        routes:\n          y: { sessionKey: s, secret: route-secret-0123456789 }\n");
     const c = loadConfig(y, {});
     assert.equal(c.server.port, 4321);
     assert.equal(c.routes[0]?.path, "/plugins/webhooks/y");

@@ -191,7 +191,7 @@ describe("egress: publish → BullMQ → signed delivery", () => {
       {
         name: "slack",
         url: rx.url,
-        secret: "plain",
+        secret: "plain-secret-0123456789",
         events: ["error.occurred"],
         filter: { agentIds: ["ops"] },
         transform: { text: "Error: {{data.error.message}} at {{timestamp}}" },

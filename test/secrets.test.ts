@@ -16,11 +16,11 @@ describe("route secrets are re-resolved on every request", () => {
   const execScript = join(dir, "provider.mjs");
   const execValue = join(dir, "exec-value");
   before(async () => {
-    process.env.OCWH_TEST_ROUTE_SECRET = "env-secret-1";
+    process.env.OCWH_TEST_ROUTE_SECRET = "env-secret-0123456789-1";
     delete process.env.OCWH_TEST_MISSING;
-    writeFileSync(secretFile, "file-secret-1\n");
-    writeFileSync(jsonFile, JSON.stringify({ routes: { j: "json-secret-1" } }));
-    writeFileSync(execValue, "exec-secret-1");
+    writeFileSync(secretFile, "file-secret-0123456789-1\n");
+    writeFileSync(jsonFile, JSON.stringify({ routes: { j: "json-secret-0123456789-1" } }));
+    writeFileSync(execValue, "exec-secret-0123456789-1");
     // An exec provider speaking the OpenClaw protocol: ids on stdin, values on stdout.
     writeFileSync(
       execScript,
@@ -50,37 +50,37 @@ describe("route secrets are re-resolved on every request", () => {
   const call = (path: string, secret: string) => post(`${svc.url}${path}`, list, { secret }).then((r) => r.status);
 
   test("env ref and ${VAR} shorthand: rotation takes effect on the next request", async () => {
-    assert.equal(await call("/env", "env-secret-1"), 200);
-    assert.equal(await call("/short", "env-secret-1"), 200);
-    process.env.OCWH_TEST_ROUTE_SECRET = "env-secret-2";
-    assert.equal(await call("/env", "env-secret-1"), 401);
-    assert.equal(await call("/env", "env-secret-2"), 200);
-    assert.equal(await call("/short", "env-secret-2"), 200);
+    assert.equal(await call("/env", "env-secret-0123456789-1"), 200);
+    assert.equal(await call("/short", "env-secret-0123456789-1"), 200);
+    process.env.OCWH_TEST_ROUTE_SECRET = "env-secret-0123456789-2";
+    assert.equal(await call("/env", "env-secret-0123456789-1"), 401);
+    assert.equal(await call("/env", "env-secret-0123456789-2"), 200);
+    assert.equal(await call("/short", "env-secret-0123456789-2"), 200);
   });
 
   test("file refs (one-secret file and JSON pointer): rotation without restart", async () => {
-    assert.equal(await call("/file", "file-secret-1"), 200);
-    assert.equal(await call("/json", "json-secret-1"), 200);
-    writeFileSync(secretFile, "file-secret-2");
-    writeFileSync(jsonFile, JSON.stringify({ routes: { j: "json-secret-2" } }));
-    assert.equal(await call("/file", "file-secret-1"), 401);
-    assert.equal(await call("/file", "file-secret-2"), 200);
-    assert.equal(await call("/json", "json-secret-2"), 200);
+    assert.equal(await call("/file", "file-secret-0123456789-1"), 200);
+    assert.equal(await call("/json", "json-secret-0123456789-1"), 200);
+    writeFileSync(secretFile, "file-secret-0123456789-2");
+    writeFileSync(jsonFile, JSON.stringify({ routes: { j: "json-secret-0123456789-2" } }));
+    assert.equal(await call("/file", "file-secret-0123456789-1"), 401);
+    assert.equal(await call("/file", "file-secret-0123456789-2"), 200);
+    assert.equal(await call("/json", "json-secret-0123456789-2"), 200);
   });
 
   test("exec ref: the provider's answer is used, and a rotation shows within a second", async () => {
-    assert.equal(await call("/exec", "exec-secret-1"), 200);
-    writeFileSync(execValue, "exec-secret-2");
+    assert.equal(await call("/exec", "exec-secret-0123456789-1"), 200);
+    writeFileSync(execValue, "exec-secret-0123456789-2");
     await new Promise((r) => setTimeout(r, 1_100));
-    assert.equal(await call("/exec", "exec-secret-2"), 200);
-    assert.equal(await call("/exec", "exec-secret-1"), 401);
+    assert.equal(await call("/exec", "exec-secret-0123456789-2"), 200);
+    assert.equal(await call("/exec", "exec-secret-0123456789-1"), 401);
   });
 
   test("an unresolved secret keeps the route registered and answering 401, for any secret", async () => {
     for (const s of ["", "anything", "undefined", "[object Object]"]) assert.equal(await call("/missing", s), 401);
     assert.equal(await call("/store", "ANY"), 401);
-    process.env.OCWH_TEST_MISSING = "now-it-exists";
-    assert.equal(await call("/missing", "now-it-exists"), 200, "resolves once the variable appears");
+    process.env.OCWH_TEST_MISSING = "now-it-exists-0123456789";
+    assert.equal(await call("/missing", "now-it-exists-0123456789"), 200, "resolves once the variable appears");
   });
 
   test("a blank secret file never matches (401, not 500)", async () => {
@@ -97,14 +97,14 @@ describe("secret resolver", () => {
     const script = join(dir, "count.mjs");
     writeFileSync(
       script,
-      `#!${process.execPath}\nimport { appendFileSync, readFileSync } from "node:fs";\nappendFileSync(${JSON.stringify(counter)}, "x");\nconst req = JSON.parse(readFileSync(0, "utf8"));\nprocess.stdout.write(JSON.stringify({ protocolVersion: 1, values: { [req.ids[0]]: "v" } }));\n`,
+      `#!${process.execPath}\nimport { appendFileSync, readFileSync } from "node:fs";\nappendFileSync(${JSON.stringify(counter)}, "x");\nconst req = JSON.parse(readFileSync(0, "utf8"));\nprocess.stdout.write(JSON.stringify({ protocolVersion: 1, values: { [req.ids[0]]: "v-0123456789abcdef" } }));\n`,
     );
     chmodSync(script, 0o700);
     let t = 0;
     const r = createSecretResolver({ providers: { p: { source: "exec", command: script, args: [], timeoutMs: 5_000 } }, now: () => t });
     const ref = { source: "exec", provider: "p", id: "a" } as const;
     const got = await Promise.all([r.resolve(ref), r.resolve(ref), r.resolve(ref)]);
-    assert.deepEqual(got, ["v", "v", "v"]);
+    assert.deepEqual(got, ["v-0123456789abcdef", "v-0123456789abcdef", "v-0123456789abcdef"]);
     t = 999;
     await r.resolve(ref);
     const { readFileSync } = await import("node:fs");

@@ -28,11 +28,11 @@ test("npm start's entry serves the demo route on its embedded defaults, and stop
     const startup = JSON.parse(out.split("\n").find((l) => l.includes("listening"))!);
     assert.equal(startup.limits, "memory (single replica)");
     assert.equal(startup.gateway, "embedded");
-    assert.ok(!out.includes("demo-secret"), "the startup summary never prints a secret");
+    assert.ok(!out.includes("demo-route-secret"), "the startup summary never prints a secret");
 
     const res = await fetch(`http://127.0.0.1:${port}/plugins/webhooks/demo`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer demo-secret" },
+      headers: { "Content-Type": "application/json", Authorization: "Bearer demo-route-secret" },
       body: JSON.stringify({ action: "create_flow", goal: "Review inbound queue" }),
     });
     assert.equal(res.status, 200);

@@ -58,6 +58,14 @@ const workerSchema = z.strictObject({
 export const webhooksSchema = z
   .strictObject({
     publishToken: secretInput.optional().describe("Bearer token for POST /v1/events."),
+    publish: z
+      .strictObject({
+        allowSystemTypes: z
+          .array(eventPattern)
+          .default([])
+          .describe("System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved."),
+      })
+      .default({ allowSystemTypes: [] }),
     retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
     disableAfter: durationSchema
       .default(5 * 86_400_000)
@@ -74,6 +82,7 @@ export const webhooksSchema = z
       .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "endpoint names must be unique"),
   })
   .default({
+    publish: { allowSystemTypes: [] },
     allowPrivateCidrs: [],
     endpoints: [],
     retention: 7 * 86_400_000,
@@ -94,4 +103,16 @@ export function passesFilter(endpoint: Pick<Endpoint, "filter">, data: unknown):
   if (!ids) return true;
   const agentId = (data as { agentId?: unknown } | null)?.agentId;
   return typeof agentId === "string" && ids.includes(agentId);
+}
+
+/**
+ * How events and logs name an endpoint's address: its origin, `scheme://host[:port]`. The path and
+ * query are left out (and so is any `user:pass@`): they often are the endpoint's credential.
+ */
+export function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(invalid URL)";
+  }
 }

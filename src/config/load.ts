@@ -3,7 +3,9 @@ import { extname } from "node:path";
 import JSON5 from "json5";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route } from "./schema.js";
+import { asSecretRef } from "../secrets/resolve.js";
+import { secretProblem } from "../secrets/strength.js";
+import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route, type SecretInput } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "config/default.json5";
 
@@ -91,6 +93,37 @@ function buildRoutes(parsed: ParsedConfig): Route[] {
   return routes;
 }
 
+/**
+ * Every secret the service verifies a caller with or signs with, by config key: enabled routes'
+ * secrets, inbound endpoints' auth secrets, endpoint signing secrets, the publish and admin
+ * tokens. Not the Gateway's tokens: the service presents those, and the Gateway sets their rules.
+ * `standardKey` marks the ones a `whsec_` value is decoded for (secrets/strength.ts).
+ */
+export type VerifiedSecret = { key: string; input: SecretInput; standardKey: boolean };
+export function verifiedSecrets(parsed: ParsedConfig, routes: readonly Route[]): VerifiedSecret[] {
+  const out: VerifiedSecret[] = [];
+  const add = (key: string, input: SecretInput | readonly SecretInput[] | undefined, standardKey = false) => {
+    if (input === undefined) return;
+    if (Array.isArray(input)) input.forEach((s, i) => out.push({ key: `${key}.${i}`, input: s, standardKey }));
+    else out.push({ key, input: input as SecretInput, standardKey });
+  };
+  for (const r of routes) add(`plugins.entries.webhooks.config.routes.${r.id}.secret`, r.secret);
+  const inbound = parsed.webhooks.inbound;
+  if (inbound?.enabled) {
+    for (const [name, e] of Object.entries(inbound.endpoints)) {
+      if (!e.enabled) continue;
+      const standard = e.auth.scheme === "standard-webhooks";
+      add(`webhooks.inbound.endpoints.${name}.auth.secret`, e.auth.secret, standard);
+      add(`webhooks.inbound.endpoints.${name}.auth.secrets`, e.auth.secrets, standard);
+    }
+  }
+  // Signing secrets: a whsec_ one is the Standard Webhooks key, whichever schemes the endpoint uses.
+  parsed.webhooks.endpoints.forEach((e, i) => add(`webhooks.endpoints.${i}.secret`, e.secret, true));
+  add("webhooks.publishToken", parsed.webhooks.publishToken);
+  add("admin.token", parsed.admin.token);
+  return out;
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -124,6 +157,12 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
       const clash = routes.find((r) => r.path === path);
       if (clash) throw new ConfigError(`${source}: webhooks.inbound.endpoints.${name}: its path ${path} is also TaskFlow route ${clash.id}'s path`);
     }
+  }
+  // Inline values now; SecretRefs (and ${VAR} shorthands) when they resolve (secrets/resolve.ts).
+  for (const { key, input, standardKey } of verifiedSecrets(parsed, routes)) {
+    if (asSecretRef(input)) continue;
+    const problem = secretProblem(input as string, { standardKey });
+    if (problem) throw new ConfigError(`${source}: ${key}: ${problem}`);
   }
   return deepFreeze({ ...parsed, routes });
 }

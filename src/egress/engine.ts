@@ -3,7 +3,7 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullm
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { matchesEvent, passesFilter, type Endpoint } from "../config/endpoints.js";
+import { matchesEvent, originOf, passesFilter, type Endpoint } from "../config/endpoints.js";
 import { closeRedis } from "../deps.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
@@ -154,12 +154,18 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     return typeof e.transform === "string" ? renderTemplate(e.transform, event) : JSON.stringify(renderDeep(e.transform, event));
   }
 
-  /** Disables an endpoint (410, or Svix's rule) and says so with an `endpoint.disabled` event. */
+  /**
+   * Disables an endpoint (410, or Svix's rule) and says so with an `endpoint.disabled` event. The
+   * event goes to every subscriber and the log to whoever reads logs, so both name the endpoint by
+   * its name and origin: a URL's path and query are often its credential (Slack's
+   * `/services/T…/B…/<secret>`, `?token=`). The admin API, behind the admin token, shows it whole.
+   */
   async function disable(e: Endpoint, reason: string) {
     const set = await redis.hsetnx(key.state(e.name), "disabled", JSON.stringify({ reason, at: Date.now() }));
     if (set !== 1) return;
-    log.warn({ endpoint: e.name, reason }, "endpoint disabled");
-    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, url: e.url, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}`, source: "system" }).catch(
+    const origin = originOf(e.url);
+    log.warn({ endpoint: e.name, origin, reason }, "endpoint disabled");
+    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, origin, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}`, source: "system" }).catch(
       (err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"),
     );
   }
@@ -191,7 +197,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       if (!raw) throw new UnrecoverableError(`event ${eventId} has expired`);
       const event = JSON.parse(raw) as Envelope;
       const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
-      const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => s !== undefined);
+      const resolved = (await Promise.all(inputs.map((s) => secrets.resolve(s, { standardKey: true })))).filter((s): s is string => s !== undefined);
       if (!resolved.length) throw new UnrecoverableError(`endpoint ${name}: no signing secret resolves`);
       if (manual) {
         const st = await deliveryLog.state(id);
@@ -252,7 +258,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     else if (isProbe && ok) log.info({ endpoint: name }, "circuit closed: endpoint is back");
     if (ok) return;
     if (result.outcome === "disable") {
-      await disable(e, `410 Gone from ${e.url}`);
+      await disable(e, `410 Gone from ${originOf(e.url)}`);
       throw new UnrecoverableError("410 Gone: endpoint disabled");
     }
     if (status === "failed" && !manual) {

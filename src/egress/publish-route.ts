@@ -7,7 +7,9 @@ import { parseJsonBody, readBody } from "../ingress/body.js";
 import { presentedSecret, secretsEqual } from "../ingress/auth.js";
 import { header, jsonContentType, postOnly } from "../ingress/stages.js";
 import { formatFirstIssue } from "../taskflow/schemas.js";
+import { matchesEvent } from "../config/endpoints.js";
 import { eventIdProblem } from "./ids.js";
+import { isSystemEventId, isSystemType, SYSTEM_ID_NAMESPACES } from "./system-events.js";
 
 const publishSchema = z.strictObject({
   type: z.string().trim().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified").max(200),
@@ -29,7 +31,9 @@ const publishSchema = z.strictObject({
  * body `{ type, data, id? }`. Answers 202 only once the event, its delivery records and its jobs
  * are in Redis; 503 `storage_unavailable` when they could not be stored (retry with the same id:
  * nothing is sent twice); a repeated `id` answers `duplicate: true` for as long as the event is kept (`webhooks.retention`).
- * An id it cannot take is 400 `invalid_request` saying why. An event stored nowhere for a reason
+ * An id it cannot take is 400 `invalid_request` saying why. A type of the service's own families
+ * (system-events.ts) is 403 `reserved_event_type` unless `webhooks.publish.allowSystemTypes` lists
+ * it, and an id in one of its namespaces is 403 `reserved_event_id`, always. An event stored nowhere for a reason
  * other than Redis being away is parked (202 with `parked: true`: an operator replays it).
  */
 export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
@@ -44,9 +48,18 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: config.limits.maxBodyBytes, timeoutMs: config.limits.bodyTimeoutMs });
     const parsed = publishSchema.safeParse(parseJsonBody(raw));
     if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
+    // 403, not 400/422: the request is well formed, but this caller may not use the name. A type
+    // is a matter of permission (config can grant it); an id namespace never is.
+    const { type, id } = parsed.data;
+    if (isSystemType(type) && !matchesEvent(config.webhooks.publish.allowSystemTypes, type)) {
+      throw new AppError("reserved_event_type", `${type} is an event type the service sends itself; publishing it needs webhooks.publish.allowSystemTypes to list it`);
+    }
+    if (id !== undefined && isSystemEventId(id)) {
+      throw new AppError("reserved_event_id", `the id is in a namespace the service uses for its own events (${SYSTEM_ID_NAMESPACES}); choose another`);
+    }
     let out;
     try {
-      out = await egress.publish({ type: parsed.data.type, data: parsed.data.data ?? {}, ...(parsed.data.id !== undefined ? { id: parsed.data.id } : {}) });
+      out = await egress.publish({ type, data: parsed.data.data ?? {}, ...(id !== undefined ? { id } : {}) });
     } catch (cause) {
       throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { cause, retryAfterS: 1 });
     }

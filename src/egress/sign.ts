@@ -32,7 +32,10 @@ function keyOf(kind: "s" | "u", secret: string): KeyObject {
   let k = keyCache.get(id);
   if (!k) {
     if (keyCache.size >= 256) keyCache.clear();
-    k = createSecretKey(kind === "s" ? standardKey(secret) : Buffer.from(secret, "utf8"));
+    const raw = kind === "s" ? standardKey(secret) : Buffer.from(secret, "utf8");
+    // Config and the resolver refuse such secrets (secrets/strength.ts); never sign with no key.
+    if (raw.length === 0) throw new Error("empty signing key");
+    k = createSecretKey(raw);
     keyCache.set(id, k);
   }
   return k;

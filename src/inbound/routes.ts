@@ -63,7 +63,8 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
       maxBodyBytes: ep.maxBodyBytes ?? config.limits.maxBodyBytes,
     } satisfies Route;
     const inputs = ep.auth.secrets ?? [ep.auth.secret!];
-    const resolveSecrets = async () => (await Promise.all(inputs.map((s) => secrets.resolve(s)))).filter((s): s is string => !!s);
+    const standardKey = ep.auth.scheme === "standard-webhooks";
+    const resolveSecrets = async () => (await Promise.all(inputs.map((s) => secrets.resolve(s, { standardKey })))).filter((s): s is string => !!s);
     const unauthorized = (closeConnection: boolean) => new AppError("unauthorized", "unauthorized", { closeConnection });
     // The endpoint's own header or body path replaces the scheme's default (a body path given for
     // a token endpoint must not lose to the default webhook-id header).

@@ -88,8 +88,54 @@ async function readWebStream(request: Request, limits: BodyLimits): Promise<Buff
   return Buffer.concat(chunks, size);
 }
 
-/** Parses a JSON body; empty or malformed JSON is the plugin's `invalid request body`. */
+/**
+ * How deeply a request body may nest objects and arrays; the body's own object or array is level 1.
+ * JSON.parse takes any depth, but what runs after it recurses once per level (zod's z.json() and
+ * strict objects, the template renderer, JSON.stringify when the event is stored and signed, the
+ * Gateway's own parser) and overflows the stack some thousands of levels down: a 10 KB body was a
+ * 500 with an error-level stack. 64 is .NET System.Text.Json's default and far above real webhook
+ * payloads (GitHub's and Stripe's stay under ten levels; a TaskFlow stateJson is agent state),
+ * while leaving every recursive consumer downstream, including the envelope's extra level and the
+ * Gateway, a wide margin.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const OPEN_BRACE = 0x7b, OPEN_BRACKET = 0x5b, CLOSE_BRACE = 0x7d, CLOSE_BRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+
+/**
+ * Whether a JSON text nests deeper than `max`, read off the raw bytes in one linear pass before
+ * anything parses it: brackets count outside strings only, and a backslash in a string skips the
+ * byte after it (so `"\""` and `"[["` count nothing). UTF-8 continuation bytes are all ≥ 0x80, so
+ * they never look like a bracket or a quote. Malformed text is left to JSON.parse. Written here:
+ * no kept dependency does it (a streaming parser would be a new dependency for a dozen lines), and
+ * this runs before the parse, so a hostile body never builds the deep value at all.
+ */
+export function jsonDepthExceeds(raw: Uint8Array, max: number): boolean {
+  // Deeper than max needs max + 1 opening brackets.
+  if (raw.length <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > max) return true;
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--;
+  }
+  return false;
+}
+
+/**
+ * Parses a JSON body; empty or malformed JSON is the plugin's `invalid request body`. Every request
+ * body the service parses comes through here, so the depth limit holds on every surface.
+ */
 export function parseJsonBody(raw: Buffer): unknown {
+  if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) {
+    throw new AppError("invalid_request", `invalid request body: JSON nested more than ${MAX_JSON_DEPTH} levels deep`);
+  }
   try {
     if (raw.length === 0) throw new Error("empty");
     return JSON.parse(raw.toString("utf8"));

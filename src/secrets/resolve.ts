@@ -1,10 +1,25 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import type { SecretInput, SecretProviders, SecretRef } from "../config/schema.js";
+import { secretProblem } from "./strength.js";
+
+export type ResolveOptions = {
+  /**
+   * A credential the service presents rather than verifies or signs with (the Gateway's tokens):
+   * its strength is the other side's rule, so secretProblem is not applied.
+   */
+  unchecked?: boolean;
+  /** The value is a Standard Webhooks key: a `whsec_` value is decoded, so it is checked as one. */
+  standardKey?: boolean;
+};
 
 export type SecretResolver = {
-  /** The secret's current value, or undefined when it does not resolve (the route then answers 401). */
-  resolve(input: SecretInput): Promise<string | undefined>;
+  /**
+   * The secret's current value, or undefined when it does not resolve (the route then answers 401).
+   * A SecretRef whose value fails secretProblem (strength.ts: `whsec_` with no key, not base64,
+   * too short) does not resolve either, so it never becomes an empty or trivial key.
+   */
+  resolve(input: SecretInput, opts?: ResolveOptions): Promise<string | undefined>;
 };
 
 const ENV_ID = /^[A-Z][A-Z0-9_]{0,127}$/;
@@ -59,6 +74,8 @@ export function createSecretResolver(opts: {
   providers: SecretProviders;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** Told once per ref and problem (again after it resolved well) when a ref's value is refused. */
+  onRefused?: (ref: string, problem: string) => void;
 }): SecretResolver {
   const env = opts.env ?? process.env;
   const now = opts.now ?? Date.now;
@@ -102,23 +119,42 @@ export function createSecretResolver(opts: {
     return value;
   }
 
-  return {
-    async resolve(input) {
-      const ref = asSecretRef(input);
-      if (!ref) return nonEmpty(input);
-      switch (ref.source) {
-        case "env": {
-          const provider = opts.providers[ref.provider];
-          if (ref.provider !== "default" && provider?.source !== "env") return undefined;
-          return ENV_ID.test(ref.id) ? nonEmpty(env[ref.id]) : undefined;
-        }
-        case "file":
-          return fromFile(ref);
-        case "exec":
-          return fromExec(ref);
-        case "store":
-          return undefined;
+  function fromRef(ref: SecretRef): Promise<string | undefined> | string | undefined {
+    switch (ref.source) {
+      case "env": {
+        const provider = opts.providers[ref.provider];
+        if (ref.provider !== "default" && provider?.source !== "env") return undefined;
+        return ENV_ID.test(ref.id) ? nonEmpty(env[ref.id]) : undefined;
       }
+      case "file":
+        return fromFile(ref);
+      case "exec":
+        return fromExec(ref);
+      case "store":
+        return undefined;
+    }
+  }
+
+  const reported = new Set<string>();
+  return {
+    async resolve(input, ro) {
+      const ref = asSecretRef(input);
+      // Inline values were checked when the config loaded (config/load.ts).
+      if (!ref) return nonEmpty(input);
+      const value = await fromRef(ref);
+      if (value === undefined || ro?.unchecked) return value;
+      const name = describeSecret(ref);
+      const problem = secretProblem(value, { standardKey: ro?.standardKey === true });
+      if (problem === undefined) {
+        if (reported.size) for (const k of reported) if (k.startsWith(`${name}\u0000`)) reported.delete(k);
+        return value;
+      }
+      const k = `${name}\u0000${problem}`;
+      if (!reported.has(k) && reported.size < 1_000) {
+        reported.add(k);
+        opts.onRefused?.(name, problem);
+      }
+      return undefined;
     },
   };
 }
