@@ -61,7 +61,11 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
   const ok = (c: Context<AppEnv>, result: unknown, status: 200 | 202 = 200) => c.json({ ok: true, result }, status, JSON_UTF8);
   const body = async (c: Context<AppEnv>) => {
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: 64 * 1024, timeoutMs: config.limits.bodyTimeoutMs });
-    return raw.length ? parseJsonBody(raw) : {};
+    if (!raw.length) return {};
+    // A body is JSON or nothing: another media type is refused, as on every other surface.
+    const media = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    if (media !== "application/json" && !media.endsWith("+json")) throw new AppError("unsupported_media_type", "Unsupported Media Type: send application/json.");
+    return parseJsonBody(raw);
   };
 
   app.use("/admin/api/*", adminAuth(deps));
