@@ -25,6 +25,8 @@ export function mountDashboard(app: Hono<AppEnv>, deps: Deps): void {
   app.post("/dashboard/login", async (c) => {
     const token = deps.config.admin.token;
     if (token === undefined) throw new AppError("not_found", "The dashboard is not configured (admin.token).");
+    const media = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    if (media !== "application/x-www-form-urlencoded") throw new AppError("unsupported_media_type", "Unsupported Media Type: send the login form (application/x-www-form-urlencoded).");
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: 4096, timeoutMs: deps.config.limits.bodyTimeoutMs });
     const given = new URLSearchParams(raw.toString("utf8")).get("token") ?? "";
     const expected = await deps.secrets.resolve(token);
