@@ -5,7 +5,7 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../errors.js";
 import { secretsEqual } from "../ingress/auth.js";
 import { readBody } from "../ingress/body.js";
-import { adminIdentity, SESSION_COOKIE, sessionValue } from "./auth.js";
+import { adminIdentity, createRequestFacts, endSession, ensureSameOrigin, noFraming, startSession } from "./auth.js";
 
 /**
  * `/dashboard`: endpoint health, recent deliveries (status, response time, failure reason), a
@@ -14,33 +14,48 @@ import { adminIdentity, SESSION_COOKIE, sessionValue } from "./auth.js";
  * session cookie; the page then reads `/admin/api` and `/dashboard/events` with it.
  */
 export function mountDashboard(app: Hono<AppEnv>, deps: Deps): void {
+  const facts = createRequestFacts(deps);
   const html = (c: Context<AppEnv>, body: string, status: 200 | 401 = 200) =>
-    c.html(body, status, { "Cache-Control": "no-store", "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:" });
+    c.html(body, status, {
+      "Cache-Control": "no-store",
+      "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    });
+
+  app.use("/dashboard", noFraming);
+  app.use("/dashboard/*", noFraming);
 
   app.get("/dashboard", async (c) => {
-    const who = await adminIdentity(c, deps);
+    const who = await adminIdentity(c, deps, facts);
     return who ? html(c, PAGE) : html(c, LOGIN(""));
   });
 
+  /** A login starts a new server-side session (sessions.ts). Another site's form is refused before anything is read. */
   app.post("/dashboard/login", async (c) => {
     const token = deps.config.admin.token;
     if (token === undefined) throw new AppError("not_found", "The dashboard is not configured (admin.token).");
+    ensureSameOrigin(c, facts);
+    await deps.authGate.ensureNotLocked(c);
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: 4096, timeoutMs: deps.config.limits.bodyTimeoutMs });
     const given = new URLSearchParams(raw.toString("utf8")).get("token") ?? "";
     const expected = await deps.secrets.resolve(token);
-    if (expected === undefined || !secretsEqual(expected, given)) return html(c, LOGIN("That token was not accepted."), 401);
-    c.header("Set-Cookie", `${SESSION_COOKIE}=${sessionValue(expected)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`);
+    if (expected === undefined || !secretsEqual(expected, given)) {
+      if (given) await deps.authGate.failed(c);
+      return html(c, LOGIN("That token was not accepted."), 401);
+    }
+    await startSession(c, deps, facts, expected);
     return c.redirect("/dashboard", 303);
   });
 
-  app.post("/dashboard/logout", (c) => {
-    c.header("Set-Cookie", `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+  /** Ends the session server-side: the old cookie is worth nothing afterwards. Same origin only. */
+  app.post("/dashboard/logout", async (c) => {
+    ensureSameOrigin(c, facts);
+    await endSession(c, deps, facts);
     return c.redirect("/dashboard", 303);
   });
 
   /** A snapshot (endpoints + recent deliveries) whenever it changes, checked every `pollMs`; a comment every 15 s keeps proxies from closing the stream. */
   app.get("/dashboard/events", async (c) => {
-    if (!(await adminIdentity(c, deps))) throw new AppError("unauthorized", "unauthorized");
+    if (!(await adminIdentity(c, deps, facts))) throw new AppError("unauthorized", "unauthorized");
     const egress = deps.egress;
     return streamSSE(c, async (stream) => {
       let last = "";

@@ -58,6 +58,16 @@ const rateLimitSchema = z.strictObject({
   maxRequests: z.number().int().positive().describe("Requests allowed per window per path + client IP."),
 });
 
+/** Failed authentication attempts allowed per client IP and window, on every surface together. */
+export const AUTH_FAILURE_DEFAULTS = { max: 10, windowMs: 300_000 } as const;
+
+const authFailuresSchema = z
+  .strictObject({
+    max: z.number().int().positive().describe("Wrong tokens, signatures or logins a client IP may send per window; the next request is 429."),
+    windowMs: z.number().int().positive().describe("Window length in ms, counted from the first failure; a locked-out client waits for its end (Retry-After)."),
+  })
+  .describe("Limits guessing: admin API, dashboard login, POST /v1/events, TaskFlow routes and inbound endpoints share one count per client IP (in Redis when configured).");
+
 /** A route exactly as the bundled plugin takes it, plus this service's per-route limit overrides. */
 export const routeSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -136,6 +146,7 @@ export const configSchema = z.strictObject({
         .positive()
         .default(60_000)
         .describe("In-flight lease expiry in Redis: slots of a replica that died free themselves after this."),
+      authFailures: authFailuresSchema.default(AUTH_FAILURE_DEFAULTS),
     })
     .default({
       rateLimit: ROUTE_DEFAULTS.rateLimit,
@@ -144,6 +155,7 @@ export const configSchema = z.strictObject({
       bodyTimeoutMs: ROUTE_DEFAULTS.bodyTimeoutMs,
       maxTrackedKeys: ROUTE_DEFAULTS.maxTrackedKeys,
       leaseMs: 60_000,
+      authFailures: AUTH_FAILURE_DEFAULTS,
     }),
   gateway: gatewaySchema,
   idempotency: z
