@@ -125,8 +125,11 @@ export const configSchema = z.strictObject({
       trustedProxies: z.array(trimmed.refine(isIpOrCidr, "not an IP address or CIDR")).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
       allowRealIpFallback: z.boolean().default(false).describe("Use X-Real-IP when X-Forwarded-For yields nothing."),
       shutdownTimeoutMs: z.number().int().positive().default(20_000),
+      maxConnections: z.number().int().positive().default(1_024).describe("Open connections the server takes at once; further ones are closed on arrival."),
+      headersTimeoutMs: z.number().int().positive().default(10_000).describe("Time a client has to send a request's head."),
+      requestTimeoutMs: z.number().int().positive().optional().describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
     })
-    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000 }),
+    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000, maxConnections: 1_024, headersTimeoutMs: 10_000 }),
   redis: z
     .strictObject({
       url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
@@ -182,8 +185,13 @@ export const configSchema = z.strictObject({
     .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
   webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
   admin: z
-    .strictObject({ token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404.") })
-    .default({}),
+    .strictObject({
+      token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404."),
+      maxLiveSubscribers: z.number().int().positive().default(50).describe("Dashboard live-update streams per replica; the next is 503 live_updates_full with Retry-After."),
+      loginMaxBodyBytes: z.number().int().positive().default(4_096).describe("Largest dashboard login form body (413 beyond)."),
+      loginBodyTimeoutMs: z.number().int().positive().default(2_000).describe("Time a client has to send the login form body (408 beyond)."),
+    })
+    .default({ maxLiveSubscribers: 50, loginMaxBodyBytes: 4_096, loginBodyTimeoutMs: 2_000 }),
   log: z
     .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
     .default({ level: "info" }),
