@@ -37,7 +37,7 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
   app.all("/v1/events", postOnly, jsonContentType, async (c) => {
     const token = config.webhooks.publishToken;
     if (!egress || token === undefined) throw new AppError("not_found", "The publish API is not configured (webhooks.publishToken).");
-    const [expected] = await Promise.all([secrets.resolve(token), deps.authGate.ensureNotLocked(c)]);
+    const [expected] = await Promise.all([secrets.resolve(token), deps.authGate.ensureNotLocked(c, "storage_unavailable")]);
     const presented = presentedSecret((n) => header(c, n));
     if (expected === undefined || !secretsEqual(expected, presented)) {
       if (presented) await deps.authGate.failed(c);

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.js";
-import { AppError } from "../errors.js";
+import { AppError, type ErrorCode } from "../errors.js";
 import type { AuthFailureStore } from "../limits/auth-failures.js";
 import type { ClientIpResolver } from "./client-ip.js";
 import { header } from "./stages.js";
@@ -17,8 +17,12 @@ import { header } from "./stages.js";
 export type AuthGate = {
   /** The client IP the count is kept under. */
   clientOf(c: Context<AppEnv>): string;
-  /** Throws 429 `auth_rate_limited` while the client is locked out; 503 `limits_unavailable` when the count cannot be read. */
-  ensureNotLocked(c: Context<AppEnv>): Promise<void>;
+  /**
+   * Throws 429 `auth_rate_limited` while the client is locked out. When the count cannot be read
+   * it fails closed: 503 `unavailable` (default `limits_unavailable`), so an outage is no window
+   * for guessing.
+   */
+  ensureNotLocked(c: Context<AppEnv>, unavailable?: ErrorCode): Promise<void>;
   /** Counts a wrong credential; waits until it is stored, so the client's next request sees it on any replica. */
   failed(c: Context<AppEnv>): Promise<void>;
 };
@@ -27,12 +31,13 @@ export function createAuthGate(store: AuthFailureStore, clientIp: ClientIpResolv
   const clientOf = (c: Context<AppEnv>) => clientIp(c.env?.incoming?.socket?.remoteAddress, (name) => header(c, name));
   return {
     clientOf,
-    async ensureNotLocked(c) {
+    async ensureNotLocked(c, unavailable = "limits_unavailable") {
       let ms: number;
       try {
         ms = await store.lockedForMs(clientOf(c));
       } catch (cause) {
-        throw new AppError("limits_unavailable", "Rate-limit store unavailable; try again.", { cause, retryAfterS: 1, closeConnection: true });
+        const message = unavailable === "limits_unavailable" ? "Rate-limit store unavailable; try again." : "Redis could not be reached; retry.";
+        throw new AppError(unavailable, message, { cause, retryAfterS: 1, closeConnection: true });
       }
       if (ms > 0) {
         onLocked?.();
