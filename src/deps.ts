@@ -9,6 +9,10 @@ import { createGatewayMapper } from "./egress/gateway-events.js";
 import { createRelay, type Relay } from "./egress/relay.js";
 import { createGatewayClient, GatewayAuthError, type GatewayClient } from "./gateway/client.js";
 import { createGatewayTaskFlowRuntime } from "./gateway/taskflow-runtime.js";
+import { createMemoryAuthFailureStore, createRedisAuthFailureStore } from "./limits/auth-failures.js";
+import { createAuthGate, type AuthGate } from "./ingress/auth-gate.js";
+import { createClientIpResolver } from "./ingress/client-ip.js";
+import { createMemorySessionStore, createRedisSessionStore, type SessionStore } from "./admin/sessions.js";
 import { createMemoryLimitStore } from "./limits/memory-store.js";
 import { createRedisLimitStore } from "./limits/redis-store.js";
 import type { LimitStore } from "./limits/store.js";
@@ -27,6 +31,10 @@ export type Deps = {
   secrets: SecretResolver;
   redis: Redis | undefined;
   limitStore: LimitStore;
+  /** Failed-authentication count per client IP (Redis when configured), for every surface that takes a secret. */
+  authGate: AuthGate;
+  /** Dashboard sessions (Redis when configured): one per login, ended by logout or a new admin token. */
+  sessions: SessionStore;
   gateway: GatewayClient | undefined;
   taskflow: TaskFlowRuntime;
   /** Outgoing webhooks; present when endpoints or a publish token are configured (needs Redis). */
@@ -121,6 +129,19 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       ? createRedisLimitStore(redis, { prefix: config.redis.prefix, leaseMs: config.limits.leaseMs })
       : createMemoryLimitStore({ maxTrackedKeys: config.limits.maxTrackedKeys }));
 
+  const authFailures = config.limits.authFailures;
+  const authGate =
+    overrides.authGate ??
+    createAuthGate(
+      redis
+        ? createRedisAuthFailureStore(redis, { prefix: config.redis.prefix, ...authFailures })
+        : createMemoryAuthFailureStore({ ...authFailures, maxTrackedKeys: config.limits.maxTrackedKeys }),
+      createClientIpResolver(config.server),
+      () => metrics.authLockouts.inc(),
+    );
+
+  const sessions = overrides.sessions ?? (redis ? createRedisSessionStore(redis, { prefix: config.redis.prefix }) : createMemorySessionStore());
+
   let gateway = overrides.gateway;
   let taskflow = overrides.taskflow;
   const gw = config.gateway;
@@ -189,7 +210,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
         }
       : {}),
   });
-  return { config, log, metrics, secrets, redis, limitStore, gateway, taskflow: taskflow!, egress, events, agent, idempotency, runs, state: { shuttingDown: false } };
+  return { config, log, metrics, secrets, redis, limitStore, authGate, sessions, gateway, taskflow: taskflow!, egress, events, agent, idempotency, runs, state: { shuttingDown: false } };
 }
 
 /**

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   // A publisher using a type or id that belongs to the service's own events (egress/system-events.ts).
   reserved_event_type: 403,
   reserved_event_id: 403,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,
@@ -24,12 +25,14 @@ export const ERROR_STATUS = {
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   rate_limited: 429,
+  auth_rate_limited: 429,
   in_flight_limited: 429,
   internal: 500,
   gateway_error: 502,
   gateway_unavailable: 503,
   limits_unavailable: 503,
   storage_unavailable: 503,
+  live_updates_full: 503,
   gateway_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

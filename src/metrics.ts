@@ -37,6 +37,11 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       labelNames: ["route", "limit"] as const,
       registers,
     }),
+    authLockouts: new Counter({
+      name: n("auth_lockout_rejections_total"),
+      help: "Requests refused with 429 auth_rate_limited: their client sent too many wrong credentials (limits.authFailures).",
+      registers,
+    }),
     gatewayCalls: new Counter({
       name: n("gateway_calls_total"),
       help: "Gateway RPC calls by method and outcome (ok, error, timeout, unavailable).",

@@ -4,7 +4,7 @@ import type { Config } from "./config/schema.js";
 import { closeDeps, createDeps, StartupError } from "./deps.js";
 import { asSecretRef, createSecretResolver, describeSecret } from "./secrets/resolve.js";
 import { secretProblem } from "./secrets/strength.js";
-import { startServer } from "./server.js";
+import { serverOptionsOf, startServer } from "./server.js";
 
 /** Startup summary: secrets appear only as how they are configured, never their values. */
 function summary(config: Config) {
@@ -59,11 +59,7 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const app = createApp(deps);
   deps.egress?.startWorker();
-  const running = await startServer(app, {
-    host: config.server.host,
-    port: config.server.port,
-    bodyTimeoutMs: config.limits.bodyTimeoutMs,
-  });
+  const running = await startServer(app, serverOptionsOf(config));
   log.info({ ...summary(config), url: running.url }, "openclaw-webhooks listening");
 
   let stopping = false;

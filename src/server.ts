@@ -3,14 +3,39 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
+import type { Config } from "./config/schema.js";
 
 export type RunningServer = { server: Server; port: number; url: string; close: (graceMs?: number) => Promise<void> };
+
+export type ServerOptions = {
+  host: string;
+  port: number;
+  bodyTimeoutMs: number;
+  /** Connections beyond this are closed on arrival (Node's `server.maxConnections`). Default unlimited. */
+  maxConnections?: number;
+  /** Time to send a request head (default 10 s). */
+  headersTimeoutMs?: number;
+  /** Time to send a whole request (default bodyTimeoutMs + 10 s). */
+  requestTimeoutMs?: number;
+};
+
+/** The server options of the config (server.* and limits.bodyTimeoutMs). */
+export const serverOptionsOf = (config: Config): ServerOptions => ({
+  host: config.server.host,
+  port: config.server.port,
+  bodyTimeoutMs: config.limits.bodyTimeoutMs,
+  maxConnections: config.server.maxConnections,
+  headersTimeoutMs: config.server.headersTimeoutMs,
+  ...(config.server.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.server.requestTimeoutMs } : {}),
+});
 
 /**
  * Serves the app over Node's HTTP server. The ingress enforces its own body deadline; Node's
  * `requestTimeout` is only a backstop, checked every second instead of Node's default 30 s.
+ * `headersTimeout` cuts off clients that never finish a request head, and `maxConnections` bounds
+ * what anonymous clients can hold open at all.
  */
-export function startServer(app: Hono<AppEnv>, opts: { host: string; port: number; bodyTimeoutMs: number }): Promise<RunningServer> {
+export function startServer(app: Hono<AppEnv>, opts: ServerOptions): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = serve(
       {
@@ -18,8 +43,8 @@ export function startServer(app: Hono<AppEnv>, opts: { host: string; port: numbe
         hostname: opts.host,
         port: opts.port,
         serverOptions: {
-          headersTimeout: 10_000,
-          requestTimeout: opts.bodyTimeoutMs + 10_000,
+          headersTimeout: opts.headersTimeoutMs ?? 10_000,
+          requestTimeout: opts.requestTimeoutMs ?? opts.bodyTimeoutMs + 10_000,
           connectionsCheckingInterval: 1_000,
           keepAliveTimeout: 5_000,
         },
@@ -34,6 +59,7 @@ export function startServer(app: Hono<AppEnv>, opts: { host: string; port: numbe
         });
       },
     ) as Server;
+    if (opts.maxConnections !== undefined) server.maxConnections = opts.maxConnections;
     server.once("error", reject);
   });
 }

@@ -24,8 +24,11 @@ describe("Redis limits shared by two app instances", () => {
   before(async () => {
     const prefix = redis.prefix();
     // Both instances run the full service, each with its own Redis connection.
-    one = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix } });
-    two = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix } });
+    // The wrong-secret lockout (auth-failures.test.ts) is set out of the way: the test below counts
+    // admissions with wrong secrets.
+    const limits = { authFailures: { max: 1_000, windowMs: 60_000 } };
+    one = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix }, limits });
+    two = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix }, limits });
   });
   after(async () => {
     await one.close();

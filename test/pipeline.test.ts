@@ -135,7 +135,8 @@ describe("pipeline stages, in the seed's order", () => {
   });
 
   test("rate limit: the 121st request in a window is 429 with Retry-After, and is not authenticated", async () => {
-    const { app, calls } = await appWith({}, { rateLimit: { windowMs: 60_000, maxRequests: 120 } });
+    // The wrong-secret lockout (auth-failures.test.ts) is set out of the way: this is the route's window.
+    const { app, calls } = await appWith({}, { rateLimit: { windowMs: 60_000, maxRequests: 120 }, authFailures: { max: 1_000, windowMs: 60_000 } });
     await awaitFreshWindow();
     const statuses: number[] = [];
     for (let i = 0; i < 125; i++) statuses.push((await app.request("/hooks/a", req({ secret: "wrong" }))).status);

@@ -5,7 +5,8 @@ import type { Deps } from "../deps.js";
 import { AppError } from "../errors.js";
 import { secretsEqual } from "../ingress/auth.js";
 import { readBody } from "../ingress/body.js";
-import { adminIdentity, SESSION_COOKIE, sessionValue } from "./auth.js";
+import { createLiveFeed } from "./live-feed.js";
+import { adminIdentity, createRequestFacts, endSession, ensureSameOrigin, noFraming, startSession } from "./auth.js";
 
 /**
  * `/dashboard`: endpoint health, recent deliveries (status, response time, failure reason), a
@@ -14,65 +15,86 @@ import { adminIdentity, SESSION_COOKIE, sessionValue } from "./auth.js";
  * session cookie; the page then reads `/admin/api` and `/dashboard/events` with it.
  */
 export function mountDashboard(app: Hono<AppEnv>, deps: Deps): void {
+  const facts = createRequestFacts(deps);
   const html = (c: Context<AppEnv>, body: string, status: 200 | 401 = 200) =>
-    c.html(body, status, { "Cache-Control": "no-store", "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:" });
+    c.html(body, status, {
+      "Cache-Control": "no-store",
+      "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    });
+
+  app.use("/dashboard", noFraming);
+  app.use("/dashboard/*", noFraming);
 
   app.get("/dashboard", async (c) => {
-    const who = await adminIdentity(c, deps);
+    const who = await adminIdentity(c, deps, facts);
     return who ? html(c, PAGE) : html(c, LOGIN(""));
   });
 
+  /** A login starts a new server-side session (sessions.ts). Another site's form is refused before anything is read. */
   app.post("/dashboard/login", async (c) => {
     const token = deps.config.admin.token;
     if (token === undefined) throw new AppError("not_found", "The dashboard is not configured (admin.token).");
+    ensureSameOrigin(c, facts);
+    await deps.authGate.ensureNotLocked(c);
+    // A small form with a short deadline: anonymous clients cannot hold a connection open with a
+    // slow body for the general body timeout (issue #16).
     const media = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
     if (media !== "application/x-www-form-urlencoded") throw new AppError("unsupported_media_type", "Unsupported Media Type: send the login form (application/x-www-form-urlencoded).");
-    const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: 4096, timeoutMs: deps.config.limits.bodyTimeoutMs });
+    const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: deps.config.admin.loginMaxBodyBytes, timeoutMs: deps.config.admin.loginBodyTimeoutMs });
     const given = new URLSearchParams(raw.toString("utf8")).get("token") ?? "";
     const expected = await deps.secrets.resolve(token);
-    if (expected === undefined || !secretsEqual(expected, given)) return html(c, LOGIN("That token was not accepted."), 401);
-    c.header("Set-Cookie", `${SESSION_COOKIE}=${sessionValue(expected)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`);
+    if (expected === undefined || !secretsEqual(expected, given)) {
+      if (given) await deps.authGate.failed(c);
+      return html(c, LOGIN("That token was not accepted."), 401);
+    }
+    await startSession(c, deps, facts, expected);
     return c.redirect("/dashboard", 303);
   });
 
-  app.post("/dashboard/logout", (c) => {
-    c.header("Set-Cookie", `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+  /** Ends the session server-side: the old cookie is worth nothing afterwards. Same origin only. */
+  app.post("/dashboard/logout", async (c) => {
+    ensureSameOrigin(c, facts);
+    await endSession(c, deps, facts);
     return c.redirect("/dashboard", 303);
   });
 
-  /** A snapshot (endpoints + recent deliveries) whenever it changes, checked every `pollMs`; a comment every 15 s keeps proxies from closing the stream. */
+  /**
+   * Live updates: a snapshot (endpoints + recent deliveries) whenever it changes. One poller per
+   * replica reads it every 500 ms while anyone is subscribed and fans it out (live-feed.ts); at
+   * most `admin.maxLiveSubscribers` streams at once, the next is 503 with Retry-After.
+   */
+  const feed = createLiveFeed({ read: () => snapshot(deps), pollMs: 500, max: deps.config.admin.maxLiveSubscribers, stopping: () => deps.state.shuttingDown });
   app.get("/dashboard/events", async (c) => {
-    if (!(await adminIdentity(c, deps))) throw new AppError("unauthorized", "unauthorized");
-    const egress = deps.egress;
+    if (!(await adminIdentity(c, deps, facts))) throw new AppError("unauthorized", "unauthorized");
+    const slot = feed.join();
+    if (!slot) throw new AppError("live_updates_full", "Too many live-update streams on this replica; retry later.", { retryAfterS: 10 });
     return streamSSE(c, async (stream) => {
-      let last = "";
-      let idle = 0;
-      while (!stream.aborted && !deps.state.shuttingDown) {
-        let data = "";
-        try {
-          const [endpoints, ids] = egress ? await Promise.all([egress.endpointStatus(), egress.log.list({ limit: 50 })]) : [[], []];
-          const deliveries = egress ? (await Promise.all(ids.map((id) => egress.log.get(id)))).filter((d) => d !== undefined) : [];
-          data = JSON.stringify({
-            endpoints,
-            deliveries: deliveries.map(({ attemptLog, ...d }) => ({
-              ...d,
-              lastDurationMs: attemptLog.at(-1)?.durationMs ?? null,
-              lastErrorClass: attemptLog.at(-1)?.errorClass ?? null,
-            })),
-          });
-        } catch {
-          data = JSON.stringify({ error: "Redis is not answering" });
+      stream.onAbort(() => slot.leave());
+      try {
+        for (let m = await slot.next(); m && !stream.aborted; m = await slot.next()) {
+          if ("data" in m) await stream.writeSSE({ event: "snapshot", data: m.data });
+          else await stream.write(": keep-alive\n\n");
         }
-        if (data !== last) {
-          await stream.writeSSE({ event: "snapshot", data });
-          last = data;
-          idle = 0;
-        } else if (++idle % 30 === 0) {
-          await stream.write(": keep-alive\n\n");
-        }
-        await stream.sleep(500);
+      } finally {
+        slot.leave();
       }
     });
+  });
+}
+
+/** The dashboard's snapshot: endpoint health and the 50 newest deliveries, as JSON. */
+async function snapshot(deps: Deps): Promise<string> {
+  const egress = deps.egress;
+  if (!egress) return JSON.stringify({ endpoints: [], deliveries: [] });
+  const [endpoints, ids] = await Promise.all([egress.endpointStatus(), egress.log.list({ limit: 50 })]);
+  const deliveries = (await Promise.all(ids.map((id) => egress.log.get(id)))).filter((d) => d !== undefined);
+  return JSON.stringify({
+    endpoints,
+    deliveries: deliveries.map(({ attemptLog, ...d }) => ({
+      ...d,
+      lastDurationMs: attemptLog.at(-1)?.durationMs ?? null,
+      lastErrorClass: attemptLog.at(-1)?.errorClass ?? null,
+    })),
   });
 }
 

@@ -4,7 +4,7 @@ import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { ReplayRefused, type Egress } from "../egress/engine.js";
 import { ParkedRefused } from "../egress/publish-or-park.js";
-import { adminAuth } from "./auth.js";
+import { adminAuth, createRequestFacts, noFraming } from "./auth.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
 import { parseJsonBody, readBody } from "../ingress/body.js";
 import { describeSecret } from "../secrets/resolve.js";
@@ -68,7 +68,7 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return parseJsonBody(raw);
   };
 
-  app.use("/admin/api/*", adminAuth(deps));
+  app.use("/admin/api/*", noFraming, adminAuth(deps, createRequestFacts(deps)));
 
   app.get("/admin/api/routes", (c) => {
     const inbound = config.webhooks.inbound;

@@ -58,6 +58,16 @@ const rateLimitSchema = z.strictObject({
   maxRequests: z.number().int().positive().describe("Requests allowed per window per path + client IP."),
 });
 
+/** Failed authentication attempts allowed per client IP and window, on every surface together. */
+export const AUTH_FAILURE_DEFAULTS = { max: 10, windowMs: 300_000 } as const;
+
+const authFailuresSchema = z
+  .strictObject({
+    max: z.number().int().positive().describe("Wrong tokens, signatures or logins a client IP may send per window; the next request is 429."),
+    windowMs: z.number().int().positive().describe("Window length in ms, counted from the first failure; a locked-out client waits for its end (Retry-After)."),
+  })
+  .describe("Limits guessing: admin API, dashboard login, POST /v1/events, TaskFlow routes and inbound endpoints share one count per client IP (in Redis when configured).");
+
 /** A route exactly as the bundled plugin takes it, plus this service's per-route limit overrides. */
 export const routeSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -115,8 +125,11 @@ export const configSchema = z.strictObject({
       trustedProxies: z.array(trimmed.refine(isIpOrCidr, "not an IP address or CIDR")).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
       allowRealIpFallback: z.boolean().default(false).describe("Use X-Real-IP when X-Forwarded-For yields nothing."),
       shutdownTimeoutMs: z.number().int().positive().default(20_000),
+      maxConnections: z.number().int().positive().default(1_024).describe("Open connections the server takes at once; further ones are closed on arrival."),
+      headersTimeoutMs: z.number().int().positive().default(10_000).describe("Time a client has to send a request's head."),
+      requestTimeoutMs: z.number().int().positive().optional().describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
     })
-    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000 }),
+    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000, maxConnections: 1_024, headersTimeoutMs: 10_000 }),
   redis: z
     .strictObject({
       url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
@@ -136,6 +149,7 @@ export const configSchema = z.strictObject({
         .positive()
         .default(60_000)
         .describe("In-flight lease expiry in Redis: slots of a replica that died free themselves after this."),
+      authFailures: authFailuresSchema.default(AUTH_FAILURE_DEFAULTS),
     })
     .default({
       rateLimit: ROUTE_DEFAULTS.rateLimit,
@@ -144,6 +158,7 @@ export const configSchema = z.strictObject({
       bodyTimeoutMs: ROUTE_DEFAULTS.bodyTimeoutMs,
       maxTrackedKeys: ROUTE_DEFAULTS.maxTrackedKeys,
       leaseMs: 60_000,
+      authFailures: AUTH_FAILURE_DEFAULTS,
     }),
   gateway: gatewaySchema,
   idempotency: z
@@ -170,8 +185,13 @@ export const configSchema = z.strictObject({
     .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
   webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
   admin: z
-    .strictObject({ token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404.") })
-    .default({}),
+    .strictObject({
+      token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404."),
+      maxLiveSubscribers: z.number().int().positive().default(50).describe("Dashboard live-update streams per replica; the next is 503 live_updates_full with Retry-After."),
+      loginMaxBodyBytes: z.number().int().positive().default(4_096).describe("Largest dashboard login form body (413 beyond)."),
+      loginBodyTimeoutMs: z.number().int().positive().default(2_000).describe("Time a client has to send the login form body (408 beyond)."),
+    })
+    .default({ maxLiveSubscribers: 50, loginMaxBodyBytes: 4_096, loginBodyTimeoutMs: 2_000 }),
   log: z
     .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
     .default({ level: "info" }),

@@ -41,8 +41,10 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
   app.all("/v1/events", postOnly, jsonContentType, async (c) => {
     const token = config.webhooks.publishToken;
     if (!egress || token === undefined) throw new AppError("not_found", "The publish API is not configured (webhooks.publishToken).");
-    const expected = await secrets.resolve(token);
-    if (expected === undefined || !secretsEqual(expected, presentedSecret((n) => header(c, n)))) {
+    const [expected] = await Promise.all([secrets.resolve(token), deps.authGate.ensureNotLocked(c, "storage_unavailable")]);
+    const presented = presentedSecret((n) => header(c, n));
+    if (expected === undefined || !secretsEqual(expected, presented)) {
+      if (presented) await deps.authGate.failed(c);
       throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
     }
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: config.limits.maxBodyBytes, timeoutMs: config.limits.bodyTimeoutMs });

@@ -72,11 +72,21 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
     const dedupe = own?.header || own?.bodyPath ? { header: own.header, bodyPath: own.bodyPath } : (DEFAULT_DEDUPE[ep.auth.scheme] ?? {});
     const windowMs = ep.idempotency?.windowMs ?? 24 * 3_600_000;
 
-    // A token needs no body: it is checked before reading one, like the TaskFlow routes' secret.
+    // A sender that presented something and failed is counted against its IP (auth-gate.ts); a
+    // request missing the credential entirely is not a guess.
+    const failed = async (c: Context<AppEnv>, reason: string) => {
+      if (!reason.startsWith("missing") && reason !== "no secret resolves") await deps.authGate.failed(c);
+    };
+    // A locked-out client is refused before its body is read. A token needs no body: it is
+    // checked before reading one, like the TaskFlow routes' secret.
     const tokenAuth = createMiddleware<AppEnv>(async (c, next) => {
+      await deps.authGate.ensureNotLocked(c);
       if (ep.auth.scheme === "token") {
         const verdict = verifyInbound(ep.auth, await resolveSecrets(), Buffer.alloc(0), (n) => header(c, n));
-        if (!verdict.ok) throw unauthorized(true);
+        if (!verdict.ok) {
+          await failed(c, verdict.reason);
+          throw unauthorized(true);
+        }
       }
       await next();
     });
@@ -87,6 +97,7 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
         const verdict = verifyInbound(ep.auth, await resolveSecrets(), raw, (n) => header(c, n));
         if (!verdict.ok) {
           deps.log.info({ endpoint: name, reason: verdict.reason }, "inbound signature refused");
+          await failed(c, verdict.reason);
           throw unauthorized(false);
         }
       }

@@ -43,6 +43,7 @@ export function verifyInbound(auth: InboundAuth, secrets: readonly string[], raw
     case "token": {
       const bearer = presentedSecret((n) => (n === "x-openclaw-webhook-secret" ? undefined : header(n)));
       const presented = bearer || (auth.header ? (header(auth.header) ?? "").trim() : "");
+      if (!presented) return { ok: false, reason: "missing token" };
       // Every secret is compared, so the time taken does not say which one matched.
       let ok = false;
       for (const s of secrets) ok = secretsEqual(s, presented) || ok;

@@ -23,17 +23,7 @@ export type ClientIpResolver = (socketAddress: string | undefined, header: (name
  * only when `allowRealIpFallback` is set; else the socket address.
  */
 export function createClientIpResolver(opts: { trustedProxies: readonly string[]; allowRealIpFallback: boolean }): ClientIpResolver {
-  const ranges: [Parsed, number][] = opts.trustedProxies.map((entry) => {
-    if (entry.includes("/")) {
-      const [ip, bits] = ipaddr.parseCIDR(entry);
-      return ip.kind() === "ipv6" && (ip as ipaddr.IPv6).isIPv4MappedAddress()
-        ? [(ip as ipaddr.IPv6).toIPv4Address(), bits - 96]
-        : [ip, bits];
-    }
-    const ip = parse(entry);
-    if (!ip) throw new Error(`server.trustedProxies: not an IP or CIDR: ${entry}`);
-    return [ip, ip.kind() === "ipv4" ? 32 : 128];
-  });
+  const ranges = parseRanges(opts.trustedProxies);
   const trusted = (ip: Parsed) => ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits));
 
   if (ranges.length === 0) {
@@ -60,5 +50,28 @@ export function createClientIpResolver(opts: { trustedProxies: readonly string[]
       if (real) return real.toString();
     }
     return fallback;
+  };
+}
+
+function parseRanges(trustedProxies: readonly string[]): [Parsed, number][] {
+  return trustedProxies.map((entry) => {
+    if (entry.includes("/")) {
+      const [ip, bits] = ipaddr.parseCIDR(entry);
+      return ip.kind() === "ipv6" && (ip as ipaddr.IPv6).isIPv4MappedAddress()
+        ? [(ip as ipaddr.IPv6).toIPv4Address(), bits - 96]
+        : [ip, bits];
+    }
+    const ip = parse(entry);
+    if (!ip) throw new Error(`server.trustedProxies: not an IP or CIDR: ${entry}`);
+    return [ip, ip.kind() === "ipv4" ? 32 : 128];
+  });
+}
+
+/** Whether a socket peer is one of `server.trustedProxies`, whose forwarded headers are believed. */
+export function createProxyTrust(trustedProxies: readonly string[]): (socketAddress: string | undefined) => boolean {
+  const ranges = parseRanges(trustedProxies);
+  return (socketAddress) => {
+    const ip = parse(socketAddress);
+    return ip !== undefined && ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits));
   };
 }

@@ -32,7 +32,7 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
         postOnly,
         jsonContentType,
         limits(route, limitStore, clientIp, metrics),
-        sharedSecretAuth(route, secrets),
+        sharedSecretAuth(route, secrets, deps.authGate),
         async (c) => {
           const raw = await readBody(c.env?.incoming, c.req.raw, {
             maxBytes: route.maxBodyBytes,

@@ -8,6 +8,7 @@ import type { LimitStore } from "../limits/store.js";
 import type { ClientIpResolver } from "./client-ip.js";
 import { presentedSecret, secretsEqual } from "./auth.js";
 import type { AppEnv } from "../app-env.js";
+import type { AuthGate } from "./auth-gate.js";
 
 /**
  * The seed's stages, one middleware each, in its order: method → content type → limits (fixed
@@ -109,12 +110,17 @@ export const limits = (route: Route, store: LimitStore, clientIp: ClientIpResolv
     }
   });
 
-/** Re-resolves the route's secret on every request; a secret that does not resolve matches nothing. */
-export const sharedSecretAuth = (route: Route, secrets: SecretResolver) =>
+/**
+ * Re-resolves the route's secret on every request; a secret that does not resolve matches nothing.
+ * A client locked out for wrong secrets (auth-gate.ts) is refused before the comparison; a wrong
+ * secret it presents is counted.
+ */
+export const sharedSecretAuth = (route: Route, secrets: SecretResolver, gate: AuthGate) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const expected = await secrets.resolve(route.secret);
+    const [expected] = await Promise.all([secrets.resolve(route.secret), gate.ensureNotLocked(c)]);
     const presented = presentedSecret((name) => header(c, name));
     if (expected === undefined || !secretsEqual(expected, presented)) {
+      if (presented) await gate.failed(c);
       throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
     }
     await next();

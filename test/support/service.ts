@@ -5,7 +5,7 @@ import type { ConfigInput } from "../../src/config/schema.js";
 import { closeDeps, createDeps, type Deps } from "../../src/deps.js";
 import { createLogger } from "../../src/log.js";
 import { createMetrics } from "../../src/metrics.js";
-import { startServer, type RunningServer } from "../../src/server.js";
+import { serverOptionsOf, startServer, type RunningServer } from "../../src/server.js";
 
 export const SECRET_A = "secret-route-a-0123456789";
 export const SECRET_B = "secret-route-b-0123456789";
@@ -41,7 +41,7 @@ export async function startService(
     ...overrides,
   });
   const app = createApp(deps);
-  const server = await startServer(app, { host: "127.0.0.1", port: config.server.port, bodyTimeoutMs: config.limits.bodyTimeoutMs });
+  const server = await startServer(app, { ...serverOptionsOf(config), host: "127.0.0.1" });
   return {
     deps,
     app,
