@@ -20,6 +20,11 @@ const STRIPE = "whsec_stripe-secret-0123456789abcdef";
 const HMAC = "hmac-secret-0123456789abcdef";
 const PUBLISH = "publish-token-0123456789abcdef";
 const ADMIN = "admin-token-0123456789abcdef";
+/** Wrong credentials a client may send per window on all surfaces together (limits.authFailures.max). */
+const GUESSES = 5;
+/** A fresh client address for each request (the benchmarking range 198.18.0.0/15: it is only a header here). */
+let clients = 0;
+const client = () => (++clients, `198.18.${clients >> 8}.${clients & 255}`);
 /** The general body limit (limits.maxBodyBytes, 256 KiB by default). */
 const MAX_BODY = 256 * 1024;
 
@@ -161,15 +166,18 @@ const SURFACES: Surface[] = [
 ];
 
 
-async function send(s: Surface, req: Signed, opts: { method?: string; media?: string; path?: string } = {}) {
+/** Every answer the table got, by status: the figure it prints. */
+const tally = new Map<number, number>();
+async function send(s: Surface, req: Signed, opts: { method?: string; media?: string; path?: string; from?: string } = {}) {
   const started = performance.now();
   const res = await fetch(`${svc.url}${opts.path ?? s.path}`, {
     method: opts.method ?? "POST",
-    headers: { "content-type": opts.media ?? s.media, ...req.headers },
+    headers: { "content-type": opts.media ?? s.media, "x-forwarded-for": opts.from ?? client(), ...req.headers },
     body: req.body,
     redirect: "manual",
   });
   const text = await res.text();
+  tally.set(res.status, (tally.get(res.status) ?? 0) + 1);
   return { status: res.status, headers: res.headers, text, ms: performance.now() - started };
 }
 /** The service's JSON envelope with this code (the dashboard's login form answers HTML). */
@@ -186,6 +194,10 @@ describe("security table: every surface refuses the same hostile requests the sa
       redis: { url: shared.redis.url, prefix: `sec-${process.pid}:` },
       gateway: { url: shared.gw.url, token: GW_TOKEN },
       admin: { token: ADMIN },
+      // Each request comes as its own client (X-Forwarded-For from the trusted loopback proxy), so
+      // one column's wrong credentials do not lock out the next.
+      server: { host: "127.0.0.1", port: 0, trustedProxies: ["127.0.0.1"] },
+      limits: { authFailures: { max: GUESSES, windowMs: 60_000 } },
       routes: { a: { path: "/hooks/a", sessionKey: "agent:main:hook:a", secret: ROUTE_SECRET } },
       webhooks: {
         publishToken: PUBLISH,
@@ -226,6 +238,17 @@ describe("security table: every surface refuses the same hostile requests the sa
         envelope(s, r, "unauthorized");
       });
 
+      test(`guessing: after ${GUESSES} wrong credentials from one client, 429 with Retry-After, even with the right one; another client is unaffected`, async () => {
+        const guesser = client();
+        for (let i = 0; i < GUESSES; i++) assert.equal((await send(s, s.sign(s.body(), false), { from: guesser })).status, 401);
+        const locked = await send(s, s.sign(s.body(), true), { from: guesser });
+        assert.equal(locked.status, 429, locked.text);
+        assert.ok(Number(locked.headers.get("retry-after")) >= 1, `Retry-After: ${locked.headers.get("retry-after")}`);
+        envelope(s, locked, "auth_rate_limited");
+        const other = await send(s, s.sign(s.body(), true));
+        assert.ok(s.ok.includes(other.status), `${other.status} ${other.text}`);
+      });
+
       test("a body over the limit: 413, before the credentials are even checked", async () => {
         const big = s.media === "application/json" ? `{"x":"${"a".repeat(MAX_BODY * 4)}"}` : `token=${"a".repeat(MAX_BODY * 4)}`;
         const r = await send(s, s.sign(big, true));
@@ -250,6 +273,14 @@ describe("security table: every surface refuses the same hostile requests the sa
       });
     });
   }
+
+  after(() => {
+    const all = [...tally].sort(([a], [b]) => a - b);
+    const n = all.reduce((sum, [, c]) => sum + c, 0);
+    const fivexx = all.filter(([st]) => st >= 500).reduce((sum, [, c]) => sum + c, 0);
+    console.log(`security table: ${SURFACES.length} surfaces, ${n} requests, ${fivexx} 5xx (${all.map(([st, c]) => `${c} × ${st}`).join(", ")})`);
+    assert.equal(fivexx, 0);
+  });
 
   test("odd ids in paths and headers: 4xx or a normal answer, never 5xx", async () => {
     const odd = ["%00", "%FF%FE", "a%0D%0Ab", "..%2F..%2Fetc", "x".repeat(2_000), "%F0%9F%92%A9", "dlv_:::", "%25"];
