@@ -87,8 +87,10 @@ const REQUIRED = new Set(["goal", "controllerId", "flowId", "token", "expectedRe
 class ParamsError extends Error {}
 function readParams(action, params) {
   if (!params || typeof params !== "object" || Array.isArray(params)) throw new ParamsError("params must be an object");
-  const { sessionKey, ...rest } = params;
+  const { sessionKey, idempotencyKey, ...rest } = params;
   if (!str(sessionKey)) throw new ParamsError("sessionKey: a non-empty string is required");
+  if (idempotencyKey !== undefined && (!str(idempotencyKey) || idempotencyKey.length > 1024)) throw new ParamsError("idempotencyKey: a non-empty string of at most 1024 characters");
+  if (idempotencyKey !== undefined && !ONCE.has(action)) throw new ParamsError(`unknown field: idempotencyKey`);
   const fields = FIELDS[action];
   for (const key of Object.keys(rest)) if (!Object.hasOwn(fields, key)) throw new ParamsError(`unknown field: ${key}`);
   for (const [key, ok] of Object.entries(fields)) {
@@ -98,7 +100,37 @@ function readParams(action, params) {
   if (action === "run_task" && rest.status !== "running" && (rest.startedAt !== undefined || rest.lastEventAt !== undefined || rest.progressSummary !== undefined)) {
     throw new ParamsError("status: status must be running when startedAt, lastEventAt, or progressSummary is provided");
   }
-  return { sessionKey: sessionKey.trim(), input: rest };
+  return { sessionKey: sessionKey.trim(), idempotencyKey, input: rest };
+}
+
+// create_flow and run_task with an idempotencyKey: a repeat for the same session gets the first
+// answer and creates nothing, so a sidecar that crashed after the Gateway created a flow (and
+// before it stored its answer) cannot create a second one when the sender retries. Kept as the
+// Gateway keeps its own agent idempotency keys: in memory, for 10 minutes, at most 1,000; on
+// globalThis, since the Gateway evaluates this module more than once. A failure is not kept.
+const ONCE = new Set(["create_flow", "run_task"]);
+const ONCE_TTL_MS = 10 * 60_000;
+const ONCE_MAX = 1_000;
+const onceAnswers = (globalThis.__webhooksBridgeOnce ??= new Map());
+async function once(action, sessionKey, idempotencyKey, run) {
+  if (!idempotencyKey || !ONCE.has(action)) return run();
+  const key = `${action}\u0000${sessionKey}\u0000${idempotencyKey}`;
+  const seen = onceAnswers.get(key);
+  if (seen && (seen.pending || Date.now() - seen.at < ONCE_TTL_MS)) return seen.answer;
+  const answer = run();
+  const entry = { at: Date.now(), pending: true, answer };
+  onceAnswers.delete(key);
+  onceAnswers.set(key, entry);
+  if (onceAnswers.size > ONCE_MAX) onceAnswers.delete(onceAnswers.keys().next().value);
+  try {
+    const result = await answer;
+    if (result?.created === true) Object.assign(entry, { at: Date.now(), pending: false });
+    else onceAnswers.delete(key);
+    return result;
+  } catch (err) {
+    onceAnswers.delete(key);
+    throw err;
+  }
 }
 
 const mutation = (r) => (r.applied ? { applied: true, flow: flowView(r.flow) } : { applied: false, code: r.code, ...(r.current ? { current: flowView(r.current) } : {}) });
@@ -168,7 +200,7 @@ export default {
           return respond(false, undefined, { code: "INVALID_REQUEST", message: `invalid ${PREFIX}${action} params: ${err.message}` });
         }
         try {
-          respond(true, await run(bind(parsed.sessionKey), parsed.input, api.config));
+          respond(true, await once(action, parsed.sessionKey, parsed.idempotencyKey, () => run(bind(parsed.sessionKey), parsed.input, api.config)));
         } catch (err) {
           api.logger.warn?.(`[webhooks-bridge] ${action} failed: ${err?.message ?? err}`);
           respond(false, undefined, { code: "UNAVAILABLE", message: `${PREFIX}${action} failed` });

@@ -173,6 +173,51 @@ describe("inbound delivery ids while the first attempt is unfinished", () => {
   });
 });
 
+describe("TaskFlow Idempotency-Key: the same key reaches the Gateway", () => {
+  test("the service SIGKILLed after the Gateway created the flow, before the answer was stored: the retry gets that flow, no second one", async () => {
+    const gw = await startFakeGateway({ token: GW_TOKEN });
+    const leaseMs = 1_500;
+    const config = {
+      redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
+      gateway: { url: gw.url, token: GW_TOKEN },
+      idempotency: { leaseMs, waitMs: 0 },
+      plugins: { entries: { webhooks: { enabled: true, config: { routes: { orders: { path: "/hooks/orders", sessionKey: "agent:main:hook:orders", secret: SECRET_A } } } } } },
+    };
+    let svc = await startServiceProcess(config);
+    const create = () => post(`${svc.url}/hooks/orders`, { action: "create_flow", goal: "ship order 42" }, { secret: SECRET_A, headers: { "idempotency-key": "order-42" } });
+    const flowsOf = async () => ((await gw.runtime.invoke("list_flows", { sessionKey: "agent:main:hook:orders" })) as { flows: { flowId: string }[] }).flows;
+    const creates = () => gw.frames.filter((f) => f.method === "webhooksBridge.create_flow");
+    try {
+      // The Gateway creates the flow at once and answers 10 s later: the crash falls in between.
+      gw.script("create_flow", { answerDelayMs: 10_000 });
+      const first = create().catch((err: Error) => err);
+      await until(async () => (await flowsOf()).length === 1);
+      await svc.stop("SIGKILL");
+      assert.ok((await first) instanceof Error, "the sender never got an answer");
+      svc = await startServiceProcess(config);
+      let retry: Awaited<ReturnType<typeof post>>;
+      await until(async () => {
+        retry = await create();
+        if (retry.status === 409) assert.equal(retry.json.code, "idempotency_in_progress");
+        return retry.status !== 409;
+      }, leaseMs + 10_000);
+      assert.equal(retry!.status, 200, retry!.text);
+      const flows = await flowsOf();
+      assert.equal(flows.length, 1, "no second flow");
+      assert.equal(retry!.json.result.flow.flowId, flows[0]!.flowId, "the flow the Gateway created before the crash");
+      assert.equal(creates().length, 2, "the retry did ask the Gateway");
+      assert.equal(creates()[0]!.params.idempotencyKey, creates()[1]!.params.idempotencyKey, "with the same idempotencyKey");
+      // Another key is another flow.
+      const other = await post(`${svc.url}/hooks/orders`, { action: "create_flow", goal: "ship order 43" }, { secret: SECRET_A, headers: { "idempotency-key": "order-43" } });
+      assert.equal(other.status, 200, other.text);
+      assert.equal((await flowsOf()).length, 2);
+    } finally {
+      await svc.stop("SIGKILL");
+      await gw.stop();
+    }
+  });
+});
+
 describe("keys that must not collide", () => {
   test("TaskFlow: route a with Idempotency-Key b:K and route a:b with K are two keys; neither gets the other's answer", async () => {
     const svc = await startService({

@@ -8,9 +8,9 @@ import { outcomeMappers, type HttpOutcome } from "./outcomes.js";
  * Runs one validated action for a route: the route's bound session (and, for `create_flow`, its
  * default controller) is added here and nowhere else, so a request can never choose its session.
  */
-export async function runAction(req: ActionRequest, route: Route, runtime: TaskFlowRuntime): Promise<HttpOutcome> {
+export async function runAction(req: ActionRequest, route: Route, runtime: TaskFlowRuntime, idempotencyKey?: string): Promise<HttpOutcome> {
   const { action, ...fields } = req;
-  const params: Record<string, unknown> = { ...fields, sessionKey: route.sessionKey };
+  const params: Record<string, unknown> = { ...fields, sessionKey: route.sessionKey, ...(idempotencyKey ? { idempotencyKey } : {}) };
   if (action === "create_flow") params.controllerId = req.controllerId ?? route.controllerId;
   // The one assertion the correlated union needs: `action` and `params` come from the same request.
   const outcome = await runtime.invoke(action, params as never);

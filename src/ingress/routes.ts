@@ -41,7 +41,7 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
           const parsed = actionRequestSchema.safeParse(parseJsonBody(raw));
           if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
           const idemKey = IDEMPOTENT_ACTIONS.has(parsed.data.action) ? header(c, "idempotency-key")?.trim() : undefined;
-          if (idemKey) return idempotent(c, idemKey, raw, () => answer(c, parsed.data));
+          if (idemKey) return idempotent(c, idemKey, raw, (key) => answer(c, parsed.data, key));
           const out = await answer(c, parsed.data);
           return c.json(out.body as object, out.status as 200, JSON_UTF8);
         },
@@ -49,8 +49,8 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
     }
 
     /** Runs the action and renders its envelope; the JSON body and status are what is stored for a retry. */
-    async function answer(c: Context<AppEnv>, request: Parameters<typeof runAction>[0]) {
-      const out = await runAction(request, route, taskflow);
+    async function answer(c: Context<AppEnv>, request: Parameters<typeof runAction>[0], runtimeKey?: string) {
+      const out = await runAction(request, route, taskflow, runtimeKey);
       if (events) {
         const ev = flowEvent(request.action, route.id, out.status, out.result);
         if (ev) events.emit({ ...ev, source: "flow" });
@@ -72,15 +72,15 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
    * `Retry-After`; the same key with another body is 409 `idempotency_conflict`. Answers of 500
    * and above are not kept, so a retry after a Gateway outage runs again. Keys are per route.
    */
-  async function idempotent(c: Context<AppEnv>, idemKey: string, raw: Buffer, run: () => Promise<Answer>) {
+  async function idempotent(c: Context<AppEnv>, idemKey: string, raw: Buffer, run: (runtimeKey: string) => Promise<Answer>) {
     const route = c.get("route")!;
     if (idemKey.length > 255) throw new AppError("invalid_request", "Idempotency-Key: at most 255 characters");
     const fingerprint = createHash("sha256").update(raw).digest("base64url");
-    const { answer, replayed } = await idempotency.run(
-      idempotencyKey("taskflow", route.id, idemKey),
-      { windowMs: IDEMPOTENCY_WINDOW_MS, fingerprint, label: "Idempotency-Key" },
-      run,
-    );
+    const key = idempotencyKey("taskflow", route.id, idemKey);
+    // The same key goes to the runtime (the bridge plugin on the Gateway), which answers a repeat
+    // with what it created the first time: a crash after the Gateway created a flow or task and
+    // before the answer was stored cannot create a second one when the sender retries.
+    const { answer, replayed } = await idempotency.run(key, { windowMs: IDEMPOTENCY_WINDOW_MS, fingerprint, label: "Idempotency-Key" }, () => run(key));
     return c.json(answer.body as object, answer.status as 200, replayed ? { ...JSON_UTF8, "Idempotent-Replayed": "true" } : JSON_UTF8);
   }
 }

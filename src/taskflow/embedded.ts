@@ -11,6 +11,7 @@ import type {
   TaskStatus,
   TaskSummary,
 } from "./runtime.js";
+import { RUNTIME_IDEMPOTENCY } from "./runtime.js";
 import { toFlowView, toFlowViewOrNull, toTaskView } from "./views.js";
 
 /** Internal records keep owner metadata, exactly like the Gateway's; views strip it. */
@@ -268,14 +269,30 @@ export function createEmbeddedRuntime(
     },
   };
 
+  // create_flow and run_task answer a repeated idempotency key with their first answer, as the
+  // bridge plugin does on the Gateway (gateway-plugin/index.js): for RUNTIME_IDEMPOTENCY.ttlMs, at
+  // most RUNTIME_IDEMPOTENCY.max keys (a Map keeps insertion order: the oldest goes first).
+  const answered = new Map<string, { at: number; outcome: unknown }>();
   const runtime: TaskFlowRuntime = {
     kind: "embedded",
     async invoke(action, params) {
       if (typeof params.sessionKey !== "string" || params.sessionKey.trim() === "") {
         throw new Error("TaskFlow runtime requires a bound sessionKey.");
       }
+      const { idempotencyKey, ...fields } = params;
+      const rest = fields as typeof params;
       const handler = handlers[action] as (p: typeof params) => ActionOutcomes[typeof action];
-      return handler(params);
+      if (!idempotencyKey || (action !== "create_flow" && action !== "run_task")) return handler(rest);
+      const key = `${action}\u0000${params.sessionKey}\u0000${idempotencyKey}`;
+      const seen = answered.get(key);
+      if (seen && now() - seen.at < RUNTIME_IDEMPOTENCY.ttlMs) return seen.outcome as ActionOutcomes[typeof action];
+      const outcome = handler(rest);
+      if ((outcome as { created?: boolean }).created === true) {
+        answered.delete(key);
+        answered.set(key, { at: now(), outcome });
+        if (answered.size > RUNTIME_IDEMPOTENCY.max) answered.delete(answered.keys().next().value!);
+      }
+      return outcome;
     },
   };
   return runtime;

@@ -157,6 +157,34 @@ describe("the bridge plugin's own guards (called directly over the Gateway proto
     }
   });
 
+  test("create_flow and run_task with an idempotencyKey: a repeat (even concurrent) gets the first answer and creates nothing; other actions refuse the field", async () => {
+    const c = client(["operator.read", "operator.write"]);
+    await c.start();
+    try {
+      const key = `order-${Date.now()}`;
+      const count = async () => ((await c.call("webhooksBridge.list_flows", { sessionKey: S.a })) as { flows: unknown[] }).flows.length;
+      const before = await count();
+      const params = { sessionKey: S.a, goal: "ship", controllerId: "c", idempotencyKey: key };
+      const [x, y] = (await Promise.all([c.call("webhooksBridge.create_flow", params), c.call("webhooksBridge.create_flow", params)])) as { created: boolean; flow: { flowId: string } }[];
+      const z = (await c.call("webhooksBridge.create_flow", params)) as { created: boolean; flow: { flowId: string } };
+      assert.equal(x!.created, true);
+      assert.equal(y!.flow.flowId, x!.flow.flowId);
+      assert.equal(z.flow.flowId, x!.flow.flowId);
+      assert.equal(await count(), before + 1, "one flow for three calls");
+      const other = (await c.call("webhooksBridge.create_flow", { ...params, idempotencyKey: `${key}-b` })) as { flow: { flowId: string } };
+      assert.notEqual(other.flow.flowId, x!.flow.flowId);
+      assert.equal(await count(), before + 2);
+      const task = { sessionKey: S.a, flowId: x!.flow.flowId, runtime: "subagent", task: "pack", idempotencyKey: `${key}-t` };
+      const t1 = (await c.call("webhooksBridge.run_task", task)) as { created: boolean; task: { taskId: string } };
+      const t2 = (await c.call("webhooksBridge.run_task", task)) as { created: boolean; task: { taskId: string } };
+      assert.equal(t1.created, true);
+      assert.equal(t2.task.taskId, t1.task.taskId, "the same task, not a second one");
+      await assert.rejects(c.call("webhooksBridge.get_flow", { sessionKey: S.a, flowId: x!.flow.flowId, idempotencyKey: key }), /INVALID_REQUEST/);
+    } finally {
+      await c.close();
+    }
+  });
+
   test("scopes: reads need operator.read, mutations operator.write", async () => {
     const reader = client(["operator.read"]);
     await reader.start();

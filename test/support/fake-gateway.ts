@@ -168,7 +168,10 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       return send(ws, { type: "res", id: req.id, ok: false, error: { code: "FORBIDDEN", message: "missing scope", details: { code: "MISSING_SCOPE", missingScope: scope } } });
     }
     try {
-      send(ws, { type: "res", id: req.id, ok: true, payload: await runtime.invoke(action, req.params) });
+      const payload = await runtime.invoke(action, req.params);
+      // Done, answered later: a crash of the caller can fall in between.
+      if (script?.answerDelayMs) await new Promise((r) => setTimeout(r, script.answerDelayMs));
+      send(ws, { type: "res", id: req.id, ok: true, payload });
     } catch (err) {
       send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: (err as Error).message } });
     }
