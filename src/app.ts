@@ -8,6 +8,7 @@ import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountInboundRoutes } from "./inbound/routes.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
+import { buildOpenApi } from "./openapi/document.js";
 import { header } from "./ingress/stages.js";
 import { version } from "./version.js";
 
@@ -57,6 +58,13 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   app.get("/metrics", async (c) =>
     c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }),
   );
+
+  // The API description of what this deployment serves (openapi/document.ts), built on first use.
+  let openapi: string | undefined;
+  app.get("/openapi.json", (c) => {
+    openapi ??= JSON.stringify(buildOpenApi(deps.config));
+    return c.body(openapi, 200, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-cache" });
+  });
 
   mountTaskFlowRoutes(app, deps);
   mountPublishRoute(app, deps);

@@ -22,16 +22,16 @@ export function parseSince(v: string | undefined, now = Date.now()): number | un
   throw new AppError("invalid_request", `since: not a time or duration: ${JSON.stringify(v)} (use e.g. 1h, an ISO date or epoch ms)`);
 }
 
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   status: z.enum(["pending", "delivered", "failed"]).optional(),
   endpoint: z.string().min(1).optional(),
   eventType: z.string().min(1).optional(),
   since: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(1_000).default(50),
 });
-const bulkReplay = z.strictObject({ endpoint: z.string().min(1), status: z.literal("failed").default("failed"), since: z.union([z.string(), z.number()]).optional() });
+export const bulkReplay = z.strictObject({ endpoint: z.string().min(1), status: z.literal("failed").default("failed"), since: z.union([z.string(), z.number()]).optional() });
 
-const parkedQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1_000).default(50) });
+export const parkedQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1_000).default(50) });
 
 /** A parked event's replay or discard: refusals as they are; anything else is Redis being away (it parks what fails for good). */
 function parkedRefused(err: unknown): never {

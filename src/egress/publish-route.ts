@@ -11,7 +11,7 @@ import { matchesEvent } from "../config/endpoints.js";
 import { eventIdProblem } from "./ids.js";
 import { isSystemEventId, isSystemType, SYSTEM_ID_NAMESPACES } from "./system-events.js";
 
-const publishSchema = z.strictObject({
+export const publishSchema = z.strictObject({
   type: z.string().trim().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified").max(200),
   data: z.json().optional(),
   // Any Unicode but control characters, 1 to 256 characters after trimming (ids.ts): ids are

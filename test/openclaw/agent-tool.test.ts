@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { GatewayClient } from "../../src/gateway/client.js";
+import { catalogueValidator } from "../support/catalogue.js";
 import { startReceiver } from "../support/receiver.js";
 import { freePort, startRedis, type TestRedis } from "../support/redis.js";
 import { startService, type TestService } from "../support/service.js";
@@ -151,6 +152,13 @@ describe("webhooks_emit: agents fire their own events (real Gateway, stub model)
     assert.equal(e!.data.event_name, "cancellation_intent");
     assert.equal(e!.data.sentiment, "frustrated");
     assert.match(e!.data.trigger_message, /^I want to cancel my subscription/);
+  });
+
+  test("what the agents fired meets the event catalogue at /openapi.json (custom.triggered, and a dotted type as an agent event)", async () => {
+    const v = catalogueValidator((await (await fetch(`${replicas[0]!.url}/openapi.json`)).json()) as never);
+    const fired = rx.received.map((r) => JSON.parse(r.body)).filter((e) => e.type === "custom.triggered" || e.type === "lead.qualified");
+    assert.deepEqual(fired.map((e) => v.entryFor(e)).sort(), ["agent event", "custom.triggered"]);
+    for (const e of fired) assert.deepEqual(v.problems(e), [], JSON.stringify(e).slice(0, 500));
   });
 
   test("a refused type: the agent gets a tool error naming why, and nothing is delivered", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { GatewayClient } from "../../src/gateway/client.js";
+import { catalogueValidator } from "../support/catalogue.js";
 import { startReceiver } from "../support/receiver.js";
 import { startRedis, type TestRedis } from "../support/redis.js";
 import { startService, type TestService } from "../support/service.js";
@@ -205,5 +206,18 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
     assert.ok(delivered.at > retries.at(-1)!.at, "delivered only after the Gateway's last retry");
     await sleep(500);
     assert.equal(envelopes().filter((e) => e.type === "error.occurred" && inSession(f.sessionKey)(e)).length, 1);
+  });
+
+  test("every payload these real runs delivered meets the event catalogue the service serves at /openapi.json", async () => {
+    const doc = await (await fetch(`${replicas[0]!.url}/openapi.json`)).json();
+    const v = catalogueValidator(doc as never);
+    const types = new Set<string>();
+    for (const r of rx.received) {
+      const e = JSON.parse(r.body);
+      assert.deepEqual(v.problems(e), [], r.body.slice(0, 500));
+      types.add(e.type);
+    }
+    for (const t of ["message.received", "message.sent", "tool.called", "tool.completed", "session.created", "session.ended", "error.occurred", "cron.finished", "task.updated"]) assert.ok(types.has(t), `${t} was delivered and checked`);
+    console.log(`# catalogue: ${rx.received.length} deliveries from real runs, ${types.size} types, all valid`);
   });
 });
