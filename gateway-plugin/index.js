@@ -62,7 +62,7 @@ const optInt = (v) => v === undefined || (Number.isInteger(v) && v >= 0);
 const any = () => true;
 const oneOf = (...xs) => (v) => v === undefined || xs.includes(v);
 const NOTIFY = oneOf("done_only", "state_changes", "silent");
-const FIELDS = {
+export const FIELDS = {
   create_flow: { controllerId: str, goal: str, status: oneOf("queued", "running", "waiting", "blocked"), notifyPolicy: NOTIFY, currentStep: nullStr, stateJson: any, waitJson: any },
   get_flow: { flowId: str },
   list_flows: {},
@@ -82,7 +82,7 @@ const FIELDS = {
   },
 };
 // Fields that must be present (the rest are optional).
-const REQUIRED = new Set(["goal", "controllerId", "flowId", "token", "expectedRevision", "runtime", "task"]);
+export const REQUIRED = new Set(["goal", "controllerId", "flowId", "token", "expectedRevision", "runtime", "task"]);
 
 class ParamsError extends Error {}
 function readParams(action, params) {
@@ -108,7 +108,7 @@ function readParams(action, params) {
 // before it stored its answer) cannot create a second one when the sender retries. Kept as the
 // Gateway keeps its own agent idempotency keys: in memory, for 10 minutes, at most 1,000; on
 // globalThis, since the Gateway evaluates this module more than once. A failure is not kept.
-const ONCE = new Set(["create_flow", "run_task"]);
+export const ONCE = new Set(["create_flow", "run_task"]);
 const ONCE_TTL_MS = 10 * 60_000;
 const ONCE_MAX = 1_000;
 const onceAnswers = (globalThis.__webhooksBridgeOnce ??= new Map());
@@ -136,7 +136,7 @@ async function once(action, sessionKey, idempotencyKey, run) {
 const mutation = (r) => (r.applied ? { applied: true, flow: flowView(r.flow) } : { applied: false, code: r.code, ...(r.current ? { current: flowView(r.current) } : {}) });
 
 // ---- the actions: bound async runtime for everything but cancel (sync runtime), as the bundled plugin does
-const ACTIONS = {
+export const ACTIONS = {
   create_flow: { scope: "operator.write", run: async (b, i) => {
     const flow = await b.async.tryCreateManaged({ ...i, currentStep: i.currentStep ?? undefined });
     return flow ? { created: true, flow: flowView(flow) } : { created: false, code: "persist_failed" };

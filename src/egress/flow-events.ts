@@ -1,15 +1,7 @@
-import type { FlowView } from "../taskflow/runtime.js";
+import { ACTIONS, type ActionName } from "../taskflow/actions.js";
+import type { FlowView } from "../taskflow/types.js";
 import type { MappedEvent } from "./gateway-events.js";
 
-/** The flow lifecycle event each successful TaskFlow mutation produces. */
-const ACTION_EVENT: Record<string, string> = {
-  create_flow: "flow.created",
-  set_waiting: "flow.waiting",
-  resume_flow: "flow.resumed",
-  finish_flow: "flow.finished",
-  fail_flow: "flow.failed",
-  cancel_flow: "flow.cancelled",
-};
 const DONE = new Set(["flow.finished", "flow.failed", "flow.cancelled"]);
 
 /**
@@ -19,8 +11,8 @@ const DONE = new Set(["flow.finished", "flow.failed", "flow.cancelled"]);
  * seeing the same state cannot send it twice. Undefined for reads, refusals and `request_cancel`
  * (the flow's state has not changed yet).
  */
-export function flowEvent(action: string, routeId: string, status: number, result: unknown): MappedEvent | undefined {
-  const type = ACTION_EVENT[action];
+export function flowEvent(action: ActionName, routeId: string, status: number, result: unknown): MappedEvent | undefined {
+  const type = (ACTIONS[action] as { event?: string }).event;
   if (!type || status !== 200) return undefined;
   const flow = (result as { flow?: FlowView } | undefined)?.flow;
   if (!flow || typeof flow.flowId !== "string") return undefined;

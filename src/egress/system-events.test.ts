@@ -24,7 +24,7 @@ test("every event the Gateway mapping makes from the recorded frames has a reser
 });
 
 test("flow events, generated ids and the other system events are reserved too", () => {
-  for (const action of ["create_flow", "set_waiting", "resume_flow", "finish_flow", "fail_flow", "cancel_flow"]) {
+  for (const action of ["create_flow", "set_waiting", "resume_flow", "finish_flow", "fail_flow", "cancel_flow"] as const) {
     const e = flowEvent(action, "r", 200, { flow: { flowId: "f-1", revision: 2, status: "cancelled", notifyPolicy: "state_changes" } })!;
     assert.ok(isSystemType(e.type) && isSystemEventId(e.id), `${action}: ${e.type} ${e.id}`);
   }

@@ -1,4 +1,4 @@
-import type { ActionName } from "../taskflow/schemas.js";
+import { ACTION_NAMES, ACTIONS, type ActionName } from "../taskflow/actions.js";
 
 /**
  * The contract between this service and the bridge plugin inside the Gateway: one Gateway method
@@ -8,20 +8,6 @@ import type { ActionName } from "../taskflow/schemas.js";
  */
 export const BRIDGE_PREFIX = "webhooksBridge.";
 
-export const BRIDGE_SCOPES: Record<ActionName, "operator.read" | "operator.write"> = {
-  create_flow: "operator.write",
-  get_flow: "operator.read",
-  list_flows: "operator.read",
-  find_latest_flow: "operator.read",
-  resolve_flow: "operator.read",
-  get_task_summary: "operator.read",
-  set_waiting: "operator.write",
-  resume_flow: "operator.write",
-  finish_flow: "operator.write",
-  fail_flow: "operator.write",
-  request_cancel: "operator.write",
-  cancel_flow: "operator.write",
-  run_task: "operator.write",
-};
+export const BRIDGE_SCOPES = Object.fromEntries(ACTION_NAMES.map((a) => [a, ACTIONS[a].scope])) as Record<ActionName, "operator.read" | "operator.write">;
 
 export const bridgeMethod = (action: ActionName): string => `${BRIDGE_PREFIX}${action}`;

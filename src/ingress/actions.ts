@@ -1,8 +1,8 @@
 import { AppError } from "../errors.js";
 import type { Route } from "../config/schema.js";
 import type { TaskFlowRuntime } from "../taskflow/runtime.js";
-import type { ActionRequest } from "../taskflow/schemas.js";
-import { outcomeMappers, type HttpOutcome } from "./outcomes.js";
+import { toHttp, type ActionRequest } from "../taskflow/actions.js";
+import type { HttpOutcome } from "../taskflow/outcomes.js";
 
 /**
  * Runs one validated action for a route: the route's bound session (and, for `create_flow`, its
@@ -15,7 +15,7 @@ export async function runAction(req: ActionRequest, route: Route, runtime: TaskF
   // The one assertion the correlated union needs: `action` and `params` come from the same request.
   const outcome = await runtime.invoke(action, params as never);
   try {
-    return (outcomeMappers[action] as (o: unknown) => HttpOutcome)(outcome);
+    return toHttp(action, outcome as never);
   } catch (cause) {
     // Only a Gateway (or its plugin) can hand back a shape the mappers do not know.
     throw new AppError("gateway_error", "The Gateway answered with an unexpected shape.", { cause });

@@ -4,7 +4,8 @@ import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { flowEvent } from "../egress/flow-events.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
-import { actionRequestSchema, formatFirstIssue } from "../taskflow/schemas.js";
+import { ACTIONS, actionRequestSchema } from "../taskflow/actions.js";
+import { formatFirstIssue } from "../taskflow/schemas.js";
 import type { Answer } from "../idempotency/idempotency.js";
 import { idempotencyKey } from "../idempotency/keys.js";
 import { runAction } from "./actions.js";
@@ -12,8 +13,6 @@ import { parseJsonBody, readBody } from "./body.js";
 import { createClientIpResolver } from "./client-ip.js";
 import { begin, header, jsonContentType, limits, postOnly, sharedSecretAuth } from "./stages.js";
 
-/** Actions that create something: an `Idempotency-Key` makes their retries safe. */
-const IDEMPOTENT_ACTIONS = new Set(["create_flow", "run_task"]);
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 /**
@@ -40,7 +39,7 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
           });
           const parsed = actionRequestSchema.safeParse(parseJsonBody(raw));
           if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
-          const idemKey = IDEMPOTENT_ACTIONS.has(parsed.data.action) ? header(c, "idempotency-key")?.trim() : undefined;
+          const idemKey = "idempotent" in ACTIONS[parsed.data.action] ? header(c, "idempotency-key")?.trim() : undefined;
           if (idemKey) return idempotent(c, idemKey, raw, (key) => answer(c, parsed.data, key));
           const out = await answer(c, parsed.data);
           return c.json(out.body as object, out.status as 200, JSON_UTF8);

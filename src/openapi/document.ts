@@ -2,7 +2,7 @@ import { z } from "zod";
 import { bulkReplay, listQuery, parkedQuery } from "../admin/routes.js";
 import type { Config } from "../config/schema.js";
 import { publishSchema } from "../egress/publish-route.js";
-import { actionRequestSchema } from "../taskflow/schemas.js";
+import { actionRequestSchema } from "../taskflow/actions.js";
 import { version } from "../version.js";
 import { adminAnswers, errorEnvelope, healthAnswer, inboundAgentAnswer, inboundWakeAnswer, publishAnswer, readyAnswer, taskflowEnvelope } from "./answers.js";
 import { DELIVERY_HEADERS, EVENT_CATALOGUE, OPEN_EVENTS, envelopeSchema } from "./catalogue.js";

@@ -1,17 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { ActionName } from "./schemas.js";
-import type {
-  ActionOutcomes,
-  ActionParams,
-  FlowStatus,
-  FlowView,
-  MutationOutcome,
-  NotifyPolicy,
-  TaskFlowRuntime,
-  TaskStatus,
-  TaskSummary,
-} from "./runtime.js";
-import { RUNTIME_IDEMPOTENCY } from "./runtime.js";
+import type { ActionName, ActionOutcomes } from "./actions.js";
+import { RUNTIME_IDEMPOTENCY, type ActionParams, type TaskFlowRuntime } from "./runtime.js";
+import type { FlowStatus, FlowView, MutationOutcome, NotifyPolicy, TaskStatus, TaskSummary } from "./types.js";
 import { toFlowView, toFlowViewOrNull, toTaskView } from "./views.js";
 
 /** Internal records keep owner metadata, exactly like the Gateway's; views strip it. */

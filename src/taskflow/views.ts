@@ -1,4 +1,4 @@
-import type { FlowView, TaskView } from "./runtime.js";
+import type { FlowView, TaskView } from "./types.js";
 
 /**
  * Allow-list projections of flow and task records (reference §1.8). Whatever a runtime returns,

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
 import { parseJsonBody } from "../../src/ingress/body.js";
-import { actionRequestSchema } from "../../src/taskflow/schemas.js";
+import { actionRequestSchema } from "../../src/taskflow/actions.js";
 import { startFakeGateway } from "../support/fake-gateway.js";
 import { startServiceProcess, type ServiceProcess } from "../support/process.js";
 import { startReceiver } from "../support/receiver.js";

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { BRIDGE_PREFIX, BRIDGE_SCOPES } from "../../src/gateway/bridge-methods.js";
 import { corkUntilTurnEnds } from "../../src/util/cork.js";
 import { createEmbeddedRuntime } from "../../src/taskflow/embedded.js";
-import { ACTION_NAMES, type ActionName } from "../../src/taskflow/schemas.js";
+import { ACTION_NAMES, type ActionName } from "../../src/taskflow/actions.js";
 import { fixtureFor, rewriteFixture, SUBSCRIBED_ONLY, type RecordedFrame } from "./gateway-fixtures.js";
 
 type ReqFrame = { type: "req"; id: string; method: string; params?: any };
