@@ -9,7 +9,7 @@ import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountInboundRoutes } from "./inbound/routes.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
 import { buildOpenApi } from "./openapi/document.js";
-import { header } from "./ingress/stages.js";
+import { header } from "./http/header.js";
 import { version } from "./version.js";
 
 /** Builds the HTTP app from its dependencies. No I/O happens here; main.ts serves it. */

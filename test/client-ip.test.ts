@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createClientIpResolver } from "../src/ingress/client-ip.js";
+import { createClientIpResolver } from "../src/http/client-ip.js";
 import { post, SECRET_A, startService, twoRoutes, type TestService } from "./support/service.js";
 
 const hdr = (h: Record<string, string>) => (name: string) => h[name];

@@ -10,7 +10,7 @@ import { until } from "./support/until.js";
 const PUBLISH = "publish-token-0123456789";
 const CI = "ci-token-0123456789";
 const WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-/** The documented limit (src/ingress/body.ts MAX_JSON_DEPTH), written out so the test states the contract. */
+/** The documented limit (src/http/body.ts MAX_JSON_DEPTH), written out so the test states the contract. */
 const MAX_JSON_DEPTH = 64;
 
 /** `n` nested arrays: `[[[…]]]`, 2n bytes. */

@@ -3,9 +3,9 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../errors.js";
-import { presentedSecret, secretsEqual } from "../ingress/auth.js";
-import { createProxyTrust } from "../ingress/client-ip.js";
-import { header } from "../ingress/stages.js";
+import { presentedSecret, secretsEqual } from "../http/credentials.js";
+import { createProxyTrust } from "../http/client-ip.js";
+import { header } from "../http/header.js";
 import { SESSION_TTL_MS, tokenFingerprint } from "./sessions.js";
 
 export const SESSION_COOKIE = "ocwh_admin";
@@ -96,7 +96,7 @@ export async function adminIdentity(c: Context<AppEnv>, deps: Deps, facts: Reque
   if (token === undefined) throw new AppError("not_found", "The admin API is not configured (admin.token).");
   const presented = presentedSecret((n) => header(c, n));
   if (presented) {
-    // A bearer token is a guess to count (src/ingress/auth-gate.ts); a locked-out client is refused
+    // A bearer token is a guess to count (src/http/auth-gate.ts); a locked-out client is refused
     // whatever it presents. A session cookie is not guessable and is not counted.
     const [expected] = await Promise.all([deps.secrets.resolve(token), deps.authGate.ensureNotLocked(c)]);
     if (expected !== undefined && secretsEqual(expected, presented)) return "bearer";

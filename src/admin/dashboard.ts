@@ -3,8 +3,8 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { AppError } from "../errors.js";
-import { secretsEqual } from "../ingress/auth.js";
-import { readBody } from "../ingress/body.js";
+import { secretsEqual } from "../http/credentials.js";
+import { readBody } from "../http/body.js";
 import { createLiveFeed } from "./live-feed.js";
 import { adminIdentity, createRequestFacts, endSession, ensureSameOrigin, noFraming, startSession } from "./auth.js";
 

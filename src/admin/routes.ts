@@ -6,9 +6,9 @@ import { ReplayRefused, type Egress } from "../egress/engine.js";
 import { ParkedRefused } from "../egress/publish-or-park.js";
 import { adminAuth, createRequestFacts, noFraming } from "./auth.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
-import { parseJsonBody, readBody } from "../ingress/body.js";
+import { parseJsonBody, readBody } from "../http/body.js";
 import { describeSecret } from "../secrets/resolve.js";
-import { formatFirstIssue } from "../taskflow/schemas.js";
+import { formatFirstIssue } from "../http/validation.js";
 import { parseDuration } from "../util/duration.js";
 
 /** `since`: epoch milliseconds, an ISO date, or a duration back from now ("1h", "30m"). */

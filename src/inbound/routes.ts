@@ -3,14 +3,14 @@ import type { Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.js";
 import type { InboundEndpoint } from "../config/inbound.js";
-import type { Route } from "../config/schema.js";
 import type { Deps } from "../deps.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
 import type { Answer } from "../idempotency/idempotency.js";
 import { idempotencyKey, inboundGatewayKey } from "../idempotency/keys.js";
-import { parseJsonBody, readBody } from "../ingress/body.js";
-import { createClientIpResolver } from "../ingress/client-ip.js";
-import { begin, header, jsonContentType, limits, postOnly } from "../ingress/stages.js";
+import { parseJsonBody, readBody } from "../http/body.js";
+import { createClientIpResolver } from "../http/client-ip.js";
+import { header } from "../http/header.js";
+import { begin, jsonContentType, limits, postOnly, type StageRoute } from "../http/stages.js";
 import { lookupPath, renderTemplate } from "../util/template.js";
 import { verifyInbound } from "./verify.js";
 
@@ -52,16 +52,13 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
   for (const [name, ep] of Object.entries(inbound.endpoints)) {
     if (!ep.enabled) continue;
     const path = `${inbound.basePath}/${name}`;
-    const route = {
+    const route: StageRoute = {
       id: `inbound:${name}`,
       path,
-      sessionKey: ep.sessionKey ?? "",
-      secret: "",
-      controllerId: "",
       rateLimit: ep.rateLimit ?? config.limits.rateLimit,
       maxInFlight: ep.maxInFlight ?? config.limits.maxInFlight,
-      maxBodyBytes: ep.maxBodyBytes ?? config.limits.maxBodyBytes,
-    } satisfies Route;
+    };
+    const maxBodyBytes = ep.maxBodyBytes ?? config.limits.maxBodyBytes;
     const inputs = ep.auth.secrets ?? [ep.auth.secret!];
     const standardKey = ep.auth.scheme === "standard-webhooks";
     const resolveSecrets = async () => (await Promise.all(inputs.map((s) => secrets.resolve(s, { standardKey })))).filter((s): s is string => !!s);
@@ -92,7 +89,7 @@ export function mountInboundRoutes(app: Hono<AppEnv>, deps: Deps): void {
     });
 
     const handler = async (c: Context<AppEnv>) => {
-      const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: route.maxBodyBytes, timeoutMs: config.limits.bodyTimeoutMs });
+      const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: maxBodyBytes, timeoutMs: config.limits.bodyTimeoutMs });
       if (ep.auth.scheme !== "token") {
         const verdict = verifyInbound(ep.auth, await resolveSecrets(), raw, (n) => header(c, n));
         if (!verdict.ok) {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { InboundAuth } from "../config/inbound.js";
-import { presentedSecret, secretsEqual } from "../ingress/auth.js";
+import { presentedSecret, secretsEqual } from "../http/credentials.js";
 
 export type Verdict = { ok: true } | { ok: false; reason: string };
 type Header = (name: string) => string | undefined;

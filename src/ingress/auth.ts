@@ -1,28 +1,24 @@
-import { timingSafeEqual } from "node:crypto";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env.js";
+import type { Route } from "../config/schema.js";
+import { AppError } from "../errors.js";
+import type { AuthGate } from "../http/auth-gate.js";
+import { presentedSecret, secretsEqual } from "../http/credentials.js";
+import { header } from "../http/header.js";
+import type { SecretResolver } from "../secrets/resolve.js";
 
 /**
- * The presented shared secret: `Authorization: Bearer <s>` (case-insensitive scheme) wins over
- * `x-openclaw-webhook-secret: <s>`; both trimmed. Empty when neither is present.
+ * Re-resolves the route's secret on every request; a secret that does not resolve matches nothing.
+ * A client locked out for wrong secrets (auth-gate.ts) is refused before the comparison; a wrong
+ * secret it presents is counted.
  */
-export function presentedSecret(header: (name: string) => string | undefined): string {
-  const auth = header("authorization") ?? "";
-  if (auth.slice(0, 7).toLowerCase() === "bearer ") return auth.slice(7).trim();
-  return (header("x-openclaw-webhook-secret") ?? "").trim();
-}
-
-/**
- * Constant-time comparison: both UTF-8 buffers are padded to the same length before
- * `timingSafeEqual`, so the time taken does not depend on where they differ or on the expected
- * secret's length; the lengths are compared after. An empty secret never matches.
- */
-export function secretsEqual(expected: string, presented: string): boolean {
-  if (expected.length === 0 || presented.length === 0) return false;
-  const a = Buffer.from(expected, "utf8");
-  const b = Buffer.from(presented, "utf8");
-  const len = Math.max(a.length, b.length);
-  const pa = Buffer.alloc(len);
-  const pb = Buffer.alloc(len);
-  a.copy(pa);
-  b.copy(pb);
-  return timingSafeEqual(pa, pb) && a.length === b.length;
-}
+export const sharedSecretAuth = (route: Route, secrets: SecretResolver, gate: AuthGate) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const [expected] = await Promise.all([secrets.resolve(route.secret), gate.ensureNotLocked(c)]);
+    const presented = presentedSecret((name) => header(c, name));
+    if (expected === undefined || !secretsEqual(expected, presented)) {
+      if (presented) await gate.failed(c);
+      throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
+    }
+    await next();
+  });

@@ -5,13 +5,15 @@ import type { Deps } from "../deps.js";
 import { flowEvent } from "../egress/flow-events.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
 import { ACTIONS, actionRequestSchema } from "../taskflow/actions.js";
-import { formatFirstIssue } from "../taskflow/schemas.js";
+import { formatFirstIssue } from "../http/validation.js";
 import type { Answer } from "../idempotency/idempotency.js";
 import { idempotencyKey } from "../idempotency/keys.js";
 import { runAction } from "./actions.js";
-import { parseJsonBody, readBody } from "./body.js";
-import { createClientIpResolver } from "./client-ip.js";
-import { begin, header, jsonContentType, limits, postOnly, sharedSecretAuth } from "./stages.js";
+import { parseJsonBody, readBody } from "../http/body.js";
+import { createClientIpResolver } from "../http/client-ip.js";
+import { header } from "../http/header.js";
+import { begin, jsonContentType, limits, postOnly } from "../http/stages.js";
+import { sharedSecretAuth } from "./auth.js";
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 

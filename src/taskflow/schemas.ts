@@ -6,10 +6,3 @@ export const nullableStr = () => z.string().trim().min(1).nullable().optional();
 export const json = () => z.json().nullable().optional();
 export const revision = () => z.number().int().nonnegative();
 export const notifyPolicySchema = z.enum(["done_only", "state_changes", "silent"]);
-
-/** The plugin's error text: the first issue only, as `path: message`. */
-export function formatFirstIssue(error: z.ZodError): string {
-  const first = error.issues[0];
-  if (!first) return "invalid request";
-  return `${first.path.length > 0 ? `${first.path.join(".")}: ` : ""}${first.message}`;
-}

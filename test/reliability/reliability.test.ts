@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
-import { parseJsonBody } from "../../src/ingress/body.js";
+import { parseJsonBody } from "../../src/http/body.js";
 import { actionRequestSchema } from "../../src/taskflow/actions.js";
 import { startFakeGateway } from "../support/fake-gateway.js";
 import { startServiceProcess, type ServiceProcess } from "../support/process.js";

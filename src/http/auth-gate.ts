@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env.js";
 import { AppError, type ErrorCode } from "../errors.js";
 import type { AuthFailureStore } from "../limits/auth-failures.js";
 import type { ClientIpResolver } from "./client-ip.js";
-import { header } from "./stages.js";
+import { header } from "./header.js";
 
 /**
  * The one guard against guessing, for every surface that takes a secret: the admin API, the

@@ -1,40 +1,31 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { Route } from "../config/schema.js";
 import { AppError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
-import type { SecretResolver } from "../secrets/resolve.js";
 import type { LimitStore } from "../limits/store.js";
 import type { ClientIpResolver } from "./client-ip.js";
-import { presentedSecret, secretsEqual } from "./auth.js";
+import { header } from "./header.js";
 import type { AppEnv } from "../app-env.js";
-import type { AuthGate } from "./auth-gate.js";
 
 /**
- * The seed's stages, one middleware each, in its order: method → content type → limits (fixed
+ * What the stages read of a route: its id (the envelope's `routeId`, metric labels), its
+ * normalised path (the limits' key) and its limits. TaskFlow routes and inbound endpoints are both.
+ */
+export type StageRoute = { id: string; path: string; rateLimit: { windowMs: number; maxRequests: number }; maxInFlight: number };
+
+/**
+ * The request pipeline's stages, one middleware each, in its order: method → content type → limits (fixed
  * window, then in-flight) → auth; the body and the schema follow in the handler. A stage that
  * rejects throws an AppError, so no later stage runs. Rejections before the body is read close
  * the connection (keep-alive poisoning: reference/stack-measurements.md §2.2).
  */
 
 /**
- * A request header. Node's parsed header object is read directly when the request came over a
- * socket: `c.req.header()` on @hono/node-server builds a web `Headers` object on first use, which
- * costs more than the rest of a header-only stage.
- */
-export function header(c: Context<AppEnv>, name: string): string | undefined {
-  const incoming = c.env?.incoming;
-  if (!incoming) return c.req.header(name);
-  const v = incoming.headers[name];
-  return Array.isArray(v) ? v.join(", ") : v;
-}
-
-/**
  * Records the route id for the envelope and the metrics, and the outcome once the request ends.
  * The metric children are looked up once per route and outcome: prom-client hashes a label
  * object (sorting its keys) on every `inc({…})`, which is on every request's path.
  */
-export const begin = (route: Route, metrics: Metrics) => {
+export const begin = (route: StageRoute, metrics: Metrics) => {
   const duration = metrics.ingressDuration.labels(route.id);
   const outcomes = new Map<string, ReturnType<Metrics["ingressRequests"]["labels"]>>();
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -70,7 +61,7 @@ export const jsonContentType = createMiddleware<AppEnv>(async (c, next) => {
  * normalised path and the client IP, and gives the lease back on every exit path: success,
  * thrown errors, and client aborts (the body read then fails and unwinds through here).
  */
-export const limits = (route: Route, store: LimitStore, clientIp: ClientIpResolver, metrics: Metrics) =>
+export const limits = (route: StageRoute, store: LimitStore, clientIp: ClientIpResolver, metrics: Metrics) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const ip = clientIp(c.env?.incoming?.socket?.remoteAddress, (name) => header(c, name));
     const key = `${route.path}|${ip}`;
@@ -108,20 +99,4 @@ export const limits = (route: Route, store: LimitStore, clientIp: ClientIpResolv
       // connection run in order, so this replica's next acquire still sees the slot freed.
       void acquired.release();
     }
-  });
-
-/**
- * Re-resolves the route's secret on every request; a secret that does not resolve matches nothing.
- * A client locked out for wrong secrets (auth-gate.ts) is refused before the comparison; a wrong
- * secret it presents is counted.
- */
-export const sharedSecretAuth = (route: Route, secrets: SecretResolver, gate: AuthGate) =>
-  createMiddleware<AppEnv>(async (c, next) => {
-    const [expected] = await Promise.all([secrets.resolve(route.secret), gate.ensureNotLocked(c)]);
-    const presented = presentedSecret((name) => header(c, name));
-    if (expected === undefined || !secretsEqual(expected, presented)) {
-      if (presented) await gate.failed(c);
-      throw new AppError("unauthorized", "unauthorized", { closeConnection: true });
-    }
-    await next();
   });
