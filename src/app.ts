@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.js";
 import type { Deps } from "./deps.js";
-import { AppError, JSON_UTF8, toErrorResponse } from "./errors.js";
+import { AppError, envelope, JSON_UTF8, toErrorResponse } from "./errors.js";
 import { mountDashboard } from "./admin/dashboard.js";
 import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
@@ -47,7 +47,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   app.get("/healthz", (c) => c.json({ ok: true, version: version() }));
   app.get("/readyz", async (c) => {
-    const checks: Record<string, boolean> = { shuttingDown: !deps.state.shuttingDown };
+    // Each check is true when it holds: `accepting` turns false once shutdown begins.
+    const checks: Record<string, boolean> = { accepting: !deps.state.shuttingDown };
     if (deps.redis) checks.redis = await deps.redis.ping().then(() => true, () => false);
     if (deps.gateway) checks.gateway = deps.gateway.connected;
     const workers = deps.egress?.workerRunning();
@@ -74,7 +75,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   app.notFound((c) => {
     c.set("errorCode", "not_found");
-    return c.json({ ok: false, routeId: null, code: "not_found", error: "No route at this path.", result: {} }, 404, JSON_UTF8);
+    return c.json(envelope(null, "not_found", "No route at this path."), 404, JSON_UTF8);
   });
   app.onError((err, c) => {
     const routeId = c.get("route")?.id ?? null;

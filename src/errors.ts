@@ -1,3 +1,4 @@
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /**
@@ -71,9 +72,28 @@ export type ErrorEnvelope = {
   result: Record<string, unknown>;
 };
 
+/** The one error envelope, on every surface: `{ ok: false, routeId, code, error, result }`. */
+export function envelope(routeId: string | null, code: string, error: string, result: Record<string, unknown> = {}): ErrorEnvelope {
+  return { ok: false, routeId, code, error, result };
+}
+
+/** Hono's own HTTPException statuses (a middleware such as `hono/bearer-auth` throws them), as codes. */
+const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  408: "request_timeout",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
 /**
- * Renders any thrown value as the seed's error envelope. Unknown errors never leak their message:
- * they answer `internal` with a fixed text (the caller logs the cause).
+ * Renders any thrown value as the error envelope. An `AppError` by its code; Hono's
+ * `HTTPException` by its status (its message is Hono's or the middleware's, never a secret);
+ * anything else answers `internal` with a fixed text, never its message (the caller logs it).
  */
 export function toErrorResponse(
   err: unknown,
@@ -84,15 +104,19 @@ export function toErrorResponse(
     if (err.opts.retryAfterS !== undefined) headers["Retry-After"] = String(err.opts.retryAfterS);
     if (err.code === "method_not_allowed") headers["Allow"] = "POST";
     if (err.opts.closeConnection) headers["Connection"] = "close";
-    return {
-      status: err.status,
-      body: { ok: false, routeId, code: err.code, error: err.message, result: {} },
-      headers,
-    };
+    return { status: err.status, body: envelope(routeId, err.code, err.message), headers };
   }
-  return {
-    status: 500,
-    body: { ok: false, routeId, code: "internal", error: "Internal error.", result: {} },
-    headers,
-  };
+  if (err instanceof HTTPException && err.status < 500) {
+    const code = HTTP_EXCEPTION_CODES[err.status] ?? "invalid_request";
+    return { status: err.status as ContentfulStatusCode, body: envelope(routeId, code, err.message || code), headers };
+  }
+  return { status: 500, body: envelope(routeId, "internal", "Internal error."), headers };
+}
+
+/** A startup failure that names the config key at fault; main.ts prints it and exits 1. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StartupError";
+  }
 }

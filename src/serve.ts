@@ -1,7 +1,9 @@
+import { parseArgs } from "node:util";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig, resolveConfigPath, verifiedSecrets } from "./config/load.js";
 import type { Config } from "./config/schema.js";
-import { closeDeps, createDeps, StartupError } from "./deps.js";
+import { closeDeps, createDeps } from "./deps.js";
+import { StartupError } from "./errors.js";
 import { asSecretRef, createSecretResolver, describeSecret } from "./secrets/resolve.js";
 import { secretProblem } from "./secrets/strength.js";
 import { serverOptionsOf, startServer } from "./server.js";
@@ -36,8 +38,15 @@ async function checkSecretRefs(config: Config, env: NodeJS.ProcessEnv): Promise<
 
 /** Composition root: loadConfig → createDeps → createApp → serve; SIGTERM/SIGINT shut down in order. */
 export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const i = argv.indexOf("--config");
-  const file = resolveConfigPath(i >= 0 ? argv[i + 1] : undefined, env);
+  let file: string;
+  try {
+    // `--config PATH` and `--config=PATH`; anything else is a usage error, never silently ignored.
+    const { values } = parseArgs({ args: argv, options: { config: { type: "string" } }, strict: true, allowPositionals: false });
+    file = resolveConfigPath(values.config, env);
+  } catch (err) {
+    process.stderr.write(`openclaw-webhooks: ${(err as Error).message}\nUsage: openclaw-webhooks serve [--config PATH]\n`);
+    process.exit(2);
+  }
   let config: Config;
   let deps;
   try {

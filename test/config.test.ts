@@ -101,4 +101,22 @@ describe("config", () => {
     assert.equal(code, 1);
     assert.match(stderr, /routes\.a\.maxInFlight: Too small/);
   });
+
+  test("serve takes --config=PATH as well as --config PATH, and an unknown option is a usage error (exit 2), never ignored", async () => {
+    const bad = join(dir, "startup-eq.json5");
+    writeFileSync(bad, JSON.stringify(routesOf({ a: { sessionKey: "s", secret: "x", maxInFlight: -1 } })));
+    const run = async (args: string[]) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      const code = await new Promise((r) => child.once("exit", r));
+      return { code, stderr };
+    };
+    const eq = await run([`--config=${bad}`]);
+    assert.equal(eq.code, 1, "the file was read (and refused)");
+    assert.match(eq.stderr, /routes\.a\.maxInFlight: Too small/);
+    const unknown = await run(["--confg", bad]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /Unknown option '--confg'/);
+  });
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createGatewayClient, GatewayAuthError } from "../src/gateway/client.js";
 import { createLogger } from "../src/log.js";
-import { createDeps, StartupError } from "../src/deps.js";
+import { createDeps } from "../src/deps.js";
+import { StartupError } from "../src/errors.js";
 import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
 import { post, SECRET_A, startService, testConfig, twoRoutes, type TestService } from "./support/service.js";
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { configFrom } from "../src/config/load.js";
-import { createDeps, StartupError } from "../src/deps.js";
+import { createDeps } from "../src/deps.js";
+import { StartupError } from "../src/errors.js";
 import { createLogger } from "../src/log.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis } from "./support/redis.js";
@@ -90,7 +91,7 @@ describe("health", () => {
     };
     try {
       await until(async () => (await ready()).status === 200, 5_000);
-      assert.deepEqual((await ready()).body.checks, { shuttingDown: true, redis: true, workers: true });
+      assert.deepEqual((await ready()).body.checks, { accepting: true, redis: true, workers: true });
       await own.stop();
       const t0 = Date.now();
       await until(async () => (await ready()).status === 503, 5_000);

@@ -6,11 +6,12 @@ import { z } from "zod";
 import { asSecretRef } from "../secrets/resolve.js";
 import { secretProblem } from "../secrets/strength.js";
 import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route, type SecretInput } from "./schema.js";
+import { StartupError } from "../errors.js";
 
 export const DEFAULT_CONFIG_PATH = "config/default.json5";
 
 /** A startup error that names the offending config key. `main.ts` prints it and exits 1. */
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

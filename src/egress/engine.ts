@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import { matchesEvent, originOf, passesFilter, type Endpoint } from "../config/endpoints.js";
-import { closeRedis } from "../deps.js";
+import { closeRedis } from "../redis.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
 import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./backoff.js";

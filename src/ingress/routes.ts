@@ -3,7 +3,7 @@ import type { Context, Hono } from "hono";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { flowEvent } from "../egress/flow-events.js";
-import { AppError, JSON_UTF8 } from "../errors.js";
+import { AppError, envelope, JSON_UTF8 } from "../errors.js";
 import { ACTIONS, actionRequestSchema } from "../taskflow/actions.js";
 import { formatFirstIssue } from "../http/validation.js";
 import type { Answer } from "../idempotency/idempotency.js";
@@ -58,8 +58,7 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
       }
       if (out.status >= 400) {
         c.set("errorCode", out.code ?? "request_rejected");
-        const body = { ok: false, routeId: route.id, code: out.code ?? "request_rejected", error: out.error ?? "request rejected", result: out.result };
-        return { status: out.status, body };
+        return { status: out.status, body: envelope(route.id, out.code ?? "request_rejected", out.error ?? "request rejected", out.result as Record<string, unknown>) };
       }
       return { status: out.status, body: { ok: true, routeId: route.id, ...(out.code ? { code: out.code } : {}), result: out.result } };
     }
