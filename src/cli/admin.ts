@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import type { AdminResult, adminAnswers } from "../openapi/answers.js";
 
 /** Exit codes scripts can trust. */
 export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, unauthorized: 4 } as const;
@@ -75,7 +76,8 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
   const base = (v.url ?? env.OPENCLAW_WEBHOOKS_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
   const token = v.token ?? env.OPENCLAW_WEBHOOKS_ADMIN_TOKEN ?? "";
 
-  async function api(method: string, path: string, body?: unknown): Promise<any> {
+  /** One admin API call; `_kind` names the answer's type (src/openapi/answers.ts). */
+  async function api<K extends keyof typeof adminAnswers>(_kind: K, method: string, path: string, body?: unknown): Promise<AdminResult<K>> {
     let res: Response;
     try {
       res = await fetch(`${base}/admin/api${path}`, {
@@ -90,7 +92,7 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
     const json = (await res.json().catch(() => ({}))) as { ok?: boolean; result?: unknown; code?: string; error?: string };
     if (res.status === 401) throw new CliError(EXIT.unauthorized, "the admin token was refused (set --token or OPENCLAW_WEBHOOKS_ADMIN_TOKEN)");
     if (!res.ok) throw new CliError(EXIT.refused, `${res.status} ${json.code ?? ""}: ${json.error ?? "refused"}`.trim());
-    return json.result;
+    return json.result as AdminResult<K>;
   }
 
   const print = (data: unknown, text: () => string) => io.out(v.json ? `${JSON.stringify(data, null, 2)}\n` : text());
@@ -106,13 +108,13 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
         const value = v[name];
         if (value) q.set(k, value);
       }
-      const r = await api("GET", `/deliveries?${q}`);
+      const r = await api("deliveries", "GET", `/deliveries?${q}`);
       print(r.deliveries, () =>
         r.deliveries.length === 0
           ? "no deliveries\n"
           : table([
               ["ID", "EVENT", "ENDPOINT", "STATUS", "ATTEMPTS", "LAST", "MS", "UPDATED", "ERROR"],
-              ...r.deliveries.map((d: any) => [
+              ...r.deliveries.map((d) => [
                 d.id,
                 d.eventType,
                 d.endpoint,
@@ -129,10 +131,10 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
     }
     if (cmd === "deliveries show") {
       if (!arg) throw new CliError(EXIT.usage, "deliveries show ID");
-      const { delivery: d } = await api("GET", `/deliveries/${encodeURIComponent(arg)}`);
+      const { delivery: d } = await api("delivery", "GET", `/deliveries/${encodeURIComponent(arg)}`);
       print(d, () => {
         const head = `${d.id}\n  event     ${printable(d.eventType)} (${printable(d.eventId)})\n  endpoint  ${d.endpoint}\n  status    ${d.status} after ${d.attempts} attempt(s)\n  created   ${when(d.createdAt)}\n`;
-        const rows = d.attemptLog.map((a: any) => [
+        const rows = d.attemptLog.map((a) => [
           String(a.attempt),
           a.trigger,
           when(a.at),
@@ -147,40 +149,43 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
     }
     if (cmd === "deliveries replay") {
       if (arg) {
-        const r = await api("POST", `/deliveries/${encodeURIComponent(arg)}/replay`);
+        const r = await api("replay", "POST", `/deliveries/${encodeURIComponent(arg)}/replay`);
         print(r, () => `replay of ${arg} started (${r.jobId})\n`);
         return EXIT.ok;
       }
       if (v.status !== "failed") throw new CliError(EXIT.usage, "deliveries replay ID, or deliveries replay --status failed [--since 1h] [--endpoint NAME]");
-      const names: string[] = v.endpoint ? [v.endpoint] : (await api("GET", "/endpoints")).endpoints.map((e: any) => e.name);
+      const names: string[] = v.endpoint ? [v.endpoint] : (await api("endpoints", "GET", "/endpoints")).endpoints.map((e) => e.name);
       const results: { endpoint: string; started: number; skipped: unknown[] }[] = [];
-      for (const endpoint of names) results.push({ endpoint, ...(await api("POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) })) });
+      for (const endpoint of names) results.push({ endpoint, ...(await api("bulkReplay", "POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) })) });
       print(results, () => results.map((r) => `${r.endpoint}: ${r.started} replay(s) started${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}\n`).join(""));
       return EXIT.ok;
     }
     if (cmd === "endpoints list") {
-      const { endpoints } = await api("GET", "/endpoints");
+      const { endpoints } = await api("endpoints", "GET", "/endpoints");
       print(endpoints, () =>
         table([
           ["NAME", "STATE", "CIRCUIT", "FAILURES", "IN FLIGHT", "LAST SUCCESS", "URL"],
-          ...endpoints.map((e: any) => [e.name, e.enabled ? "enabled" : `disabled: ${e.disabled?.reason ?? ""}`, e.circuit.state, String(e.circuit.failures), String(e.inFlight), when(e.circuit.lastSuccessAt), e.url]),
+          ...endpoints.map((e) => [e.name, e.enabled ? "enabled" : `disabled: ${e.disabled?.reason ?? ""}`, e.circuit.state, String(e.circuit.failures), String(e.inFlight), when(e.circuit.lastSuccessAt), e.url]),
         ]),
       );
       return EXIT.ok;
     }
     if (group === "endpoints" && ["enable", "disable", "test"].includes(verb)) {
       if (!arg) throw new CliError(EXIT.usage, `endpoints ${verb} NAME`);
-      const r = await api("POST", `/endpoints/${encodeURIComponent(arg)}/${verb}`);
-      print(r, () => (verb === "test" ? `test event ${r.eventId} queued as delivery ${r.deliveryId ?? "(none: endpoint disabled)"}\n` : `${arg} ${verb}d\n`));
+      const path = `/endpoints/${encodeURIComponent(arg)}/${verb}`;
+      if (verb === "test") {
+        const r = await api("endpointTest", "POST", path);
+        print(r, () => `test event ${r.eventId} queued as delivery ${r.deliveryId ?? "(none: endpoint disabled)"}\n`);
+      } else print(await api("endpointToggle", "POST", path), () => `${arg} ${verb}d\n`);
       return EXIT.ok;
     }
     if (cmd === "routes list") {
-      const r = await api("GET", "/routes");
+      const r = await api("routes", "GET", "/routes");
       print(r, () =>
         table([
           ["KIND", "ID", "PATH", "DETAIL"],
-          ...r.taskflow.map((t: any) => ["taskflow", t.id, t.path, `session ${t.sessionKey}, secret ${t.secret}`]),
-          ...r.inbound.map((i: any) => ["inbound", i.name, i.path, `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`]),
+          ...r.taskflow.map((t) => ["taskflow", t.id, t.path, `session ${t.sessionKey}, secret ${t.secret}`]),
+          ...r.inbound.map((i) => ["inbound", i.name, i.path, `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`]),
         ]),
       );
       return EXIT.ok;
@@ -188,13 +193,13 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
     if (cmd === "parked list") {
       const limit = v.recent ? Number(v.recent) : 20;
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(EXIT.usage, "--recent takes a positive number");
-      const r = await api("GET", `/parked?limit=${limit}`);
+      const r = await api("parkedList", "GET", `/parked?limit=${limit}`);
       print(r, () =>
         r.parked.length === 0
           ? "no parked events\n"
           : table([
               ["ID", "EVENT ID", "TYPE", "SOURCE", "PARKED", "TIMES", "REASON"],
-              ...r.parked.map((p: any) => [p.parkedId, printable(p.eventId), printable(p.type), p.source, when(p.parkedAt), String(p.times), printable(p.reason)]),
+              ...r.parked.map((p) => [p.parkedId, printable(p.eventId), printable(p.type), p.source, when(p.parkedAt), String(p.times), printable(p.reason)]),
             ]) + (r.total > r.parked.length ? `(${r.parked.length} of ${r.total})\n` : ""),
       );
       return EXIT.ok;
@@ -203,14 +208,16 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       if (!arg) throw new CliError(EXIT.usage, `parked ${verb} ID`);
       const id = encodeURIComponent(arg);
       if (verb === "show") {
-        const { parked: p } = await api("GET", `/parked/${id}`);
+        const { parked: p } = await api("parked", "GET", `/parked/${id}`);
         print(p, () =>
           `${p.parkedId}\n  event     ${printable(p.type)} (${printable(p.eventId)}) from ${p.source}\n  parked    ${when(p.parkedAt)} (first ${when(p.firstParkedAt)}, ${p.times} time(s))${p.storedIn === "memory" ? " in memory" : ""}\n  reason    ${printable(p.reason)}\n  replay    ${p.replayable ? "possible" : "not possible (no data kept)"}\n`,
         );
         return EXIT.ok;
       }
-      const r = await api("POST", `/parked/${id}/${verb}`);
-      print(r, () => (verb === "replay" ? `${arg} replayed: ${r.deliveries.length} delivery(ies) queued${r.duplicate ? " (the event was already stored)" : ""}\n` : `${arg} discarded\n`));
+      if (verb === "replay") {
+        const r = await api("parkedReplay", "POST", `/parked/${id}/replay`);
+        print(r, () => `${arg} replayed: ${r.deliveries.length} delivery(ies) queued${r.duplicate ? " (the event was already stored)" : ""}\n`);
+      } else print(await api("parkedDiscard", "POST", `/parked/${id}/discard`), () => `${arg} discarded\n`);
       return EXIT.ok;
     }
     throw new CliError(EXIT.usage, `unknown command: ${positionals.join(" ")}`);

@@ -73,17 +73,39 @@ const endpointStatus = z.looseObject({
   events: z.array(z.string()),
   enabled: z.boolean(),
   disabled: z.looseObject({ reason: z.string(), at: z.number() }).optional(),
-  circuit: z.looseObject({ state: z.enum(["open", "closed"]), failures: z.number().int() }),
+  circuit: z.looseObject({
+    state: z.enum(["open", "closed"]),
+    failures: z.number().int(),
+    openUntil: z.number().optional(),
+    lastSuccessAt: z.number().optional(),
+    failingSince: z.number().optional(),
+  }),
   inFlight: z.number().int().nonnegative(),
 });
-const parkedEntry = z.looseObject({ parkedId: id, eventId: id, type: id, source: z.string(), reason: z.string(), parkedAt: z.number(), times: z.number().int(), replayable: z.boolean() });
+const parkedEntry = z.looseObject({
+  parkedId: id,
+  eventId: id,
+  type: id,
+  source: z.string(),
+  reason: z.string(),
+  firstParkedAt: z.number(),
+  parkedAt: z.number(),
+  times: z.number().int(),
+  replayable: z.boolean(),
+  storedIn: z.enum(["redis", "memory"]).optional(),
+});
 
 export const adminAnswers = {
-  routes: adminOk(z.strictObject({ taskflow: z.array(z.looseObject({ id, path: z.string() })), inbound: z.array(z.looseObject({ name: id, path: z.string(), action: z.string() })) })),
+  routes: adminOk(
+    z.strictObject({
+      taskflow: z.array(z.looseObject({ id, path: z.string(), sessionKey: z.string(), controllerId: z.string().optional(), secret: z.string().describe("How the secret is configured, never its value.") })),
+      inbound: z.array(z.looseObject({ name: id, path: z.string(), enabled: z.boolean(), action: z.string(), agentId: z.string().nullable(), auth: z.string() })),
+    }),
+  ),
   endpoints: adminOk(z.strictObject({ endpoints: z.array(endpointStatus) })),
   endpointTest: adminOk(z.strictObject({ eventId: id, deliveryId: z.string().nullable() })),
   endpointToggle: adminOk(z.strictObject({ name: id, enabled: z.boolean() })),
-  deliveries: adminOk(z.strictObject({ deliveries: z.array(delivery) })),
+  deliveries: adminOk(z.strictObject({ deliveries: z.array(delivery.extend({ lastDurationMs: z.number().optional(), lastErrorClass: z.string().optional() })) })),
   delivery: adminOk(z.strictObject({ delivery: delivery.extend({ attemptLog: z.array(attempt) }) })),
   replay: adminOk(z.looseObject({ id, jobId: id })),
   bulkReplay: adminOk(z.looseObject({ started: z.number().int().nonnegative(), skipped: z.array(z.looseObject({ id, reason: z.string() })) })),
@@ -93,3 +115,6 @@ export const adminAnswers = {
   parkedDiscard: adminOk(z.strictObject({ parkedId: id, eventId: id })),
   queue: adminOk(z.strictObject({ counts: z.record(z.string(), z.number().int().nonnegative()) })),
 };
+
+/** What each admin API answer's `result` is: the CLI (src/cli/admin.ts) reads these types. */
+export type AdminResult<K extends keyof typeof adminAnswers> = z.infer<(typeof adminAnswers)[K]>["result"];
