@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { StartupError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { corkUntilTurnEnds } from "./util/cork.js";
+import { exponentialDelay } from "./util/backoff.js";
 
 /**
  * Opens a Redis connection that fails fast: no offline queue, one retry per command. The commands
@@ -14,7 +15,7 @@ export async function connectRedis(url: string, opts: { connectTimeoutMs?: numbe
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: opts.connectTimeoutMs ?? 5_000,
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
+    retryStrategy: (times) => exponentialDelay(times, { baseMs: 50, maxMs: 2_000 }),
   });
   batchTurnWrites(redis);
   redis.on("error", () => {}); // connection errors surface as failed commands (503), not crashes

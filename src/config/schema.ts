@@ -1,4 +1,4 @@
-import ipaddr from "ipaddr.js";
+import { isIpOrCidr } from "../util/ip.js";
 import { z } from "zod";
 import { webhooksSchema } from "./endpoints.js";
 
@@ -13,15 +13,6 @@ export const ROUTE_DEFAULTS = {
 
 const trimmed = z.string().trim().min(1);
 
-const isIpOrCidr = (v: string) => {
-  if (!v.includes("/")) return ipaddr.isValid(v);
-  try {
-    ipaddr.parseCIDR(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** OpenClaw SecretRef (`docs/gateway/secrets/secretref-contract.md`). `store` is accepted so a pasted
  * Gateway config loads, but this service cannot read the Gateway's secret store: such a route stays

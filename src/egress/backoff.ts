@@ -1,3 +1,5 @@
+import { exponentialDelay } from "../util/backoff.js";
+
 /**
  * Retry timing for deliveries (DESIGN.md §4). An endpoint uses either seed 003's schedule
  * (`retry: { schedule: ["30s", "5m", "30m"] }`, the default: after the last entry the delivery
@@ -25,7 +27,7 @@ export function retryDelay(
   opts: { retryAfterMs?: number; random?: () => number; jitter?: number } = {},
 ): number | undefined {
   if (next < 2 || next > maxAttempts(policy)) return undefined;
-  const base = policy.kind === "schedule" ? policy.delaysMs[next - 2]! : policy.backoffMs * 2 ** (next - 2);
+  const base = policy.kind === "schedule" ? policy.delaysMs[next - 2]! : exponentialDelay(next - 2, { baseMs: policy.backoffMs });
   const jitter = opts.jitter ?? 0.2;
   const r = (opts.random ?? Math.random)();
   const jittered = Math.round(base * (1 - jitter + 2 * jitter * r));

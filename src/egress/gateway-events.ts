@@ -6,6 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { agentOfSessionKey, messageText } from "../gateway/messages.js";
 
 /** An event ready for `publish`: `id` is derived from the Gateway frame, so every replica that
  * receives the same broadcast publishes the same id and the dedupe keeps one. */
@@ -30,21 +31,11 @@ function compact(o: Obj): Obj {
 export function agentIdOf(p: Obj): string | undefined {
   const direct = str(p.agentId);
   if (direct) return direct;
-  const key = str(p.sessionKey) ?? str(p.key);
-  const m = key ? /^agent:([^:]+):/.exec(key) : null;
-  return m?.[1];
+  return agentOfSessionKey(str(p.sessionKey) ?? str(p.key));
 }
 
-/** The text of a transcript message: a string, or the `text` parts of its content array. */
-function textOf(message: Obj): string {
-  const c = message.content;
-  if (typeof c === "string") return c;
-  if (!Array.isArray(c)) return "";
-  return c
-    .filter((part): part is Obj => isObj(part) && part.type === "text" && typeof part.text === "string")
-    .map((part) => part.text as string)
-    .join("");
-}
+/** The text of a transcript row ("" when it has none). */
+const textOf = (message: Obj): string => messageText(message) ?? "";
 
 /** The transcript's usage `{ input, output, totalTokens, … }` in seed 002's names. */
 function usageOf(u: unknown): Obj | undefined {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { MappedEvent } from "./gateway-events.js";
+import { exponentialDelay } from "../util/backoff.js";
 
 type Entry = { e: MappedEvent; strikes: number; lastError: string };
 
@@ -77,7 +78,7 @@ export function createRelay(
 
   function schedule() {
     if (timer || flushing || closed || buffer.length === 0) return;
-    const delay = Math.min(cap, base * 2 ** Math.min(failures, 10));
+    const delay = exponentialDelay(failures, { baseMs: base, maxMs: cap });
     timer = setTimeout(() => void flush(), delay);
     timer.unref();
   }

@@ -4,6 +4,7 @@ import type { Writable } from "node:stream";
 import WebSocket from "ws";
 import { corkUntilTurnEnds } from "../util/cork.js";
 import { AppError } from "../errors.js";
+import { exponentialDelay } from "../util/backoff.js";
 import {
   connectParams,
   helloOkSchema,
@@ -62,7 +63,7 @@ const unavailable = (why: string) => new AppError("gateway_unavailable", `Gatewa
 /**
  * Protocol v4 client (reference §3.1): waits for `connect.challenge`, sends `connect` with the
  * token and operator scopes, correlates `req`/`res` by id with a per-call timeout, reconnects with
- * exponential backoff and full jitter, and declares the socket dead after two tick intervals of
+ * exponential backoff and equal jitter, and declares the socket dead after two tick intervals of
  * silence (the reference client's rule). While disconnected, calls fail at once with
  * `gateway_unavailable` instead of queueing: callers answer 503 fast and nothing runs twice.
  */
@@ -95,8 +96,7 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
 
   function scheduleReconnect() {
     if (closing || reconnectTimer) return;
-    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
-    const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
+    const delay = exponentialDelay(attempt, { baseMs, maxMs, jitter: "equal" });
     attempt++;
     log.info({ delayMs: delay, attempt }, "gateway reconnect scheduled");
     reconnectTimer = setTimeout(() => {

@@ -4,6 +4,7 @@ import type { AgentRuntime } from "../agent/runtime.js";
 import type { Relay } from "../egress/relay.js";
 import type { GatewayEvent } from "../gateway/client.js";
 import { keyPart } from "../util/key-part.js";
+import { messageText } from "../gateway/messages.js";
 
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined };
 
@@ -68,8 +69,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     const runId = typeof p?.runId === "string" ? p.runId : undefined;
     if (!runId) return;
     if (e.event === "chat" && p!.state === "final") {
-      const m = p!.message;
-      const text = typeof m === "string" ? m : typeof m?.content === "string" ? m.content : Array.isArray(m?.content) ? m.content.filter((x: any) => x?.type === "text").map((x: any) => x.text).join("") : undefined;
+      const text = messageText(p!.message);
       if (text !== undefined) {
         replies.set(runId, text);
         bounded(replies);
