@@ -106,7 +106,7 @@ describe("the image", () => {
         .trim()
         .split("\n")
         .filter((line) => !line.endsWith(":EXTRANEOUS"))
-        .map((line) => relative(ROOT, line.split(":")[0]))
+        .map((line) => relative(ROOT, line.split(":")[0]!))
         .filter(Boolean),
     );
     const extra = [...inImage].filter((p) => !prod.has(p));
