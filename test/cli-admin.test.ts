@@ -81,7 +81,7 @@ describe("the CLI over the admin API (real binary, running service)", () => {
     const show = await cli(["deliveries", "show", failedId]);
     assert.equal(show.code, 0);
     assert.match(show.out, /status {4}failed after 1 attempt/);
-    assert.match(show.out, /1\s+scheduled\s+\S+ \S+\s+500\s+http_5xx/);
+    assert.match(show.out, /1\s+scheduled\s+\S+ \S+\s+500\s+http_status/);
     const json = JSON.parse((await cli(["deliveries", "show", failedId, "--json"])).out);
     assert.equal(json.attemptLog[0].responseBody, "nope");
     const replay = await cli(["deliveries", "replay", deliveredId]);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createDeliveryAgent, attemptDelivery, RESPONSE_BODY_LIMIT } from "../src/egress/deliver.js";
+import { createServer } from "node:net";
+import { RESPONSE_BODY_KEPT } from "../src/egress/attempt-detail.js";
+import { createDeliveryAgent, attemptDelivery } from "../src/egress/deliver.js";
 import { signatureHeaders } from "../src/egress/sign.js";
 import { createSsrfGuard } from "../src/egress/ssrf.js";
 import { freePort } from "./support/redis.js";
@@ -41,10 +43,11 @@ describe("one delivery attempt", () => {
   test("5xx and 4xx are failed attempts with their class; 410 asks to disable; Retry-After is read", async () => {
     rx.next({ status: 503, headers: { "retry-after": "7" }, body: "busy" });
     let r = await send(rx.url);
-    assert.deepEqual([r.outcome, r.status, r.errorClass, r.retryAfterMs, r.responseBody], ["retry", 503, "http_5xx", 7000, "busy"]);
+    assert.deepEqual([r.outcome, r.status, r.errorClass, r.retryAfterMs, r.responseBody], ["retry", 503, "http_status", 7000, "busy"]);
+    assert.equal(r.responseHeaders?.["retry-after"], "7", "the receiver's headers are kept");
     rx.next({ status: 404 });
     r = await send(rx.url);
-    assert.deepEqual([r.outcome, r.errorClass], ["retry", "http_4xx"]);
+    assert.deepEqual([r.outcome, r.status, r.errorClass], ["retry", 404, "http_status"]);
     rx.next({ status: 410 });
     r = await send(rx.url);
     assert.equal(r.outcome, "disable");
@@ -58,7 +61,7 @@ describe("one delivery attempt", () => {
     const before = rx.received.length;
     rx.next({ status: 302, headers: { location: `${rx.url}/elsewhere` } });
     const r = await send(rx.url);
-    assert.deepEqual([r.outcome, r.status, r.errorClass], ["retry", 302, "redirect"]);
+    assert.deepEqual([r.outcome, r.status, r.errorClass], ["retry", 302, "http_status"]);
     await new Promise((res) => setTimeout(res, 50));
     assert.equal(rx.received.length, before + 1, "only the original request arrived");
   });
@@ -81,10 +84,43 @@ describe("one delivery attempt", () => {
     assert.deepEqual([r.outcome, r.errorClass], ["retry", "connect"]);
   });
 
-  test("a huge response body is cut at 20 KiB", async () => {
+  test("a huge response body is cut at 1 KiB, and a cut UTF-8 character is left out", async () => {
     rx.next({ status: 500, body: Buffer.alloc(5 * 1024 * 1024, "x") });
-    const r = await send(rx.url);
-    assert.equal(r.responseBody.length, RESPONSE_BODY_LIMIT);
+    let r = await send(rx.url);
+    assert.equal(r.responseBody.length, RESPONSE_BODY_KEPT);
+    assert.equal(r.responseTruncated, true);
+    // 1,023 ASCII bytes, then "é" (2 bytes) across the 1,024th byte.
+    rx.next({ status: 500, body: `${"a".repeat(1023)}é and more` });
+    r = await send(rx.url);
+    assert.equal(r.responseBody, "a".repeat(1023));
+    assert.ok(Buffer.byteLength(r.responseBody) <= RESPONSE_BODY_KEPT);
+    rx.next({ status: 500, body: "short" });
+    r = await send(rx.url);
+    assert.deepEqual([r.responseBody, r.responseTruncated], ["short", undefined]);
+  });
+
+  test("https:// to a server that does not speak TLS → tls", async () => {
+    // A plain HTTP listener on loopback: the TLS handshake gets an HTTP answer and fails.
+    const r = await send(`https://127.0.0.1:${rx.port}/`);
+    assert.deepEqual([r.outcome, r.errorClass, r.status], ["retry", "tls", undefined], r.error);
+  });
+
+  test("a name that cannot resolve → dns (no packet leaves the machine)", async () => {
+    // glibc refuses to build a query for a label over 63 bytes: getaddrinfo fails with ENOTFOUND
+    // locally, so this is a real resolver failure without asking any DNS server.
+    const r = await send(`http://${"a".repeat(64)}.invalid/`);
+    assert.deepEqual([r.outcome, r.errorClass], ["retry", "dns"], r.error);
+  });
+
+  test("a server that accepts and never answers → timeout", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((res) => silent.listen(0, "127.0.0.1", res));
+    try {
+      const r = await send(`http://127.0.0.1:${(silent.address() as { port: number }).port}/`, { timeoutMs: 300 });
+      assert.deepEqual([r.outcome, r.errorClass], ["retry", "timeout"]);
+    } finally {
+      silent.close();
+    }
   });
 });
 
@@ -95,9 +131,9 @@ describe("SSRF guard", () => {
 
   // Literal addresses are refused before any connection is attempted, so none of these is contacted.
   for (const host of ["127.0.0.1", "[::1]", "[::ffff:169.254.169.254]", "0.0.0.0", "10.1.2.3", "100.64.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "[fe80::1]", "[fd00::1]"]) {
-    test(`${host} is refused as blocked_ip`, async () => {
+    test(`${host} is refused as ssrf_blocked`, async () => {
       const r = await attemptDelivery({ url: `http://${host}:9/`, body, headers: {}, timeoutMs: 500, dispatcher: strictAgent, guard: strict });
-      assert.deepEqual([r.outcome, r.errorClass], ["retry", "blocked_ip"]);
+      assert.deepEqual([r.outcome, r.errorClass], ["retry", "ssrf_blocked"]);
     });
   }
 
@@ -105,7 +141,7 @@ describe("SSRF guard", () => {
     const rx = await startReceiver({ host: "::" });
     try {
       const r = await attemptDelivery({ url: `http://localhost:${rx.port}/`, body, headers: {}, timeoutMs: 1_000, dispatcher: strictAgent, guard: strict });
-      assert.deepEqual([r.outcome, r.errorClass], ["retry", "blocked_ip"]);
+      assert.deepEqual([r.outcome, r.errorClass], ["retry", "ssrf_blocked"]);
       assert.equal(rx.received.length, 0, "nothing reached the receiver");
       // Allow-listed, the same name is delivered.
       const ok = await attemptDelivery({ url: `http://localhost:${rx.port}/`, body, headers: {}, timeoutMs: 1_000, dispatcher: agent, guard: loopbackGuard });

@@ -152,7 +152,7 @@ describe("admin API: delivery log and replay", () => {
       await until(async () => (await e.log.get(a.deliveries[0]!))?.status === "delivered");
       const failed = await admin("GET", "/deliveries?status=failed&endpoint=crm");
       assert.deepEqual(failed.json.result.deliveries.map((d: any) => d.id), b.deliveries);
-      assert.equal(failed.json.result.deliveries[0].lastErrorClass, "http_5xx");
+      assert.equal(failed.json.result.deliveries[0].lastErrorClass, "http_status");
       const byType = await admin("GET", "/deliveries?eventType=lead.qualified");
       assert.deepEqual(byType.json.result.deliveries.map((d: any) => d.id), a.deliveries);
       assert.equal((await admin("GET", "/deliveries?since=1h")).json.result.deliveries.length, 2);

@@ -126,7 +126,7 @@ describe("egress: publish → BullMQ → signed delivery", () => {
       assert.ok(rx.received.every((r) => r.verified), "every attempt verifies");
       await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "delivered");
       const rec = await egress.log.get(out.deliveries[0]!);
-      assert.deepEqual(rec?.attemptLog.map((x) => [x.attempt, x.status, x.errorClass ?? null]), [[1, 500, "http_5xx"], [2, 500, "http_5xx"], [3, 200, null]]);
+      assert.deepEqual(rec?.attemptLog.map((x) => [x.attempt, x.status, x.errorClass ?? null]), [[1, 500, "http_status"], [2, 500, "http_status"], [3, 200, null]]);
       assert.ok(rec!.attemptLog[0]!.nextAttemptAt! > rec!.attemptLog[0]!.at);
     } finally {
       await egress.close();

@@ -125,7 +125,9 @@ async function exercise(check: ReturnType<typeof responseValidator>, path: strin
   const media = opts.media ?? Object.keys(op.requestBody?.content ?? {})[0] ?? "application/json";
   const example = op.requestBody?.content?.[media]?.example;
   const body = opts.body ?? (media === "application/x-www-form-urlencoded" ? `token=${encodeURIComponent(ADMIN)}` : example !== undefined ? JSON.stringify(example) : undefined);
-  const url = svc.url + path.replace("{name}", "crm").replace("{id}", PARAMS[path] ?? "unknown-id");
+  // Required query parameters get a real value (a delivery id for `id`).
+  const query = new URLSearchParams((op.parameters ?? []).filter((p: any) => p.in === "query" && p.required).map((p: any) => [p.name, PARAMS[`${path}?${p.name}`] ?? "x"]));
+  const url = svc.url + path.replace("{name}", "crm").replace("{id}", PARAMS[path] ?? "unknown-id") + (query.size ? `?${query}` : "");
   const ctrl = new AbortController();
   const res = await fetch(url, {
     method: method.toUpperCase(),
@@ -197,7 +199,7 @@ describe("/openapi.json", () => {
     assert.deepEqual(publish.required, ["type"]);
     assert.equal(publish.additionalProperties, false);
     const q = doc.paths["/admin/api/deliveries"].get.parameters.map((p: any) => p.name).sort();
-    assert.deepEqual(q, ["endpoint", "eventType", "limit", "since", "status"]);
+    assert.deepEqual(q, ["endpoint", "eventType", "limit", "since", "status", "until"]);
   });
 
   test("every operation answers what it describes: its example with credentials, without them, and with a body it refuses", async () => {
@@ -207,7 +209,7 @@ describe("/openapi.json", () => {
     const eventId = ((await pub.json()) as { id: string }).id;
     await until(async () => rx.received.some((r) => JSON.parse(r.body).id === eventId), 10_000);
     const list = (await (await fetch(`${svc.url}/admin/api/deliveries?limit=1`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
-    PARAMS["/admin/api/deliveries/{id}"] = PARAMS["/admin/api/deliveries/{id}/replay"] = list.result.deliveries[0].id;
+    PARAMS["/admin/api/deliveries/{id}"] = PARAMS["/admin/api/deliveries/{id}/replay"] = PARAMS["/admin/api/find?id"] = list.result.deliveries[0].id;
     const ok = new Set<string>();
     let requests = 0;
     for (const { path, method, op } of operations()) {

@@ -1,5 +1,5 @@
 import type { Context, Hono } from "hono";
-import { z } from "zod";
+import type { z } from "zod";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
 import { ReplayRefused, type Egress } from "../egress/engine.js";
@@ -9,29 +9,7 @@ import { AppError, JSON_UTF8 } from "../errors.js";
 import { parseJsonBody, readBody } from "../http/body.js";
 import { describeSecret } from "../secrets/resolve.js";
 import { formatFirstIssue } from "../http/validation.js";
-import { parseDuration } from "../util/duration.js";
-
-/** `since`: epoch milliseconds, an ISO date, or a duration back from now ("1h", "30m"). */
-export function parseSince(v: string | undefined, now = Date.now()): number | undefined {
-  if (v === undefined || v === "") return undefined;
-  if (/^\d{12,}$/.test(v)) return Number(v);
-  const ago = parseDuration(v);
-  if (ago !== undefined && /[a-z]$/i.test(v)) return now - ago;
-  const at = Date.parse(v);
-  if (!Number.isNaN(at)) return at;
-  throw new AppError("invalid_request", `since: not a time or duration: ${JSON.stringify(v)} (use e.g. 1h, an ISO date or epoch ms)`);
-}
-
-export const listQuery = z.strictObject({
-  status: z.enum(["pending", "delivered", "failed"]).optional(),
-  endpoint: z.string().min(1).optional(),
-  eventType: z.string().min(1).optional(),
-  since: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).default(50),
-});
-export const bulkReplay = z.strictObject({ endpoint: z.string().min(1), status: z.literal("failed").default("failed"), since: z.union([z.string(), z.number()]).optional() });
-
-export const parkedQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1_000).default(50) });
+import { bulkReplayBody, deliveryListQuery, endpointStatsQuery, findQuery, inboundQuery, parkedQuery, parseTime } from "./schemas.js";
 
 /** A parked event's replay or discard: refusals as they are; anything else is Redis being away (it parks what fails for good). */
 function parkedRefused(err: unknown): never {
@@ -59,6 +37,11 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return deps.egress;
   };
   const ok = (c: Context<AppEnv>, result: unknown, status: 200 | 202 = 200) => c.json({ ok: true, result }, status, JSON_UTF8);
+  const parse = <S extends z.ZodType>(schema: S, input: unknown): z.infer<S> => {
+    const r = schema.safeParse(input);
+    if (!r.success) throw new AppError("invalid_request", formatFirstIssue(r.error));
+    return r.data;
+  };
   const body = async (c: Context<AppEnv>) => {
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: 64 * 1024, timeoutMs: config.limits.bodyTimeoutMs });
     if (!raw.length) return {};
@@ -70,8 +53,20 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
 
   app.use("/admin/api/*", noFraming, adminAuth(deps, createRequestFacts(deps)));
 
-  app.get("/admin/api/routes", (c) => {
+  const inboundEndpoints = () => {
     const inbound = config.webhooks.inbound;
+    if (!inbound?.enabled) return [];
+    return Object.entries(inbound.endpoints).map(([name, e]) => ({
+      name,
+      path: `${inbound.basePath}/${name}`,
+      enabled: e.enabled,
+      action: e.action,
+      agentId: e.agentId ?? null,
+      auth: e.auth.scheme,
+    }));
+  };
+
+  app.get("/admin/api/routes", (c) => {
     return ok(c, {
       taskflow: config.routes.map((r) => ({
         id: r.id,
@@ -82,16 +77,7 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
         rateLimit: r.rateLimit,
         maxInFlight: r.maxInFlight,
       })),
-      inbound: inbound?.enabled
-        ? Object.entries(inbound.endpoints).map(([name, e]) => ({
-            name,
-            path: `${inbound.basePath}/${name}`,
-            enabled: e.enabled,
-            action: e.action,
-            agentId: e.agentId ?? null,
-            auth: e.auth.scheme,
-          }))
-        : [],
+      inbound: inboundEndpoints(),
     });
   });
   app.get("/admin/api/endpoints", async (c) => ok(c, { endpoints: deps.egress ? await deps.egress.endpointStatus() : [] }));
@@ -109,20 +95,29 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return ok(c, { name: c.req.param("name"), enabled: false });
   });
 
-  app.get("/admin/api/deliveries", async (c) => {
-    const q = listQuery.safeParse(c.req.query());
-    if (!q.success) throw new AppError("invalid_request", formatFirstIssue(q.error));
-    const { status, endpoint, eventType, limit } = q.data;
-    const since = parseSince(q.data.since);
+  app.get("/admin/api/endpoints/stats", async (c) => {
+    const q = parse(endpointStatsQuery, c.req.query());
     const egress = egressOf();
-    // An event-type filter reads further back, then trims to `limit`.
-    const ids = await egress.log.list({ ...(status ? { status } : {}), ...(endpoint ? { endpoint } : {}), ...(since !== undefined ? { since } : {}), limit: eventType ? limit * 20 : limit });
-    const records = (await Promise.all(ids.map((id) => egress.log.get(id)))).filter((r) => r !== undefined);
-    const deliveries = records
-      .filter((r) => !eventType || r.eventType === eventType)
-      .slice(0, limit)
-      .map(({ attemptLog, ...r }) => ({ ...r, lastDurationMs: attemptLog.at(-1)?.durationMs, lastErrorClass: attemptLog.at(-1)?.errorClass }));
-    return ok(c, { deliveries });
+    if (q.endpoint !== undefined && !egress.hasEndpoint(q.endpoint)) throw new AppError("not_found", `no endpoint ${q.endpoint}`);
+    return ok(c, { stats: await egress.stats(q.endpoint) });
+  });
+
+  app.get("/admin/api/deliveries", async (c) => {
+    const { status, endpoint, eventType, limit, ...q } = parse(deliveryListQuery, c.req.query());
+    const since = parseTime("since", q.since);
+    const until = parseTime("until", q.until);
+    const egress = egressOf();
+    // An event-type filter reads further back (at most 20 pages), then trims to `limit`.
+    const ids = await egress.log.list({ ...(status ? { status } : {}), ...(endpoint ? { endpoint } : {}), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit: eventType ? limit * 20 : limit });
+    const rows = await egress.log.summaries(ids);
+    return ok(c, { deliveries: rows.filter((r) => !eventType || r.eventType === eventType).slice(0, limit) });
+  });
+  /** A delivery id, or an event id whose deliveries are listed: the dashboard's search box. */
+  app.get("/admin/api/find", async (c) => {
+    const { id } = parse(findQuery, c.req.query());
+    const found = await egressOf().log.find(id);
+    if (!found) throw new AppError("not_found", `no delivery or event ${id}`);
+    return ok(c, found);
   });
   app.get("/admin/api/deliveries/:id", async (c) => {
     const rec = await egressOf().log.get(c.req.param("id"));
@@ -134,17 +129,17 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return ok(c, { id: c.req.param("id"), ...out }, 202);
   });
   app.post("/admin/api/deliveries/replay", async (c) => {
-    const parsed = bulkReplay.safeParse(await body(c));
-    if (!parsed.success) throw new AppError("invalid_request", formatFirstIssue(parsed.error));
-    const since = typeof parsed.data.since === "number" ? parsed.data.since : (parseSince(parsed.data.since) ?? 0);
-    const out = await egressOf().replayFailed(parsed.data.endpoint, since).catch(refused);
-    return ok(c, out, 202);
+    const b = parse(bulkReplayBody, await body(c));
+    const since = parseTime("since", b.since) ?? 0;
+    // A dry run is answered 200 (nothing was started); the real one 202.
+    const out = await egressOf().replayFailed(b.endpoint, since, { dryRun: b.dryRun }).catch(refused);
+    // `since` as epoch ms: confirming a dry run with it replays from the same instant.
+    return ok(c, { endpoint: b.endpoint, since, ...out }, b.dryRun ? 200 : 202);
   });
   // Parked events: stored or queued nowhere for a reason other than Redis being away (publish-or-park.ts).
   app.get("/admin/api/parked", async (c) => {
-    const q = parkedQuery.safeParse(c.req.query());
-    if (!q.success) throw new AppError("invalid_request", formatFirstIssue(q.error));
-    return ok(c, await egressOf().parked.list(q.data.limit));
+    const q = parse(parkedQuery, c.req.query());
+    return ok(c, await egressOf().parked.list(q.limit));
   });
   app.get("/admin/api/parked/:id", async (c) => {
     const entry = await egressOf().parked.get(c.req.param("id"));
@@ -153,6 +148,13 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
   });
   app.post("/admin/api/parked/:id/replay", async (c) => ok(c, await egressOf().parked.replay(c.req.param("id")).catch(parkedRefused), 202));
   app.post("/admin/api/parked/:id/discard", async (c) => ok(c, await egressOf().parked.discard(c.req.param("id")).catch(parkedRefused)));
+  /** Inbound endpoints and their newest runs (runs.ts keeps them; none without Redis and egress). */
+  app.get("/admin/api/inbound", async (c) => {
+    const q = parse(inboundQuery, c.req.query());
+    const endpoints = inboundEndpoints();
+    const runs = deps.runs ? await deps.runs.recent(endpoints.map((e) => e.name), q.limit) : [];
+    return ok(c, { endpoints, runs, runsRecorded: deps.runs !== undefined });
+  });
   app.get("/admin/api/queue", async (c) => {
     const counts = await egressOf().queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
     return ok(c, { counts });

@@ -156,7 +156,7 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       if (v.status !== "failed") throw new CliError(EXIT.usage, "deliveries replay ID, or deliveries replay --status failed [--since 1h] [--endpoint NAME]");
       const names: string[] = v.endpoint ? [v.endpoint] : (await api("endpoints", "GET", "/endpoints")).endpoints.map((e) => e.name);
       const results: { endpoint: string; started: number; skipped: unknown[] }[] = [];
-      for (const endpoint of names) results.push({ endpoint, ...(await api("bulkReplay", "POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) })) });
+      for (const endpoint of names) results.push(await api("bulkReplay", "POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) }));
       print(results, () => results.map((r) => `${r.endpoint}: ${r.started} replay(s) started${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}\n`).join(""));
       return EXIT.ok;
     }

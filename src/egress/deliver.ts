@@ -1,9 +1,13 @@
 import { Agent, errors, request, type Dispatcher } from "undici";
+import { bodyExcerpt, keepResponseHeaders, type ErrorClass } from "./attempt-detail.js";
 import { BlockedAddressError, type SsrfGuard } from "./ssrf.js";
 
-export const RESPONSE_BODY_LIMIT = 20 * 1024;
-
-export type ErrorClass = "timeout" | "connect" | "dns" | "blocked_ip" | "redirect" | "http_4xx" | "http_5xx";
+/**
+ * How much of an answer is read: the first KiB is kept (attempt-detail.ts), and a body up to this
+ * size is drained so the keep-alive connection goes back to the pool; a bigger or endless one is
+ * cut off and its connection closed, never buffered.
+ */
+export const RESPONSE_DRAIN_LIMIT = 20 * 1024;
 
 /** The result of one attempt, for the delivery log and the retry decision. */
 export type AttemptResult = {
@@ -13,8 +17,12 @@ export type AttemptResult = {
   errorClass?: ErrorClass;
   error?: string;
   durationMs: number;
-  /** The first 20 KiB of the response body. */
+  /** The first KiB of the response body (a cut UTF-8 character is left out). */
   responseBody: string;
+  /** Set when the body was longer than what is kept. */
+  responseTruncated?: boolean;
+  /** The receiver's headers, masked and bounded (attempt-detail.ts). */
+  responseHeaders?: Record<string, string>;
   /** From `Retry-After` (seconds or an HTTP date), for the caller to clamp. */
   retryAfterMs?: number;
 };
@@ -40,16 +48,24 @@ function parseRetryAfter(value: string | string[] | undefined, now: number): num
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ENODATA", "EAI_FAIL"]);
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "ENODATA", "EAI_FAIL", "EAI_NONAME"]);
+/** OpenSSL's and Node's TLS failures: handshake (EPROTO, ERR_SSL_*), certificate (ERR_TLS_*, CERT_*, …). */
+const TLS_CODE = /^(EPROTO|ERR_SSL_|ERR_TLS_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET|VERIFY)_|HOSTNAME_MISMATCH)/;
 
-/** Maps a thrown error to the log's error class; undici wraps connect-time causes, so walk them. */
+/**
+ * Maps a thrown error to the log's error class (attempt-detail.ts has the set). undici wraps
+ * connect-time causes, so the chain is walked; the most specific cause wins: the guard, then DNS,
+ * TLS, a timeout, and anything else (refused, reset, closed) is `connect`.
+ */
 function classifyError(err: unknown): { errorClass: ErrorClass; error: string } {
   const chain: unknown[] = [];
   for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) chain.push(e);
   const blocked = chain.find((e) => e instanceof BlockedAddressError) as BlockedAddressError | undefined;
-  if (blocked) return { errorClass: "blocked_ip", error: blocked.message };
+  if (blocked) return { errorClass: "ssrf_blocked", error: blocked.message };
+  const codes = chain.map((e) => String((e as { code?: unknown }).code ?? ""));
   const message = String((err as Error)?.message ?? err).slice(0, 500);
-  if (chain.some((e) => DNS_CODES.has((e as { code?: string }).code ?? ""))) return { errorClass: "dns", error: message };
+  if (codes.some((c) => DNS_CODES.has(c))) return { errorClass: "dns", error: message };
+  if (codes.some((c) => TLS_CODE.test(c))) return { errorClass: "tls", error: message };
   const timedOut = chain.some(
     (e) =>
       e instanceof errors.HeadersTimeoutError ||
@@ -84,7 +100,7 @@ function checkedUrl(raw: string, guard: SsrfGuard) {
 /**
  * One delivery attempt: POST `body` with `headers` to `url`, within `timeoutMs` for the whole
  * exchange. Only 2xx is delivered; 410 asks to disable the endpoint; anything else (3xx, 4xx, 5xx,
- * timeout, network or DNS error, a blocked address) is a failed attempt to retry per schedule.
+ * timeout, network, TLS or DNS error, a blocked address) is a failed attempt to retry per schedule.
  */
 export async function attemptDelivery(opts: {
   url: string;
@@ -99,12 +115,13 @@ export async function attemptDelivery(opts: {
   const started = performance.now();
   const done = (r: Omit<AttemptResult, "durationMs">): AttemptResult => ({ ...r, durationMs: Math.round(performance.now() - started) });
   const checked = checkedUrl(opts.url, opts.guard);
+  // Config refuses such URLs; one that still cannot be requested cannot be connected to.
   if (!checked) return done({ outcome: "retry", errorClass: "connect", error: "invalid URL", responseBody: "" });
   const { url, refused } = checked;
   if (refused) {
     return done({
       outcome: "retry",
-      errorClass: refused instanceof BlockedAddressError ? "blocked_ip" : "connect",
+      errorClass: refused instanceof BlockedAddressError ? "ssrf_blocked" : "connect",
       error: refused.message,
       responseBody: "",
     });
@@ -119,31 +136,34 @@ export async function attemptDelivery(opts: {
       bodyTimeout: opts.timeoutMs,
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
-    // Keep at most 20 KiB of the answer; a huge or endless body is cut off, not buffered.
+    // Read at most RESPONSE_DRAIN_LIMIT of the answer and keep its first KiB.
     const chunks: Buffer[] = [];
-    let kept = 0;
+    let read = 0;
     try {
       for await (const chunk of res.body) {
         const c = chunk as Buffer;
-        if (kept < RESPONSE_BODY_LIMIT) {
-          chunks.push(c.subarray(0, RESPONSE_BODY_LIMIT - kept));
-          kept += Math.min(c.length, RESPONSE_BODY_LIMIT - kept);
-        }
-        if (kept >= RESPONSE_BODY_LIMIT) break;
+        if (read < RESPONSE_DRAIN_LIMIT) chunks.push(c.subarray(0, RESPONSE_DRAIN_LIMIT - read));
+        read += c.length;
+        if (read >= RESPONSE_DRAIN_LIMIT) break;
       }
     } catch {
       // A body that fails mid-way still leaves the status code as the answer.
     } finally {
       res.body.destroy();
     }
-    const responseBody = Buffer.concat(chunks).toString("utf8");
+    const excerpt = bodyExcerpt(Buffer.concat(chunks));
     const status = res.statusCode;
-    if (status >= 200 && status < 300) return done({ outcome: "delivered", status, responseBody });
+    const answer = {
+      status,
+      responseBody: excerpt.text,
+      ...(excerpt.truncated ? { responseTruncated: true } : {}),
+      responseHeaders: keepResponseHeaders(res.headers),
+    };
+    if (status >= 200 && status < 300) return done({ outcome: "delivered", ...answer });
     const retryAfterMs = parseRetryAfter(res.headers["retry-after"], now());
-    const base = { status, responseBody, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-    if (status === 410) return done({ outcome: "disable", errorClass: "http_4xx", error: "410 Gone", ...base });
-    const errorClass: ErrorClass = status >= 500 ? "http_5xx" : status >= 400 ? "http_4xx" : "redirect";
-    return done({ outcome: "retry", errorClass, error: `HTTP ${status}`, ...base });
+    const base = { ...answer, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    if (status === 410) return done({ outcome: "disable", errorClass: "http_status", error: "410 Gone", ...base });
+    return done({ outcome: "retry", errorClass: "http_status", error: `HTTP ${status}`, ...base });
   } catch (err) {
     return done({ outcome: "retry", ...classifyError(err), responseBody: "" });
   }

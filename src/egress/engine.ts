@@ -8,6 +8,7 @@ import { closeRedis } from "../redis.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { renderDeep, renderTemplate } from "../util/template.js";
 import { DEFAULT_RETRY, maxAttempts, retryDelay, type RetryPolicy } from "./backoff.js";
+import { maskRequestHeaders } from "./attempt-detail.js";
 import { attemptDelivery, createDeliveryAgent, type AttemptResult } from "./deliver.js";
 import { createEnvelope, type Envelope } from "./envelope.js";
 import { deliveryId } from "./ids.js";
@@ -18,6 +19,7 @@ import { createEgressScripts } from "./scripts.js";
 import type { Metrics } from "../metrics.js";
 import { signatureHeaders } from "./sign.js";
 import { createSsrfGuard } from "./ssrf.js";
+import { createEndpointStats } from "./stats.js";
 
 type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
 const QUEUE = "deliveries";
@@ -84,6 +86,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
   const deliveryLog = createDeliveryLog(redis, { prefix: P, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, P);
+  const stats = createEndpointStats(redis, P);
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);
   const key = {
@@ -190,6 +193,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     const isProbe = gate[1] === 1;
     const raw = gate[2];
     let result: AttemptResult;
+    let requestHeaders: Record<string, string>;
     let payload: string;
     let attempt: number;
     let from: DeliveryStatus = "pending";
@@ -214,6 +218,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         ...signatureHeaders({ id, timestamp: Math.floor(Date.now() / 1000), body: payload, secrets: resolved, schemes: e.signing }),
       };
       result = await attemptDelivery({ url: e.url, headers, body: payload, timeoutMs: e.timeoutMs, dispatcher: agent, guard });
+      requestHeaders = maskRequestHeaders(headers, envHeaders(e.headers));
     } catch (err) {
       await redis.zrem(key.inflight(name), leaseId).catch(() => {});
       if (err instanceof UnrecoverableError) await deliveryLog.markFailed(id, name, err.message).catch(() => {});
@@ -242,7 +247,10 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
           ...(result.errorClass ? { errorClass: result.errorClass } : {}),
           ...(result.error ? { error: result.error } : {}),
           durationMs: result.durationMs,
+          requestHeaders,
+          ...(result.responseHeaders ? { responseHeaders: result.responseHeaders } : {}),
           responseBody: result.responseBody,
+          ...(result.responseTruncated ? { responseTruncated: true } : {}),
           ...(nextDelay !== undefined ? { nextAttemptAt: at + nextDelay } : {}),
         },
       },
@@ -278,12 +286,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
    * even when asked twice at once. A delivery still pending is left to its schedule.
    */
   async function replay(id: string): Promise<{ jobId: string }> {
-    const rec = await deliveryLog.get(id);
-    if (!rec) throw new ReplayRefused("not_found", `no delivery ${id}`);
-    const e = endpoints.get(rec.endpoint);
-    if (!e) throw new ReplayRefused("endpoint_unknown", `endpoint ${rec.endpoint} is no longer configured`);
-    if (rec.status === "pending") throw new ReplayRefused("delivery_pending", "the delivery is still scheduled; it will be attempted on its schedule");
-    if (await redis.hexists(key.state(e.name), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${e.name} is disabled; enable it first`);
+    const { rec, e } = await replayable(id);
     const jobId = `${id}_replay_${Date.now()}`;
     const taken = await redis.set(key.replay(id), jobId, "PX", 2 * e.timeoutMs + 60_000, "NX");
     if (taken !== "OK") throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
@@ -296,8 +299,24 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     return { jobId };
   }
 
-  /** Replays every failed delivery of an endpoint updated since `since` (ms); counts what started. */
-  async function replayFailed(endpoint: string, since: number) {
+  /** The checks a replay makes before it takes its marker; throws ReplayRefused. */
+  async function replayable(id: string) {
+    // The record's own fields (one HMGET), not its attempts.
+    const [rec] = await deliveryLog.summaries([id]);
+    if (!rec) throw new ReplayRefused("not_found", `no delivery ${id}`);
+    const e = endpoints.get(rec.endpoint);
+    if (!e) throw new ReplayRefused("endpoint_unknown", `endpoint ${rec.endpoint} is no longer configured`);
+    if (rec.status === "pending") throw new ReplayRefused("delivery_pending", "the delivery is still scheduled; it will be attempted on its schedule");
+    if (await redis.hexists(key.state(e.name), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${e.name} is disabled; enable it first`);
+    return { rec, e };
+  }
+
+  /**
+   * Replays every failed delivery of an endpoint updated since `since` (ms); counts what started.
+   * A dry run makes the same checks, the replay marker included, and starts nothing: its `started`
+   * is what the real run would start unless deliveries change in between (Convoy's dry run).
+   */
+  async function replayFailed(endpoint: string, since: number, opts: { dryRun?: boolean } = {}) {
     if (!endpoints.has(endpoint)) throw new ReplayRefused("endpoint_unknown", `no endpoint ${endpoint}`);
     if (await redis.hexists(key.state(endpoint), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
     const ids = await deliveryLog.list({ status: "failed", endpoint, since, limit: 10_000 });
@@ -305,14 +324,17 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     const skipped: { id: string; reason: string }[] = [];
     for (const id of ids) {
       try {
-        await replay(id);
+        if (opts.dryRun) {
+          await replayable(id);
+          if (await redis.exists(key.replay(id))) throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
+        } else await replay(id);
         started++;
       } catch (err) {
         if (!(err instanceof ReplayRefused)) throw err;
         skipped.push({ id, reason: err.code });
       }
     }
-    return { started, skipped };
+    return { dryRun: opts.dryRun === true, started, skipped };
   }
 
   async function endpointStatus() {
@@ -359,6 +381,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     replay,
     replayFailed,
     endpointStatus,
+    /** Success rate and latency of each configured endpoint (or one) over the last hour (stats.ts). */
+    stats: (only?: string) => Promise.all([...endpoints.keys()].filter((n) => only === undefined || n === only).map((n) => stats.read(n))),
     hasEndpoint: (name: string) => endpoints.has(name),
     /** Undefined before startWorker; then whether the worker is running. */
     workerRunning: () => (worker ? worker.isRunning() : undefined),
@@ -445,6 +469,13 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       await closeRedis(queueRedis);
     },
   };
+}
+
+/** The (lower-case) names of an endpoint's headers whose values come from the environment: secrets, as a rule. */
+function envHeaders(headers: Record<string, string>): Set<string> {
+  const out = new Set<string>();
+  for (const k in headers) if (headers[k]!.includes("${")) out.add(k.toLowerCase());
+  return out;
 }
 
 /** An endpoint's own headers, with `${ENV}` read at delivery time so a rotated value is used. */

@@ -1,17 +1,26 @@
 import type { Redis } from "ioredis";
-import { isDeliveryId } from "./ids.js";
+import { normaliseErrorClass } from "./attempt-detail.js";
+import { deliveryId, isDeliveryId } from "./ids.js";
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
+/** One attempt as logged (attempt-detail.ts bounds each part: ~6 KB at most). */
 export type AttemptRecord = {
   attempt: number;
   trigger: "scheduled" | "manual";
   at: number;
   status?: number;
+  /** One of ERROR_CLASSES (attempt-detail.ts); absent on a success. */
   errorClass?: string;
   error?: string;
   durationMs: number;
+  /** The request headers, credentials masked (absent on records from before they were kept). */
+  requestHeaders?: Record<string, string>;
+  /** The receiver's headers, masked and bounded; absent when nothing answered. */
+  responseHeaders?: Record<string, string>;
+  /** The first KiB of the response body. */
   responseBody: string;
+  responseTruncated?: boolean;
   nextAttemptAt?: number;
 };
 
@@ -28,6 +37,9 @@ export type DeliveryRecord = {
   lastError?: string;
   nextAttemptAt?: number;
 };
+
+/** A record without its attempts, plus the last attempt's duration and class (the lists' row). */
+export type DeliverySummary = DeliveryRecord & { lastDurationMs: number | null; lastErrorClass: string | null };
 
 export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptRecord[] };
 
@@ -79,11 +91,49 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     if (!isDeliveryId(id)) return undefined;
     const h = await redis.hgetall(k.record(id));
     if (!h.id) return undefined;
-    const num = (v: string | undefined) => (v ? Number(v) : undefined);
     const attemptLog: AttemptRecord[] = [];
-    for (let n = 1; h[`a${n}`] !== undefined; n++) attemptLog.push(JSON.parse(h[`a${n}`]!) as AttemptRecord);
+    for (let n = 1; h[`a${n}`] !== undefined; n++) {
+      const a = JSON.parse(h[`a${n}`]!) as AttemptRecord;
+      if (a.errorClass !== undefined) a.errorClass = normaliseErrorClass(a.errorClass);
+      attemptLog.push(a);
+    }
+    return { ...fields(h), attemptLog };
+  }
+
+  const SUMMARY_FIELDS = ["id", "eventId", "eventIdJson", "eventType", "endpoint", "status", "attempts", "createdAt", "updatedAt", "lastStatus", "lastError", "nextAttemptAt", "lastDurationMs", "lastErrorClass"] as const;
+
+  /**
+   * Rows for the lists and the dashboard: the record's own fields only (HMGET), never its
+   * attempts, so a page of 50 reads 50 small replies however many attempts each has. Unknown or
+   * expired ids are left out.
+   */
+  async function summaries(ids: readonly string[]): Promise<DeliverySummary[]> {
+    const rows = await Promise.all(ids.filter(isDeliveryId).map((id) => redis.hmget(k.record(id), ...SUMMARY_FIELDS)));
+    const out: DeliverySummary[] = [];
+    for (const row of rows) {
+      if (!row[0]) continue;
+      const h = Object.fromEntries(SUMMARY_FIELDS.map((f, i) => [f, row[i] ?? undefined])) as Record<string, string | undefined>;
+      out.push({ ...fields(h), lastDurationMs: h.lastDurationMs ? Number(h.lastDurationMs) : null, lastErrorClass: normaliseErrorClass(h.lastErrorClass || undefined) ?? null });
+    }
+    return out;
+  }
+
+  /**
+   * A delivery by its id, or an event's deliveries by the event id: a delivery id is computed
+   * from the event id and the endpoint name (ids.ts), so an event's deliveries are one lookup per
+   * configured endpoint, no index. Undefined when neither is known.
+   */
+  async function find(id: string): Promise<{ kind: "delivery"; delivery: DeliveryRecordWithAttempts } | { kind: "event"; eventId: string; deliveries: DeliverySummary[] } | undefined> {
+    const one = await get(id);
+    if (one) return { kind: "delivery", delivery: one };
+    const deliveries = await summaries(opts.endpoints.map((e) => deliveryId(id, e)));
+    return deliveries.length ? { kind: "event", eventId: id, deliveries } : undefined;
+  }
+
+  function fields(h: Record<string, string | undefined>): DeliveryRecord {
+    const num = (v: string | undefined) => (v ? Number(v) : undefined);
     return {
-      id: h.id,
+      id: h.id!,
       eventId: h.eventIdJson ? (JSON.parse(h.eventIdJson) as string) : h.eventId!,
       eventType: h.eventType!,
       endpoint: h.endpoint!,
@@ -94,19 +144,19 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
       ...(h.lastStatus ? { lastStatus: num(h.lastStatus)! } : {}),
       ...(h.lastError ? { lastError: h.lastError } : {}),
       ...(h.nextAttemptAt ? { nextAttemptAt: num(h.nextAttemptAt)! } : {}),
-      attemptLog,
     };
   }
 
   /**
    * Delivery ids, newest first: with a status, by last update; without, by publish time. Filtered
-   * by endpoint (one range query) or merged across the configured endpoints; `since` in ms.
+   * by endpoint (one range query) or merged across the configured endpoints; `since` and `until`
+   * in ms, both inclusive.
    */
-  async function list(q: { status?: DeliveryStatus; endpoint?: string; since?: number; limit?: number }): Promise<string[]> {
+  async function list(q: { status?: DeliveryStatus; endpoint?: string; since?: number; until?: number; limit?: number }): Promise<string[]> {
     const limit = q.limit ?? 50;
     const names = q.endpoint ? [q.endpoint] : opts.endpoints;
     const ranges = await Promise.all(
-      names.map((e) => redis.zrevrangebyscore(q.status ? k.byStatus(e, q.status) : k.byEndpoint(e), "+inf", q.since ?? "-inf", "WITHSCORES", "LIMIT", 0, limit)),
+      names.map((e) => redis.zrevrangebyscore(q.status ? k.byStatus(e, q.status) : k.byEndpoint(e), q.until ?? "+inf", q.since ?? "-inf", "WITHSCORES", "LIMIT", 0, limit)),
     );
     const merged: [string, number][] = [];
     for (const r of ranges) for (let i = 0; i < r.length; i += 2) merged.push([r[i]!, Number(r[i + 1])]);
@@ -114,7 +164,7 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     return merged.slice(0, limit).map(([id]) => id);
   }
 
-  return { keys: k, ttl, retentionMs: opts.retentionMs, markFailed, trim, state, get, list };
+  return { keys: k, ttl, retentionMs: opts.retentionMs, markFailed, trim, state, get, summaries, find, list };
 }
 
 export type DeliveryLog = ReturnType<typeof createDeliveryLog>;

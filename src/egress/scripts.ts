@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { eventKeyPart } from "./ids.js";
 import type { AttemptRecord, DeliveryLog, DeliveryStatus } from "./log.js";
+import { latencyBucket, STATS_BUCKET_TTL_MS, statsKey } from "./stats.js";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
 
@@ -15,14 +16,14 @@ type Commands = {
 /**
  * The egress's Redis scripts, one round trip each: `publish` (event + pending records),
  * `gate` (admit an attempt: disabled, circuit, concurrency, rate; returns the event) and `finish`
- * (free the lease, move the breaker, log the attempt). A script call costs Redis ~15 µs before it
+ * (free the lease, move the breaker, log the attempt, count it in the endpoint's stats). A script call costs Redis ~15 µs before it
  * does anything here, and each command inside a few more, so each does the least it can.
  * An endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
  */
 export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, prefix: string) {
   redis.defineCommand("ocwhPublish", { lua: lua("publish") });
   redis.defineCommand("ocwhGate", { numberOfKeys: 4, lua: lua("gate-4") });
-  redis.defineCommand("ocwhFinish", { numberOfKeys: 5, lua: lua("finish-5") });
+  redis.defineCommand("ocwhFinish", { numberOfKeys: 6, lua: lua("finish-6") });
   const r = redis as unknown as Commands;
   const k = deliveryLog.keys;
   const ep = {
@@ -66,9 +67,10 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
     ) {
       const n = a.endpoint;
       return r.ocwhFinish(
-        ep.state(n), ep.inflight(n), k.record(d.id), k.byStatus(n, d.from), k.byStatus(n, d.status),
+        ep.state(n), ep.inflight(n), k.record(d.id), k.byStatus(n, d.from), k.byStatus(n, d.status), statsKey(prefix, n, d.attempt.at),
         a.leaseId, a.ok ? 1 : 0, a.breaker.failureThreshold, a.breaker.cooldownMs, a.breaker.maxCooldownMs, a.isProbe ? 1 : 0,
         d.attempt.attempt, JSON.stringify(d.attempt), d.status, d.attempt.at, d.lastStatus ?? "", d.lastError ?? "", d.attempt.nextAttemptAt ?? "",
+        d.attempt.durationMs, d.attempt.errorClass ?? "", d.attempt.status !== undefined ? latencyBucket(d.attempt.durationMs) : "", STATS_BUCKET_TTL_MS,
       );
     },
   };

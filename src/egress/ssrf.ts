@@ -5,7 +5,7 @@ import ipaddr from "ipaddr.js";
 type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
 
 export class BlockedAddressError extends Error {
-  readonly errorClass = "blocked_ip";
+  readonly errorClass = "ssrf_blocked";
   constructor(readonly address: string, readonly range: string) {
     super(`delivery to ${address} refused: ${range} address (allow it with webhooks.allowPrivateCidrs)`);
     this.name = "BlockedAddressError";

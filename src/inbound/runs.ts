@@ -6,7 +6,24 @@ import type { GatewayEvent } from "../gateway/client.js";
 import { keyPart } from "../util/key-part.js";
 import { messageText } from "../gateway/messages.js";
 
-type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined };
+type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined; startedAt?: number };
+
+/** A run as the admin API shows it: what started it, and how it ended once it has. */
+export type RunView = {
+  runId: string;
+  endpoint: string;
+  agentId?: string | undefined;
+  sessionKey?: string | undefined;
+  startedAt?: number | undefined;
+  status: "running" | "ok" | "error";
+  endedAt?: number | undefined;
+  error?: string | undefined;
+  /** The `inbound.completed` event's id, to find its deliveries. */
+  completionEventId?: string | undefined;
+};
+
+/** Runs kept per endpoint for the dashboard: the newest, not a history (the run keys expire with the TTL). */
+export const RECENT_RUNS_PER_ENDPOINT = 50;
 
 /**
  * Closes seed 002's loop ("Your Server → OpenClaw → Agent Processing → Callback Notification"):
@@ -15,6 +32,9 @@ type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: st
  * lifecycle event says the run ended, publishes `inbound.completed` { endpoint, runId, status,
  * reply } through egress. The id is `inbound_completed_<runId>`: every replica sees the end, one
  * delivery goes out.
+ *
+ * For the admin API it also keeps, per inbound endpoint, a list of its newest run ids (at most
+ * RECENT_RUNS_PER_ENDPOINT; LPUSH + LTRIM), and writes how each run ended into the run's key.
  */
 export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redis: Redis | undefined; prefix: string; log: Logger; ttlMs?: number }) {
   const ttlMs = opts.ttlMs ?? 24 * 3_600_000;
@@ -22,6 +42,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   const replies = new Map<string, string>();
   const ended = new Set<string>();
   const key = (runId: string) => `${opts.prefix}inbound-run:${keyPart(runId)}`; // the Gateway's run id, made safe
+  const recentKey = (endpoint: string) => `${opts.prefix}inbound-runs:${keyPart(endpoint)}`;
   const bounded = <K, V>(m: Map<K, V>) => {
     if (m.size > 10_000) m.delete(m.keys().next().value!);
   };
@@ -46,6 +67,9 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     // The real Gateway puts the reply in the lifecycle end; a chat final may trail it by a moment.
     if (terminalReply === undefined && !replies.has(runId)) await new Promise((r) => setTimeout(r, 200));
     const reply = terminalReply ?? replies.get(runId);
+    const outcome = { ...info, status, endedAt: Date.now(), ...(error ? { error: error.slice(0, 500) } : {}) };
+    // XX: a run whose key has expired is not written back without a TTL.
+    await opts.redis?.set(key(runId), JSON.stringify(outcome), "KEEPTTL", "XX").catch(() => {});
     opts.relay.emit({
       type: "inbound.completed",
       source: "inbound",
@@ -87,9 +111,43 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   return {
     /** Called when an inbound endpoint's run was admitted. */
     async started(runId: string, info: RunInfo) {
-      local.set(runId, info);
+      const withTime = { ...info, startedAt: info.startedAt ?? Date.now() };
+      local.set(runId, withTime);
       bounded(local);
-      await opts.redis?.set(key(runId), JSON.stringify(info), "PX", ttlMs).catch(() => {});
+      if (!opts.redis) return;
+      const m = opts.redis.multi();
+      m.set(key(runId), JSON.stringify(withTime), "PX", ttlMs);
+      m.lpush(recentKey(info.endpoint), runId);
+      m.ltrim(recentKey(info.endpoint), 0, RECENT_RUNS_PER_ENDPOINT - 1);
+      m.pexpire(recentKey(info.endpoint), ttlMs);
+      await m.exec().catch(() => {});
+    },
+    /** The newest runs of each named endpoint (at most `limit` each), newest first; a run whose key expired is left out. */
+    async recent(endpoints: readonly string[], limit = RECENT_RUNS_PER_ENDPOINT): Promise<RunView[]> {
+      const redis = opts.redis;
+      if (!redis) return [];
+      const lists = await Promise.all(endpoints.map((e) => redis.lrange(recentKey(e), 0, Math.min(limit, RECENT_RUNS_PER_ENDPOINT) - 1)));
+      const ids = [...new Set(lists.flat())];
+      if (!ids.length) return [];
+      const raws = await redis.mget(ids.map(key));
+      const runs: RunView[] = [];
+      ids.forEach((runId, i) => {
+        const raw = raws[i];
+        if (!raw) return;
+        const r = JSON.parse(raw) as RunInfo & { status?: "ok" | "error"; endedAt?: number; error?: string };
+        runs.push({
+          runId,
+          endpoint: r.endpoint,
+          agentId: r.agentId,
+          sessionKey: r.sessionKey,
+          startedAt: r.startedAt,
+          status: r.status ?? "running",
+          endedAt: r.endedAt,
+          error: r.error,
+          ...(r.status ? { completionEventId: `inbound_completed_${runId}` } : {}),
+        });
+      });
+      return runs.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0));
     },
     close: unsubscribe,
   };

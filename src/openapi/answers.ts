@@ -51,7 +51,10 @@ const attempt = z.looseObject({
   errorClass: z.string().optional(),
   error: z.string().optional(),
   durationMs: z.number(),
-  responseBody: z.string(),
+  requestHeaders: z.record(z.string(), z.string()).optional().describe("The request headers sent, credentials masked."),
+  responseHeaders: z.record(z.string(), z.string()).optional().describe("The receiver's headers (bounded, credentials masked)."),
+  responseBody: z.string().describe("The first KiB of the receiver's body."),
+  responseTruncated: z.boolean().optional(),
   nextAttemptAt: z.number().optional(),
 });
 const delivery = z.looseObject({
@@ -67,6 +70,8 @@ const delivery = z.looseObject({
   lastError: z.string().optional(),
   nextAttemptAt: z.number().optional(),
 });
+const summary = delivery.extend({ lastDurationMs: z.number().nullable(), lastErrorClass: z.string().nullable() });
+const inboundEndpoint = z.looseObject({ name: id, path: z.string(), enabled: z.boolean(), action: z.string(), agentId: z.string().nullable(), auth: z.string() });
 const endpointStatus = z.looseObject({
   name: id,
   url: z.string(),
@@ -99,16 +104,65 @@ export const adminAnswers = {
   routes: adminOk(
     z.strictObject({
       taskflow: z.array(z.looseObject({ id, path: z.string(), sessionKey: z.string(), controllerId: z.string().optional(), secret: z.string().describe("How the secret is configured, never its value.") })),
-      inbound: z.array(z.looseObject({ name: id, path: z.string(), enabled: z.boolean(), action: z.string(), agentId: z.string().nullable(), auth: z.string() })),
+      inbound: z.array(inboundEndpoint),
     }),
   ),
   endpoints: adminOk(z.strictObject({ endpoints: z.array(endpointStatus) })),
   endpointTest: adminOk(z.strictObject({ eventId: id, deliveryId: z.string().nullable() })),
   endpointToggle: adminOk(z.strictObject({ name: id, enabled: z.boolean() })),
-  deliveries: adminOk(z.strictObject({ deliveries: z.array(delivery.extend({ lastDurationMs: z.number().optional(), lastErrorClass: z.string().optional() })) })),
+  deliveries: adminOk(z.strictObject({ deliveries: z.array(summary) })),
+  find: adminOk(
+    z.union([
+      z.strictObject({ kind: z.literal("delivery"), delivery: delivery.extend({ attemptLog: z.array(attempt) }) }),
+      z.strictObject({ kind: z.literal("event"), eventId: id, deliveries: z.array(summary) }),
+    ]),
+  ),
+  endpointStats: adminOk(
+    z.strictObject({
+      stats: z.array(
+        z.looseObject({
+          endpoint: id,
+          windowMinutes: z.number().int(),
+          attempts: z.number().int().nonnegative(),
+          succeeded: z.number().int().nonnegative(),
+          successRate: z.number().min(0).max(1).nullable(),
+          answered: z.number().int().nonnegative(),
+          p50Ms: z.number().nullable().describe("Upper bound of the histogram bucket holding the median."),
+          p95Ms: z.number().nullable(),
+        }),
+      ),
+    }),
+  ),
+  inbound: adminOk(
+    z.strictObject({
+      endpoints: z.array(inboundEndpoint),
+      runs: z.array(
+        z.looseObject({
+          runId: id,
+          endpoint: id,
+          agentId: z.string().optional(),
+          sessionKey: z.string().optional(),
+          startedAt: z.number().optional(),
+          status: z.enum(["running", "ok", "error"]),
+          endedAt: z.number().optional(),
+          error: z.string().optional(),
+          completionEventId: z.string().optional(),
+        }),
+      ),
+      runsRecorded: z.boolean(),
+    }),
+  ),
   delivery: adminOk(z.strictObject({ delivery: delivery.extend({ attemptLog: z.array(attempt) }) })),
   replay: adminOk(z.looseObject({ id, jobId: id })),
-  bulkReplay: adminOk(z.looseObject({ started: z.number().int().nonnegative(), skipped: z.array(z.looseObject({ id, reason: z.string() })) })),
+  bulkReplay: adminOk(
+    z.looseObject({
+      endpoint: id,
+      since: z.number().describe("From when, in epoch ms: confirm a dry run with this value to replay the same set."),
+      dryRun: z.boolean(),
+      started: z.number().int().nonnegative().describe("Replays started, or with dryRun the number that would be."),
+      skipped: z.array(z.looseObject({ id, reason: z.string() })),
+    }),
+  ),
   parkedList: adminOk(z.strictObject({ parked: z.array(parkedEntry), total: z.number().int().nonnegative() })),
   parked: adminOk(z.strictObject({ parked: parkedEntry })),
   parkedReplay: adminOk(z.looseObject({ parkedId: id, eventId: id, duplicate: z.boolean(), deliveries: z.array(z.unknown()) })),

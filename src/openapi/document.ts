@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { bulkReplay, listQuery, parkedQuery } from "../admin/routes.js";
+import { bulkReplayBody, deliveryListQuery, endpointStatsQuery, findQuery, inboundQuery, parkedQuery } from "../admin/schemas.js";
 import type { Config } from "../config/schema.js";
 import { publishSchema } from "../egress/publish-route.js";
 import { actionRequestSchema } from "../taskflow/actions.js";
@@ -187,14 +187,23 @@ export function buildOpenApi(config: Config): Json {
     admin("post", "/endpoints/{name}/test", "Send a webhook.test to one endpoint", adminAnswers.endpointTest, { pathParams: ["name"] }),
     admin("post", "/endpoints/{name}/enable", "Enable an endpoint", adminAnswers.endpointToggle, { pathParams: ["name"] }),
     admin("post", "/endpoints/{name}/disable", "Disable an endpoint", adminAnswers.endpointToggle, { pathParams: ["name"] }),
-    admin("get", "/deliveries", "Deliveries, newest first", adminAnswers.deliveries, { query: listQuery }),
+    admin("get", "/endpoints/stats", "Each endpoint's success rate and latency over the last hour", adminAnswers.endpointStats, { query: endpointStatsQuery }),
+    admin("get", "/deliveries", "Deliveries, newest first, filtered by endpoint, status, event type and time window", adminAnswers.deliveries, { query: deliveryListQuery }),
+    admin("get", "/find", "A delivery by its id, or an event's deliveries by the event id", adminAnswers.find, { query: findQuery }),
     admin("get", "/deliveries/{id}", "One delivery with every attempt", adminAnswers.delivery, { pathParams: ["id"] }),
     admin("post", "/deliveries/{id}/replay", "Send a delivery again", adminAnswers.replay, { pathParams: ["id"] }),
-    admin("post", "/deliveries/replay", "Replay an endpoint's failed deliveries", adminAnswers.bulkReplay, { body: { schema: bulkReplay, example: { endpoint: "crm", since: "1h" } } }),
+    admin("post", "/deliveries/replay", "Replay an endpoint's failed deliveries (dryRun: count them, send nothing)", adminAnswers.bulkReplay, {
+      body: { schema: bulkReplayBody, example: { endpoint: "crm", since: "1h", dryRun: true } },
+      ok: [
+        { status: 202, schema: adminAnswers.bulkReplay, description: "Replays started." },
+        { status: 200, schema: adminAnswers.bulkReplay, description: "A dry run: how many would be replayed; nothing was." },
+      ],
+    }),
     admin("get", "/parked", "Parked events (stored nowhere for a reason retrying cannot fix)", adminAnswers.parkedList, { query: parkedQuery }),
     admin("get", "/parked/{id}", "One parked event", adminAnswers.parked, { pathParams: ["id"] }),
     admin("post", "/parked/{id}/replay", "Publish a parked event again", adminAnswers.parkedReplay, { pathParams: ["id"] }),
     admin("post", "/parked/{id}/discard", "Drop a parked event", adminAnswers.parkedDiscard, { pathParams: ["id"] }),
+    admin("get", "/inbound", "Inbound endpoints and their newest runs", adminAnswers.inbound, { query: inboundQuery }),
     admin("get", "/queue", "BullMQ job counts", adminAnswers.queue),
   );
 
@@ -222,16 +231,16 @@ export function buildOpenApi(config: Config): Json {
     },
   );
 
+  const queryParams = (query: z.ZodObject | undefined) => {
+    if (!query) return [];
+    const schema = w.toSchema(query, "input") as { properties?: Record<string, unknown>; required?: string[] };
+    return Object.entries(schema.properties ?? {}).map(([name, s]) => ({ name, in: "query", required: schema.required?.includes(name) ?? false, schema: s }));
+  };
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of ops) {
     const parameters = [
       ...(op.pathParams ?? []).map((name) => ({ name, in: "path", required: true, schema: { type: "string" } })),
-      ...Object.entries((op.query && (w.toSchema(op.query, "input").properties as Record<string, unknown>)) ?? {}).map(([name, schema]) => ({
-        name,
-        in: "query",
-        required: false,
-        schema,
-      })),
+      ...queryParams(op.query),
       ...(op.headers ?? []).map((h) => ({ name: h.name, in: "header", required: h.required ?? false, description: h.description, schema: { type: "string" } })),
     ];
     const responses: Record<string, unknown> = {};

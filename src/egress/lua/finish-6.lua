@@ -2,8 +2,10 @@
 -- attempt to the delivery's record and moves the delivery between its endpoint's status indexes.
 -- KEYS[1] endpoint state hash  KEYS[2] in-flight lease zset  KEYS[3] record hash
 -- KEYS[4] the status index the delivery was in  KEYS[5] the status index it goes to
+-- KEYS[6] the endpoint's stats bucket for this minute (stats.ts)
 -- ARGV: leaseId, ok (1|0), failureThreshold, cooldownMs, maxCooldownMs, isProbe (1|0),
---       attempt, attemptJson, status, now, lastStatus, lastError, nextAttemptAt
+--       attempt, attemptJson, status, now, lastStatus, lastError, nextAttemptAt,
+--       durationMs, errorClass, latency bucket index ('' when nothing answered), bucket ttl ms
 -- Returns { breaker state: 'closed' | 'open' | 'opened' (just now), failingSince or false }.
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -42,8 +44,12 @@ end
 local id = redis.call('HGET', KEYS[3], 'id')
 if id then
   redis.call('HSET', KEYS[3], 'a' .. ARGV[7], ARGV[8], 'status', ARGV[9], 'attempts', ARGV[7], 'updatedAt', ARGV[10],
-    'lastStatus', ARGV[11], 'lastError', ARGV[12], 'nextAttemptAt', ARGV[13])
+    'lastStatus', ARGV[11], 'lastError', ARGV[12], 'nextAttemptAt', ARGV[13], 'lastDurationMs', ARGV[14], 'lastErrorClass', ARGV[15])
   if KEYS[4] ~= KEYS[5] then redis.call('ZREM', KEYS[4], id) end
   redis.call('ZADD', KEYS[5], tonumber(ARGV[10]), id)
 end
+-- Stats: a few counters in a small hash per endpoint and minute, expiring after the window.
+if redis.call('HINCRBY', KEYS[6], 'n', 1) == 1 then redis.call('PEXPIRE', KEYS[6], ARGV[17]) end
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[6], 'ok', 1) end
+if ARGV[16] ~= '' then redis.call('HINCRBY', KEYS[6], 'b' .. ARGV[16], 1) end
 return { state, failingSince or false }
