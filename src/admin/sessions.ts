@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
 
 /** How long a dashboard session lasts from its login (the cookie's Max-Age too). */
 export const SESSION_TTL_MS = 12 * 3_600_000;
@@ -49,12 +50,11 @@ export function createMemorySessionStore(opts: { ttlMs?: number; max?: number; n
   const ttl = opts.ttlMs ?? SESSION_TTL_MS;
   const max = opts.max ?? 1_000;
   const now = opts.now ?? Date.now;
-  const sessions = new Map<string, { fingerprint: string; expiresAt: number }>();
+  const sessions = new LRUCache<string, { fingerprint: string; expiresAt: number }>({ max });
   return {
     async create(fingerprint) {
       const id = newId();
       sessions.set(hashOf(id), { fingerprint, expiresAt: now() + ttl });
-      while (sessions.size > max) sessions.delete(sessions.keys().next().value!);
       return id;
     },
     async fingerprintOf(id) {

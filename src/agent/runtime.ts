@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { request } from "undici";
 import { AppError } from "../errors.js";
 import type { GatewayClient, GatewayEvent } from "../gateway/client.js";
+import { LRUCache } from "lru-cache";
 
 /** What an inbound endpoint asks of the Gateway: start an agent run, or wake the agent. */
 export type AgentParams = { message: string; idempotencyKey: string; agentId?: string; sessionKey?: string; label?: string };
@@ -68,16 +69,15 @@ export function createEmbeddedAgentRuntime(opts: { replyDelayMs?: number; coales
   const emit = (event: string, payload: unknown) => {
     for (const l of listeners) l({ event, payload });
   };
-  const runs = new Set<string>(); // a retried start (same idempotency key) is the same run
-  const woken = new Map<string, number>();
+  const runs = new LRUCache<string, true>({ max: 10_000 }); // a retried start (same idempotency key) is the same run
+  const woken = new LRUCache<string, number>({ max: 10_000 });
   return {
     kind: "embedded",
     async agent(p) {
       // As the Gateway does, the run id is the idempotency key.
       const runId = p.idempotencyKey || randomUUID();
       if (runs.has(runId)) return { runId };
-      runs.add(runId);
-      if (runs.size > 10_000) runs.delete(runs.values().next().value!);
+      runs.set(runId, true);
       const sessionKey = p.sessionKey ?? `agent:${p.agentId ?? "main"}:main`;
       setTimeout(() => {
         emit("agent", { runId, seq: 1, stream: "lifecycle", ts: Date.now(), sessionKey, data: { phase: "start" } });
@@ -91,7 +91,6 @@ export function createEmbeddedAgentRuntime(opts: { replyDelayMs?: number; coales
       const now = Date.now();
       const last = woken.get(key);
       woken.set(key, now);
-      if (woken.size > 10_000) woken.delete(woken.keys().next().value!);
       return { ok: true, mode: p.mode, eventOutcome: last !== undefined && now - last < (opts.coalesceMs ?? 60_000) ? "coalesced" : "queued" };
     },
     onEvent(l) {

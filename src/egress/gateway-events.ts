@@ -7,6 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { agentOfSessionKey, messageText } from "../gateway/messages.js";
+import { LRUCache } from "lru-cache";
 
 /** An event ready for `publish`: `id` is derived from the Gateway frame, so every replica that
  * receives the same broadcast publishes the same id and the dedupe keeps one. */
@@ -132,7 +133,7 @@ function agent(p: Obj): MappedEvent[] {
  * the run's caller): `data.phase` `start` with `args`, `result` with `isError` and `result`. The
  * duration is the time between the two frames, when this mapper saw both.
  */
-function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
+function sessionTool(p: Obj, starts: LRUCache<string, number>): MappedEvent[] {
   const data = isObj(p.data) ? p.data : {};
   const runId = str(p.runId) ?? "";
   const toolCallId = str(data.toolCallId);
@@ -143,7 +144,6 @@ function sessionTool(p: Obj, starts: Map<string, number>): MappedEvent[] {
     const ts = num(p.ts);
     if (ts !== undefined) {
       starts.set(key, ts);
-      if (starts.size > MAX_OPEN_TOOL_CALLS) starts.delete(starts.keys().next().value!);
     }
     return [{ type: "tool.called", id: `gw_tool_${runId}_${toolCallId}_${seqOf(p)}_start`, data: compact({ ...common, args: data.args }) }];
   }
@@ -265,7 +265,7 @@ function task(p: Obj): MappedEvent[] {
  * throws on odd payloads. It remembers open tool calls (bounded) for their durations.
  */
 export function createGatewayMapper() {
-  const toolStarts = new Map<string, number>();
+  const toolStarts = new LRUCache<string, number>({ max: MAX_OPEN_TOOL_CALLS });
   return (event: string, payload: unknown): MappedEvent[] => {
     if (!isObj(payload)) return [];
     switch (event) {

@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
+import { LRUCache } from "lru-cache";
 
 /**
  * Outgoing signatures (DESIGN.md §3). Every delivery carries both schemes:
@@ -23,15 +24,14 @@ export function standardKey(secret: string): Buffer {
 
 /**
  * Key objects by secret: createHmac with a raw key builds a KeyObject on every call, which showed
- * up as ~4% of a delivery's CPU. Bounded: cleared when it holds more than 256 secrets (rotation
- * only ever adds a few).
+ * up as ~4% of a delivery's CPU. Bounded: the 256 most recently used secrets (rotation only
+ * ever adds a few).
  */
-const keyCache = new Map<string, KeyObject>();
+const keyCache = new LRUCache<string, KeyObject>({ max: 256 });
 function keyOf(kind: "s" | "u", secret: string): KeyObject {
   const id = kind + secret;
   let k = keyCache.get(id);
   if (!k) {
-    if (keyCache.size >= 256) keyCache.clear();
     const raw = kind === "s" ? standardKey(secret) : Buffer.from(secret, "utf8");
     // Config and the resolver refuse such secrets (secrets/strength.ts); never sign with no key.
     if (raw.length === 0) throw new Error("empty signing key");

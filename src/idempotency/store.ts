@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
 
 /** What a claim found: the key was free (now this owner's lease), is leased by another request, or has its answer. */
 export type ClaimResult = { state: "won" } | { state: "in_progress"; ttlMs: number } | { state: "answered"; answer: string };
@@ -59,16 +60,14 @@ export function createRedisIdempotencyStore(redis: Redis, prefix: string): Idemp
 export function createMemoryIdempotencyStore(opts: { maxKeys?: number; now?: () => number } = {}): IdempotencyStore {
   const max = opts.maxKeys ?? 10_000;
   const now = opts.now ?? Date.now;
-  const map = new Map<string, { owner?: string; answer?: string; until: number }>();
+  const map = new LRUCache<string, { owner?: string; answer?: string; until: number }>({ max });
   const live = (key: string) => {
     const e = map.get(key);
     if (e && e.until <= now()) map.delete(key);
     return e && e.until > now() ? e : undefined;
   };
   const put = (key: string, e: { owner?: string; answer?: string; until: number }) => {
-    map.delete(key);
     map.set(key, e);
-    if (map.size > max) map.delete(map.keys().next().value!);
   };
   return {
     async claim(key, owner, leaseMs) {

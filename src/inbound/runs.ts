@@ -5,6 +5,7 @@ import type { Relay } from "../egress/relay.js";
 import type { GatewayEvent } from "../gateway/client.js";
 import { keyPart } from "../util/key-part.js";
 import { messageText } from "../gateway/messages.js";
+import { LRUCache } from "lru-cache";
 
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined; startedAt?: number };
 
@@ -38,14 +39,12 @@ export const RECENT_RUNS_PER_ENDPOINT = 50;
  */
 export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redis: Redis | undefined; prefix: string; log: Logger; ttlMs?: number }) {
   const ttlMs = opts.ttlMs ?? 24 * 3_600_000;
-  const local = new Map<string, RunInfo>();
-  const replies = new Map<string, string>();
-  const ended = new Set<string>();
+  // Bounded: runs this replica started, reply texts seen, and runs already ended (the newest 10,000 each).
+  const local = new LRUCache<string, RunInfo>({ max: 10_000 });
+  const replies = new LRUCache<string, string>({ max: 10_000 });
+  const ended = new LRUCache<string, true>({ max: 10_000 });
   const key = (runId: string) => `${opts.prefix}inbound-run:${keyPart(runId)}`; // the Gateway's run id, made safe
   const recentKey = (endpoint: string) => `${opts.prefix}inbound-runs:${keyPart(endpoint)}`;
-  const bounded = <K, V>(m: Map<K, V>) => {
-    if (m.size > 10_000) m.delete(m.keys().next().value!);
-  };
 
   async function lookup(runId: string): Promise<RunInfo | undefined> {
     const mine = local.get(runId);
@@ -56,8 +55,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
 
   async function finish(runId: string, status: "ok" | "error", error: string | undefined, terminalReply?: string) {
     if (ended.has(runId)) return;
-    ended.add(runId);
-    if (ended.size > 10_000) ended.delete(ended.values().next().value!);
+    ended.set(runId, true);
     // The end of a run that failed at once can overtake the answer that admitted it: look twice.
     const info = (await lookup(runId)) ?? (await new Promise((r) => setTimeout(r, 500)).then(() => lookup(runId)));
     if (!info) {
@@ -96,7 +94,6 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
       const text = messageText(p!.message);
       if (text !== undefined) {
         replies.set(runId, text);
-        bounded(replies);
       }
     } else if (e.event === "agent" && p!.stream === "lifecycle") {
       const phase = p!.data?.phase;
@@ -113,7 +110,6 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     async started(runId: string, info: RunInfo) {
       const withTime = { ...info, startedAt: info.startedAt ?? Date.now() };
       local.set(runId, withTime);
-      bounded(local);
       if (!opts.redis) return;
       const m = opts.redis.multi();
       m.set(key(runId), JSON.stringify(withTime), "PX", ttlMs);

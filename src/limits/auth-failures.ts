@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { keyPart } from "../util/key-part.js";
+import { LRUCache } from "lru-cache";
 
 const CHECK_LUA = new URL("./lua/auth-check-1.lua", import.meta.url);
 const FAIL_LUA = new URL("./lua/auth-fail-1.lua", import.meta.url);
@@ -59,7 +60,7 @@ export function createRedisAuthFailureStore(redis: Redis, opts: { prefix: string
 /** The same count in this process only (no Redis: one replica), in a Map capped at `maxTrackedKeys` (oldest evicted). */
 export function createMemoryAuthFailureStore(opts: AuthFailureLimits & { maxTrackedKeys: number; now?: () => number }): AuthFailureStore {
   const now = opts.now ?? Date.now;
-  const windows = new Map<string, { endsAt: number; count: number }>();
+  const windows = new LRUCache<string, { endsAt: number; count: number }>({ max: opts.maxTrackedKeys });
   const live = (client: string) => {
     const w = windows.get(client);
     if (w && w.endsAt <= now()) windows.delete(client);
@@ -73,9 +74,7 @@ export function createMemoryAuthFailureStore(opts: AuthFailureLimits & { maxTrac
     async fail(client) {
       const w = live(client) ?? { endsAt: now() + opts.windowMs, count: 0 };
       w.count++;
-      windows.delete(client);
       windows.set(client, w);
-      while (windows.size > opts.maxTrackedKeys) windows.delete(windows.keys().next().value!);
       return w.count >= opts.max ? w.endsAt - now() : 0;
     },
   };

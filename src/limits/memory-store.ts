@@ -1,4 +1,5 @@
 import type { AcquireResult, LimitStore } from "./store.js";
+import { LRUCache } from "lru-cache";
 
 /**
  * Limits for a single replica without Redis, as the bundled plugin keeps them: a fixed window per
@@ -7,7 +8,7 @@ import type { AcquireResult, LimitStore } from "./store.js";
  */
 export function createMemoryLimitStore(opts: { maxTrackedKeys: number; now?: () => number }): LimitStore {
   const now = opts.now ?? Date.now;
-  const windows = new Map<string, { index: number; count: number }>();
+  const windows = new LRUCache<string, { index: number; count: number }>({ max: opts.maxTrackedKeys });
   const inFlight = new Map<string, number>();
   return {
     kind: "memory",
@@ -17,9 +18,7 @@ export function createMemoryLimitStore(opts: { maxTrackedKeys: number; now?: () 
       const w = windows.get(key);
       const entry = w && w.index === index ? w : { index, count: 0 };
       entry.count++;
-      windows.delete(key);
       windows.set(key, entry);
-      while (windows.size > opts.maxTrackedKeys) windows.delete(windows.keys().next().value!);
       if (entry.count > limits.maxRequests) {
         return { ok: false, reason: "rate_limited", retryAfterMs: (index + 1) * limits.windowMs - t };
       }
