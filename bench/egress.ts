@@ -23,6 +23,7 @@ import { createEgress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis } from "../test/support/redis.js";
+import { openEgressConnections } from "../src/redis.js";
 
 if (process.argv[2] === "receiver") {
   // Child: the loopback receiver. It answers every request 204 and reports (webhook-id, arrival
@@ -143,7 +144,7 @@ async function main() {
         endpoints: [{ name: "sink", url: `http://127.0.0.1:${port}/hook`, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"], concurrency: 1_000 }],
       },
     });
-    const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+    const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
     await egress.startWorker().waitUntilReady();
     const sent = new Map<string, number>();
     arrivals.clear();

@@ -23,7 +23,7 @@ import { createEmbeddedRuntime } from "./taskflow/embedded.js";
 import type { TaskFlowRuntime } from "./taskflow/runtime.js";
 import { StartupError } from "./errors.js";
 import { instrumented } from "./gateway/instrumented.js";
-import { checkRedisPolicy, closeRedis, connectRedis } from "./redis.js";
+import { checkRedisPolicy, closeRedis, connectRedis, openEgressConnections } from "./redis.js";
 import { version } from "./version.js";
 
 export type Deps = {
@@ -132,7 +132,14 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   }
   let egress = overrides.egress;
   if (!egress && wantsEgress) {
-    egress = await createEgress({ config, secrets, log, metrics });
+    let connections;
+    try {
+      connections = await openEgressConnections(config.redis.url!);
+    } catch (cause) {
+      await closeRedis(redis);
+      throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
+    }
+    egress = await createEgress({ config, secrets, log, metrics, connections });
   }
   const events =
     overrides.events ??

@@ -78,3 +78,32 @@ export async function closeRedis(r: Redis | undefined): Promise<void> {
   }
   r.disconnect();
 }
+
+/**
+ * The egress's connections, each with the policy its job needs:
+ * - `producer` (publish, the delivery log, the gate and finish scripts) fails fast when Redis is
+ *   away, so a publish answers 503 at once; ioredis auto-pipelining batches its commands.
+ * - `queue` is BullMQ's own: BullMQ defines some fifty scripts on the connection it is given, and
+ *   ioredis copies every defined script onto each pipeline it builds, which made our own commands
+ *   on a shared connection ~10% of a delivery's CPU.
+ * - `worker` is made on demand (startWorker) for BullMQ's blocking commands: it never gives up a
+ *   command (`maxRetriesPerRequest: null`, as BullMQ requires for workers), so workers carry on
+ *   by themselves after Redis comes back.
+ * The egress owns them once given: its close() closes them.
+ */
+export type EgressConnections = { producer: Redis; queue: Redis; worker: () => Redis };
+
+export async function openEgressConnections(url: string): Promise<EgressConnections> {
+  const producer = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: true });
+  producer.on("error", () => {});
+  const queue = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  queue.on("error", () => {});
+  try {
+    await Promise.all([producer.connect(), queue.connect()]);
+  } catch (err) {
+    producer.disconnect();
+    queue.disconnect();
+    throw err;
+  }
+  return { producer, queue, worker: () => new Redis(url, { maxRetriesPerRequest: null }) };
+}

@@ -10,13 +10,14 @@ import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
 import { freePort, startRedis } from "./support/redis.js";
+import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const log = createLogger({ level: "silent" });
 const OWN_REDIS = process.env.REDIS_URL ? "REDIS_URL given: these tests must stop and restart their own Redis" : false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const egressFor = (config: ReturnType<typeof configFrom>) => createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+const egressFor = async (config: ReturnType<typeof configFrom>) => createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
 
 describe("nothing lost", () => {
   test("a redis-server restart (AOF) in the middle of 1,000 published events: all 1,000 delivered", { skip: OWN_REDIS }, async () => {

@@ -8,6 +8,7 @@ import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
+import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const log = createLogger({ level: "silent" });
@@ -23,7 +24,7 @@ async function replicas(n: number, webhooks: Record<string, unknown>): Promise<E
   const config = configFrom({ redis: { url: redis.url, prefix: redis.prefix() }, webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], ...webhooks } as never });
   const out: Egress[] = [];
   for (let i = 0; i < n; i++) {
-    const e = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+    const e = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
     e.startWorker();
     out.push(e);
   }

@@ -9,6 +9,7 @@ import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
+import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const log = createLogger({ level: "silent" });
@@ -23,7 +24,7 @@ async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> 
     redis: { url: redis.url, prefix: redis.prefix() },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], instanceId: "test-instance", endpoints: endpoints as never },
   });
-  const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log });
+  const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
   egress.startWorker();
   return egress;
 }

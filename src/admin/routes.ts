@@ -2,7 +2,7 @@ import type { Context, Hono } from "hono";
 import type { z } from "zod";
 import type { AppEnv } from "../app-env.js";
 import type { Deps } from "../deps.js";
-import { ReplayRefused, type Egress } from "../egress/engine.js";
+import type { Egress } from "../egress/engine.js";
 import { ParkedRefused } from "../egress/publish-or-park.js";
 import { adminAuth, createRequestFacts, noFraming } from "./auth.js";
 import { AppError, JSON_UTF8 } from "../errors.js";
@@ -17,13 +17,6 @@ function parkedRefused(err: unknown): never {
   throw new AppError("storage_unavailable", "Redis could not be reached; retry.", { cause: err, retryAfterS: 1 });
 }
 
-function refused(err: unknown): never {
-  if (err instanceof ReplayRefused) {
-    const code = err.code === "endpoint_unknown" ? "not_found" : err.code;
-    throw new AppError(code, err.message);
-  }
-  throw err;
-}
 
 /**
  * The admin API under `/admin/api` (delivery log, replay, endpoint health, queue stats), behind
@@ -125,14 +118,14 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return ok(c, { delivery: rec });
   });
   app.post("/admin/api/deliveries/:id/replay", async (c) => {
-    const out = await egressOf().replay(c.req.param("id")).catch(refused);
+    const out = await egressOf().replay(c.req.param("id"));
     return ok(c, { id: c.req.param("id"), ...out }, 202);
   });
   app.post("/admin/api/deliveries/replay", async (c) => {
     const b = parse(bulkReplayBody, await body(c));
     const since = parseTime("since", b.since) ?? 0;
     // A dry run is answered 200 (nothing was started); the real one 202.
-    const out = await egressOf().replayFailed(b.endpoint, since, { dryRun: b.dryRun }).catch(refused);
+    const out = await egressOf().replayFailed(b.endpoint, since, { dryRun: b.dryRun });
     // `since` as epoch ms: confirming a dry run with it replays from the same instant.
     return ok(c, { endpoint: b.endpoint, since, ...out }, b.dryRun ? 200 : 202);
   });

@@ -1,3 +1,4 @@
+import type { Endpoint } from "../config/endpoints.js";
 import { exponentialDelay } from "../util/backoff.js";
 
 /**
@@ -33,4 +34,10 @@ export function retryDelay(
   const jittered = Math.round(base * (1 - jitter + 2 * jitter * r));
   if (opts.retryAfterMs === undefined) return jittered;
   return Math.min(2 * base, Math.max(jittered, opts.retryAfterMs));
+}
+
+/** An endpoint's retry policy (its `retry`, else the default schedule). */
+export function retryPolicy(e: Endpoint): RetryPolicy {
+  if (!e.retry) return DEFAULT_RETRY;
+  return "schedule" in e.retry ? { kind: "schedule", delaysMs: e.retry.schedule } : { kind: "exponential", ...e.retry };
 }

@@ -75,3 +75,5 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
     },
   };
 }
+
+export type EgressScripts = ReturnType<typeof createEgressScripts>;

@@ -1,0 +1,56 @@
+import { matchesEvent, passesFilter } from "../config/endpoints.js";
+import { maxAttempts, retryPolicy } from "./backoff.js";
+import type { EgressContext } from "./context.js";
+import { createEnvelope } from "./envelope.js";
+import { deliveryId } from "./ids.js";
+import type { PublishInput } from "./publish-or-park.js";
+
+/**
+ * Fan-out: stores the event (first writer wins) and one pending delivery record per matching
+ * endpoint in one script call, then adds one job per delivery still pending, whose id is the
+ * delivery id (a re-add is a no-op). A publish that failed half way can be repeated with the same
+ * id and loses nothing, and two replicas publishing the same Gateway broadcast deliver it once.
+ * Throws when it could not store; publish-or-park.ts decides what a throw means.
+ */
+export function createEventStore(ctx: EgressContext, instanceId: string) {
+  const { endpoints, scripts, queue, webhooks: wh, metrics } = ctx;
+  return async function store(input: PublishInput & { id: string }, repair: boolean) {
+    const event = createEnvelope({ type: input.type, data: input.data, id: input.id, instanceId });
+    const targets = input.onlyEndpoint
+      ? [...endpoints.values()].filter((e) => e.name === input.onlyEndpoint)
+      : [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
+    const ids = targets.map((e) => deliveryId(event.id, e.name));
+    // A repeated id is told by the event itself, kept for the retention: no key per id besides it.
+    const { isNew, flags } = targets.length
+      ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now(), repair)
+      : { isNew: true, flags: [] as number[] };
+    const jobs = targets.flatMap((e, i) =>
+      flags[i] === 1
+        ? [
+            {
+              name: event.type,
+              data: { deliveryId: ids[i]!, eventId: event.id, endpoint: e.name },
+              opts: {
+                jobId: ids[i]!,
+                attempts: maxAttempts(retryPolicy(e)),
+                backoff: { type: "endpoint" },
+                // Nothing of a delivery outlives the retention: a completed job kept longer would
+                // swallow the job of the same id published again once its event has expired.
+                removeOnComplete: { age: Math.min(3_600, Math.ceil(wh.retention / 1000)), count: 10_000 },
+                removeOnFail: { age: Math.ceil(wh.retention / 1000) },
+              },
+            },
+          ]
+        : [],
+    );
+    // One job (the usual case) is one script call; addBulk wraps even one job in a MULTI.
+    if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+    else if (jobs.length) await queue.addBulk(jobs);
+    // A repeat still adds the jobs of deliveries left pending (a publish whose job was not added,
+    // answered 503): that is what makes retrying with the same id safe.
+    const queued = ids.filter((_, i) => flags[i] === 1);
+    if (!isNew) return { id: event.id, duplicate: true, deliveries: [] as string[], queued };
+    metrics?.eventsReceived.inc({ source: input.source ?? "api", type: metrics.eventType(event.type) });
+    return { id: event.id, duplicate: false, deliveries: ids.filter((_, i) => flags[i] !== 0), queued };
+  };
+}

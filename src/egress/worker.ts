@@ -1,0 +1,64 @@
+import { Worker, type Job, type Processor } from "bullmq";
+import type { Redis } from "ioredis";
+import { AttemptFailed } from "./attempt.js";
+import { retryDelay, retryPolicy } from "./backoff.js";
+import { QUEUE, type EgressContext, type JobData } from "./context.js";
+
+/**
+ * The BullMQ worker that runs attempts (attempt.ts), on its own blocking connection. The lock
+ * outlives the longest attempt, so no attempt runs twice at once; a worker that dies loses its
+ * lock and the stalled check hands its jobs to another (same webhook-id). Retry timing is the
+ * endpoint's: the delay an attempt chose travels on `AttemptFailed` to the backoff strategy.
+ */
+export function startDeliveryWorker(
+  ctx: EgressContext,
+  opts: { connection: Redis; process: Processor<JobData>; settled: (job: Job<JobData> | undefined) => void; concurrency: number; longestTimeoutMs: number },
+) {
+  const { endpoints, webhooks: wh, log, prefix } = ctx;
+  const worker = new Worker<JobData>(QUEUE, opts.process, {
+    connection: opts.connection,
+    prefix: `${prefix}bull`,
+    concurrency: opts.concurrency,
+    lockDuration: 2 * opts.longestTimeoutMs + 2_000,
+    stalledInterval: wh.worker.stalledIntervalMs,
+    maxStalledCount: 1_000,
+    settings: {
+      backoffStrategy: (attemptsMade, _type, err, job) => {
+        if (err instanceof AttemptFailed && err.delayMs !== undefined) return err.delayMs;
+        // Any other error thrown by an attempt (Redis hiccup while logging): the policy's delay.
+        const e = endpoints.get((job?.data as JobData | undefined)?.endpoint ?? "");
+        return (e && retryDelay(retryPolicy(e), attemptsMade + 1)) ?? -1;
+      },
+    },
+  });
+  worker.on("error", (err) => log.error({ err: err.message }, "worker error"));
+  worker.on("completed", opts.settled);
+  worker.on("failed", opts.settled);
+  return worker;
+}
+
+/**
+ * Lets the worker finish its current attempts (bounded by `graceMs`), then drops its connection:
+ * BullMQ's close can wait forever on a blocking connection that lived through a Redis restart. An
+ * attempt cut off here is retried later with the same webhook-id (at least once), never lost.
+ */
+export async function closeDeliveryWorker(worker: Worker<JobData>, graceMs: number, log: EgressContext["log"]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const finished = await Promise.race([worker.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+  clearTimeout(timer);
+  if (!finished) {
+    // Neither close(true) nor disconnect() is awaited: both can wait on the same stuck blocking
+    // connection. Dropping the connections ends whatever is left.
+    log.warn({ graceMs }, "worker did not close in time; disconnecting");
+    void worker.close(true).catch(() => {});
+    void worker.disconnect().catch(() => {});
+    // BullMQ runs its close steps in sequence and stops its own timers only at the end; a step
+    // stuck on a connection that lived through a Redis restart would keep the stalled checker and
+    // the lock extender alive (and the process with them). Stop both here (test/reach-ins.test.ts
+    // holds these two names to the pinned BullMQ).
+    const internals = worker as unknown as { stalledCheckStopper?: () => void; lockManager?: { close(): Promise<void> } };
+    internals.stalledCheckStopper?.();
+    void internals.lockManager?.close().catch(() => {});
+  }
+  (worker.opts.connection as Redis | undefined)?.disconnect();
+}
