@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { createKeys } from "../redis-keys.js";
 
 /** How long a dashboard session lasts from its login (the cookie's Max-Age too). */
 export const SESSION_TTL_MS = 12 * 3_600_000;
@@ -28,7 +29,8 @@ const plausible = (id: string) => /^[A-Za-z0-9_-]{43}$/.test(id);
 
 export function createRedisSessionStore(redis: Redis, opts: { prefix: string; ttlMs?: number }): SessionStore {
   const ttl = opts.ttlMs ?? SESSION_TTL_MS;
-  const keyOf = (id: string) => `${opts.prefix}session:{${hashOf(id)}}`;
+  const sessionKey = createKeys(opts.prefix).session;
+  const keyOf = (id: string) => sessionKey(hashOf(id));
   return {
     async create(fingerprint) {
       const id = newId();

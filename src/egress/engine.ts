@@ -18,6 +18,7 @@ import { createEgressScripts } from "./scripts.js";
 import { createSsrfGuard } from "./ssrf.js";
 import { createEndpointStats } from "./stats.js";
 import { closeDeliveryWorker, startDeliveryWorker } from "./worker.js";
+import { createKeys } from "../redis-keys.js";
 
 /**
  * Outgoing webhooks on BullMQ, composed from its stages:
@@ -36,7 +37,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const log = opts.log.child({ component: "egress" });
   const endpoints = new Map(wh.endpoints.map((e) => [e.name, e]));
   const redis = connections.producer;
-  const queue = new Queue<JobData>(QUEUE, { connection: connections.queue, prefix: `${prefix}bull` });
+  const queue = new Queue<JobData>(QUEUE, { connection: connections.queue, prefix: createKeys(prefix).bullPrefix });
   queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
   const deliveryLog = createDeliveryLog(redis, { prefix, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, prefix);
@@ -50,7 +51,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     queue,
     deliveryLog,
     scripts,
-    keys: { ...scripts.endpointKeys, replay: (id: string) => `${prefix}replay:${id}` },
+    keys: { ...scripts.endpointKeys, replay: createKeys(prefix).replay },
   };
 
   const parkedStore = createParkedStore(redis, {

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { normaliseErrorClass } from "./attempt-detail.js";
 import { deliveryId, isDeliveryId } from "./ids.js";
+import { createKeys } from "../redis-keys.js";
 
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
@@ -53,11 +54,7 @@ export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptR
  * are built by ids.ts (printable ASCII, no `:`); an id of any other form is looked up nowhere.
  */
 export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number; endpoints: readonly string[] }) {
-  const k = {
-    record: (id: string) => `${opts.prefix}delivery:${id}`,
-    byEndpoint: (e: string) => `${opts.prefix}deliveries:${e}:all`,
-    byStatus: (e: string, s: DeliveryStatus) => `${opts.prefix}deliveries:${e}:${s}`,
-  };
+  const k: { record: (id: string) => string; byEndpoint: (e: string) => string; byStatus: (e: string, s: DeliveryStatus) => string } = createKeys(opts.prefix).delivery;
   const STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
   const ttl = Math.ceil(opts.retentionMs / 1000);
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import type { EventSource } from "./gateway-events.js";
 import { parkedId } from "./ids.js";
+import { createKeys } from "../redis-keys.js";
 
 /** What is needed to publish a parked event again. */
 export type ParkedInput = { id: string; type: string; data: unknown; source?: EventSource | undefined; onlyEndpoint?: string | undefined };
@@ -45,7 +46,7 @@ export function createParkedStore(
 ) {
   redis.defineCommand("ocwhPark", { numberOfKeys: 2, lua: readFileSync(new URL("./lua/park-2.lua", import.meta.url), "utf8") });
   const r = redis as unknown as Commands;
-  const keys = { items: `${opts.prefix}parked:items`, at: `${opts.prefix}parked:at` };
+  const keys = createKeys(opts.prefix).parked;
   const maxEntries = opts.maxEntries ?? 10_000;
   const maxMemory = opts.maxMemory ?? 1_000;
   const memory = new Map<string, ParkedEvent>();

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
-import { eventKeyPart } from "./ids.js";
 import type { AttemptRecord, DeliveryLog, DeliveryStatus } from "./log.js";
 import { latencyBucket, STATS_BUCKET_TTL_MS, statsKey } from "./stats.js";
+import { createKeys } from "../redis-keys.js";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
 
@@ -26,13 +26,8 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
   redis.defineCommand("ocwhFinish", { numberOfKeys: 6, lua: lua("finish-6") });
   const r = redis as unknown as Commands;
   const k = deliveryLog.keys;
-  const ep = {
-    state: (name: string) => `${prefix}endpoint:${name}:state`,
-    inflight: (name: string) => `${prefix}endpoint:${name}:inflight`,
-    rate: (name: string) => `${prefix}endpoint:${name}:rate`,
-    // Event ids come from outside: the key holds them only when they are plain (ids.ts).
-    event: (id: string) => `${prefix}event:${eventKeyPart(id)}`,
-  };
+  const keys = createKeys(prefix);
+  const ep = { state: keys.endpoint.state, inflight: keys.endpoint.inflight, rate: keys.endpoint.rate, event: keys.event };
 
   return {
     endpointKeys: ep,

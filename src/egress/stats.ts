@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { createKeys } from "../redis-keys.js";
 
 /**
  * Per-endpoint success rate and latency over the last hour, from per-minute buckets in Redis.
@@ -30,7 +31,7 @@ export function latencyBucket(ms: number): number {
   return i === -1 ? LATENCY_BOUNDS_MS.length : i;
 }
 
-export const statsKey = (prefix: string, endpoint: string, at: number) => `${prefix}endpoint:${endpoint}:stats:${Math.floor(at / MINUTE)}`;
+export const statsKey = (prefix: string, endpoint: string, at: number) => createKeys(prefix).endpoint.stats(endpoint, Math.floor(at / MINUTE));
 
 export type EndpointStats = {
   endpoint: string;

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { AttemptFailed } from "./attempt.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
 import { QUEUE, type EgressContext, type JobData } from "./context.js";
+import { createKeys } from "../redis-keys.js";
 
 /**
  * The BullMQ worker that runs attempts (attempt.ts), on its own blocking connection. The lock
@@ -17,7 +18,7 @@ export function startDeliveryWorker(
   const { endpoints, webhooks: wh, log, prefix } = ctx;
   const worker = new Worker<JobData>(QUEUE, opts.process, {
     connection: opts.connection,
-    prefix: `${prefix}bull`,
+    prefix: createKeys(prefix).bullPrefix,
     concurrency: opts.concurrency,
     lockDuration: 2 * opts.longestTimeoutMs + 2_000,
     stalledInterval: wh.worker.stalledIntervalMs,

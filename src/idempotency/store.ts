@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { createKeys } from "../redis-keys.js";
 
 /** What a claim found: the key was free (now this owner's lease), is leased by another request, or has its answer. */
 export type ClaimResult = { state: "won" } | { state: "in_progress"; ttlMs: number } | { state: "answered"; answer: string };
@@ -42,7 +43,7 @@ export function createRedisIdempotencyStore(redis: Redis, prefix: string): Idemp
     redis.defineCommand("ocwhIdemRelease", { numberOfKeys: 1, lua: lua("release-1") });
   }
   const r = redis as unknown as Commands;
-  const k = (key: string) => `${prefix}idem:${key}`;
+  const k = createKeys(prefix).idempotency;
   return {
     async claim(key, owner, leaseMs) {
       const reply = await r.ocwhIdemClaim(k(key), owner, leaseMs);

@@ -3,9 +3,9 @@ import type { Logger } from "pino";
 import type { AgentRuntime } from "../agent/runtime.js";
 import type { Relay } from "../egress/relay.js";
 import type { GatewayEvent } from "../gateway/client.js";
-import { keyPart } from "../util/key-part.js";
 import { messageText } from "../gateway/messages.js";
 import { LRUCache } from "lru-cache";
+import { createKeys } from "../redis-keys.js";
 
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined; startedAt?: number };
 
@@ -43,8 +43,7 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   const local = new LRUCache<string, RunInfo>({ max: 10_000 });
   const replies = new LRUCache<string, string>({ max: 10_000 });
   const ended = new LRUCache<string, true>({ max: 10_000 });
-  const key = (runId: string) => `${opts.prefix}inbound-run:${keyPart(runId)}`; // the Gateway's run id, made safe
-  const recentKey = (endpoint: string) => `${opts.prefix}inbound-runs:${keyPart(endpoint)}`;
+  const { run: key, recent: recentKey } = createKeys(opts.prefix).inbound;
 
   async function lookup(runId: string): Promise<RunInfo | undefined> {
     const mine = local.get(runId);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
-import { keyPart } from "../util/key-part.js";
 import { LRUCache } from "lru-cache";
+import { createKeys } from "../redis-keys.js";
 
 const CHECK_LUA = new URL("./lua/auth-check-1.lua", import.meta.url);
 const FAIL_LUA = new URL("./lua/auth-fail-1.lua", import.meta.url);
@@ -33,7 +33,7 @@ export function createRedisAuthFailureStore(redis: Redis, opts: { prefix: string
     ocwhAuthCheck: (key: string) => Promise<[number, number]>;
     ocwhAuthFail: (key: string, windowMs: number) => Promise<[number, number]>;
   };
-  const keyOf = (client: string) => `${opts.prefix}authfail:{${keyPart(client)}}`;
+  const keyOf = createKeys(opts.prefix).authFailures;
   const inFlight = new Map<string, Promise<number>>();
   return {
     lockedForMs(client) {

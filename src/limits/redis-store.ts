@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { atTurnEnd } from "../util/cork.js";
 import type { AcquireResult, Limits, LimitStore } from "./store.js";
+import { createKeys } from "../redis-keys.js";
 
 const ACQUIRE_LUA = new URL("./lua/acquire-batch.lua", import.meta.url);
 
@@ -76,13 +77,14 @@ export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leas
     }
     return flushing;
   };
+  const keys = createKeys(opts.prefix).limits;
   return {
     kind: "redis",
     async acquire(key, limits): Promise<AcquireResult> {
       const tag = `{${key}}`;
-      const leaseKey = `${opts.prefix}inflight:${tag}`;
+      const leaseKey = keys.inflight(tag);
       const token = randomUUID();
-      const [status, n] = await take(`${opts.prefix}window:${tag}`, leaseKey, limits, token);
+      const [status, n] = await take(keys.window(tag), leaseKey, limits, token);
       if (status === 0) return { ok: false, reason: "rate_limited", retryAfterMs: n };
       if (status === -1) return { ok: false, reason: "in_flight_limited" };
       let released: Promise<void> | undefined;
