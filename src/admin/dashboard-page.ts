@@ -1,3 +1,4 @@
+import { html, raw } from "hono/html";
 import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
 
 /**
@@ -25,10 +26,12 @@ pre{background:#f0f2f5;padding:8px;white-space:pre-wrap;word-break:break-all;max
 .cls{display:inline-block;padding:1px 6px;border-radius:3px;background:#fde7e5;color:#b3261e;font-size:12px}
 td a{color:#2a4fb8}`;
 
-export const LOGIN = (message: string) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>openclaw-webhooks · sign in</title><style>${STYLE}</style></head>
+/** The sign-in form; `message` is escaped (hono/html), so no text can become markup. */
+export const LOGIN = (message: string): string =>
+  String(html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>openclaw-webhooks · sign in</title><style>${raw(STYLE)}</style></head>
 <body><form class="login" method="post" action="/dashboard/login"><h2>openclaw-webhooks dashboard</h2>
 <label for="token">Admin token</label><input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-${message ? `<p class="err">${message}</p>` : ""}<button type="submit">Sign in</button></form></body></html>`;
+${message ? html`<p class="err">${message}</p>` : ""}<button type="submit">Sign in</button></form></body></html>`);
 
 export const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>openclaw-webhooks · deliveries</title><style>${STYLE}</style></head>
 <body><header><strong>openclaw-webhooks</strong><nav><a href="#/" id="nav-deliveries">Deliveries</a><a href="#/inbound" id="nav-inbound">Inbound</a></nav><span id="status">connecting…</span>
