@@ -2,7 +2,7 @@ import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { webhooksSchema } from "./endpoints.js";
 
-/** The seed's route limits (plugin 2026.9.6 defaults). */
+/** The bundled plugin's route limits (2026.9.6 defaults, docs/openclaw-contract.md §1.1). */
 export const ROUTE_DEFAULTS = {
   rateLimit: { windowMs: 60_000, maxRequests: 120 },
   maxInFlight: 8,

@@ -8,7 +8,7 @@ import { keyPart } from "../util/key-part.js";
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined };
 
 /**
- * Closes seed 002's loop ("Your Server → OpenClaw → Agent Processing → Callback Notification"):
+ * Closes the inbound loop (sender → OpenClaw → agent run → callback; docs/inbound.md, Callback):
  * remembers which inbound endpoint started each run (in Redis, so whichever replica sees the run
  * end can tell), keeps the last reply text of each run from `chat` finals, and when an `agent`
  * lifecycle event says the run ended, publishes `inbound.completed` { endpoint, runId, status,
