@@ -1,5 +1,5 @@
-// `openclaw deliveries list|show|replay` on the Gateway host (seed 002's "Webhook Debugging":
-// `openclaw webhooks list --recent 20`, `--status failed`), answered by the openclaw-webhooks
+// `openclaw deliveries list|show|replay` on the Gateway host (docs/bridge-plugin.md; e.g.
+// `openclaw deliveries list --recent 20 --status failed`), answered by the openclaw-webhooks
 // service's admin API, whose URL and token are in this plugin's config.
 //
 // Why `deliveries` and not `webhooks list`: in 2026.9.6 the CLI loads no plugin command when the

@@ -1,5 +1,5 @@
-// A Webhooks page in the Gateway's Control UI (seed 002: "a Webhook monitoring panel where you can
-// view event delivery status, response times, and failure reasons in real time"), answered by the
+// A Webhooks page in the Gateway's Control UI (docs/bridge-plugin.md): a monitoring panel of
+// event delivery status, response times and failure reasons, live, answered by the
 // openclaw-webhooks service's admin API from the Gateway process.
 //
 // 2026.9.6 offers a plugin two ways into the Control UI (docs/plugin-surfaces-2026.9.6.md §4):

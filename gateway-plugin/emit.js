@@ -1,4 +1,4 @@
-// The `webhooks_emit` agent tool (seed 003, "Triggering Custom Events from the Agent"): an agent
+// The `webhooks_emit` agent tool (docs/bridge-plugin.md): an agent
 // fires a named event, delivered by the openclaw-webhooks service like every other event.
 //
 // How it reaches the service: a POST to the service's `/v1/events` with the plugin's own publish
@@ -99,7 +99,7 @@ const userText = (prompt) => (typeof prompt === "string" ? prompt.replace(/^\[[^
 
 /**
  * Hooks that learn what a tool context does not carry: the run id and channel (`before_tool_call`,
- * for every plugin) and the run's prompt, seed 003's `trigger_message` (`llm_input`, a
+ * for every plugin) and the run's prompt, the event's `trigger_message` (`llm_input`, a
  * conversation hook: it runs only when the operator grants the plugin
  * `plugins.entries.webhooks-bridge.hooks.allowConversationAccess: true`).
  */

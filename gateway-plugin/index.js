@@ -28,7 +28,7 @@ async function resolveToken(ref) {
   return undefined;
 }
 
-// ---- views: allow-lists (reference §1.8); anything else, ownerKey and requester* included, is dropped
+// ---- views: allow-lists (docs/openclaw-contract.md §1.5); anything else, ownerKey and requester* included, is dropped
 const FLOW_STRINGS = ["controllerId", "currentStep", "blockedTaskId", "blockedSummary"];
 const TASK_STRINGS = ["sourceId", "childSessionKey", "parentFlowId", "parentTaskId", "agentId", "runId", "label", "error", "progressSummary", "terminalSummary", "terminalOutcome"];
 function pick(src, dst, keys, strings) {

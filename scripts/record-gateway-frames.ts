@@ -1,7 +1,7 @@
 /**
  * `npm run record:gateway`: records what the real OpenClaw 2026.9.6 Gateway broadcasts for real
  * agent turns (on the loopback stub model), session changes and cron command runs, as the service
- * sees it (one operator connection after `sessions.subscribe {}`, reference §7.2), into
+ * sees it (one operator connection after `sessions.subscribe {}`, docs/openclaw-contract.md §3.2), into
  * test/fixtures/gateway/<scenario>.json. The fake Gateway of `npm test` replays these files, and
  * src/egress/gateway-events.test.ts puts them through the mapping: a fixture is never written by hand.
  *

@@ -22,7 +22,7 @@ function summary(config: Config) {
 /**
  * SecretRefs of env and file sources that resolve at startup are held to the same floor as inline
  * secrets (secrets/strength.ts), so a `whsec_` in PUBLISH_TOKEN stops startup with the key named,
- * as a bad inline value does. One that does not resolve yet stays allowed (DESIGN.md §1: such a
+ * as a bad inline value does. One that does not resolve yet stays allowed (docs/configuration.md, Secrets: such a
  * route answers 401 until it does); exec refs, and every ref later, are checked as they resolve.
  */
 async function checkSecretRefs(config: Config, env: NodeJS.ProcessEnv): Promise<void> {

@@ -4,7 +4,7 @@ import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
 import { post, SECRET_A, SECRET_B, startService, twoRoutes, type TestService } from "./support/service.js";
 
 const GW_TOKEN = "gw-test-token-0123456789abcdef";
-/** Metadata that must never appear in any response (reference §1.8). */
+/** Metadata that must never appear in any response (docs/openclaw-contract.md §1.5). */
 const FORBIDDEN_KEYS = ["ownerKey", "requesterOrigin", "requesterSessionKey", "requesterAgentId", "executionOwner", "taskKind", "detail", "toolUseCount", "lastToolName", "sessionKey"];
 
 function assertScrubbed(body: unknown) {

@@ -56,8 +56,8 @@ const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch)
 const when = (ms: number | undefined) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-");
 
 /**
- * `openclaw-webhooks deliveries|endpoints|routes|parked …`: the admin API from a terminal (seed 002's
- * `openclaw webhooks list --recent 20 --status failed`). Tables for people, `--json` for scripts.
+ * `openclaw-webhooks deliveries|endpoints|routes|parked …`: the admin API from a terminal
+ * (docs/operations.md, CLI; e.g. `deliveries list --recent 20 --status failed`). Tables for people, `--json` for scripts.
  */
 export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out): Promise<number> {
   let parsed;

@@ -14,28 +14,36 @@ const eventPattern = z.string().trim().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-
 
 export const endpointSchema = z
   .strictObject({
-    name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"),
+    name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)").describe("Unique name: part of delivery ids, metric labels, logs and the admin API."),
     url: z.url({ protocol: /^https?$/ }).describe("Where deliveries are POSTed."),
     secret: z.union([secretInput, z.array(secretInput).min(1)]).describe("Signing secret, or a list (newest first) during rotation."),
-    events: z.array(eventPattern).min(1),
-    filter: z.strictObject({ agentIds: z.array(trimmed).min(1).optional() }).optional(),
+    events: z.array(eventPattern).min(1).describe("Event types it receives: exact names, prefixes such as message.*, or *."),
+    filter: z.strictObject({ agentIds: z.array(trimmed).min(1).optional().describe("Only events whose data.agentId is listed.") }).optional().describe("Narrows the subscribed events."),
     retry: z
       .union([
-        z.strictObject({ maxAttempts: z.number().int().min(1).max(50), backoffMs: durationSchema }),
-        z.strictObject({ schedule: z.array(durationSchema).max(50) }),
+        z.strictObject({
+          maxAttempts: z.number().int().min(1).max(50).describe("Attempts in all, the first included."),
+          backoffMs: durationSchema.describe("Delay before the first retry; doubles per retry (±20% jitter)."),
+        }),
+        z.strictObject({ schedule: z.array(durationSchema).max(50).describe("Delay before each retry (±20% jitter); after the last, the delivery has failed.") }),
       ])
       .optional()
       .describe("Default: 30s, 5m, 30m, then failed."),
-    timeoutMs: durationSchema.default(5_000),
+    timeoutMs: durationSchema.default(5_000).describe("Per-attempt timeout; a timeout is a failed attempt."),
     headers: z
       .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a header name"), z.string())
       .default({})
-      .refine((h) => Object.keys(h).every((k) => !RESERVED_HEADERS.test(k)), "webhook-*, content-type, content-length, host and the signature headers cannot be overridden"),
+      .refine((h) => Object.keys(h).every((k) => !RESERVED_HEADERS.test(k)), "webhook-*, content-type, content-length, host and the signature headers cannot be overridden")
+      .describe("Extra headers on every delivery; ${VAR} in a value is read from the environment. webhook-*, the signature headers and framing headers cannot be set."),
     transform: z.union([z.string(), z.record(z.string(), z.unknown())]).optional().describe("A template for the body, e.g. { text: \"{{data.error.message}}\" }."),
-    signing: z.array(z.enum(["openclaw", "standard", "legacy-body"])).min(1).default(["openclaw", "standard"]),
-    enabled: z.boolean().default(true),
-    concurrency: z.number().int().min(1).max(1_000).default(10),
-    rateLimit: z.strictObject({ perSecond: z.number().positive() }).optional(),
+    signing: z
+      .array(z.enum(["openclaw", "standard", "legacy-body"]))
+      .min(1)
+      .default(["openclaw", "standard"])
+      .describe("Signature schemes: openclaw (X-OpenClaw-Signature over timestamp.body), standard (Standard Webhooks), legacy-body (HMAC of the body alone; not with openclaw)."),
+    enabled: z.boolean().default(true).describe("Deliver to this endpoint (false: it receives nothing)."),
+    concurrency: z.number().int().min(1).max(1_000).default(10).describe("Attempts in flight to this endpoint, all replicas together."),
+    rateLimit: z.strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (GCRA, one-second burst).") }).optional().describe("Attempts per second to this endpoint."),
   })
   .refine((e) => !(e.signing.includes("openclaw") && e.signing.includes("legacy-body")), {
     message: "openclaw and legacy-body both set X-OpenClaw-Signature: choose one",
@@ -47,7 +55,7 @@ export type Endpoint = z.infer<typeof endpointSchema>;
 const breakerSchema = z.strictObject({
   failureThreshold: z.number().int().min(1).max(1_000).default(5).describe("Consecutive failed attempts that open the circuit."),
   cooldownMs: durationSchema.default(30_000).describe("How long an open circuit waits before one probe; doubles per failed probe."),
-  maxCooldownMs: durationSchema.default(600_000),
+  maxCooldownMs: durationSchema.default(600_000).describe("Longest cooldown a failing probe can double to."),
 });
 
 const workerSchema = z.strictObject({
@@ -65,13 +73,14 @@ export const webhooksSchema = z
           .default([])
           .describe("System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved."),
       })
-      .default({ allowSystemTypes: [] }),
+      .default({ allowSystemTypes: [] })
+      .describe("What POST /v1/events accepts besides custom types."),
     retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
     disableAfter: durationSchema
       .default(5 * 86_400_000)
       .describe("An endpoint with no success for this long and an exhausted delivery is disabled (Svix's rule)."),
-    circuitBreaker: breakerSchema.default({ failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 }),
-    worker: workerSchema.default({ concurrency: 50, stalledIntervalMs: 30_000 }),
+    circuitBreaker: breakerSchema.describe("Per endpoint, all replicas together: pauses deliveries to a failing receiver without spending attempts.").default({ failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 }),
+    worker: workerSchema.describe("The BullMQ delivery worker of each replica.").default({ concurrency: 50, stalledIntervalMs: 30_000 }),
     relayBuffer: z.number().int().min(1).default(10_000).describe("Gateway and flow events kept in memory while Redis is away."),
     inbound: inboundSchema.optional().describe("Inbound endpoints: POST <basePath>/<name> starts an agent run or a wake."),
     allowPrivateCidrs: z.array(trimmed).default([]).describe("Ranges the SSRF guard lets deliveries reach, e.g. 127.0.0.0/8."),

@@ -16,9 +16,9 @@ const headerName = z
  */
 export const inboundAuthSchema = z
   .strictObject({
-    scheme: z.enum(["token", "standard-webhooks", "github", "stripe", "hmac"]),
-    secret: secretInput.optional(),
-    secrets: z.array(secretInput).min(1).optional(),
+    scheme: z.enum(["token", "standard-webhooks", "github", "stripe", "hmac"]).describe("What is checked (docs/inbound.md)."),
+    secret: secretInput.optional().describe("The secret; give secret or secrets."),
+    secrets: z.array(secretInput).min(1).optional().describe("Several secrets during rotation; any one may match."),
     header: headerName.optional().describe("token: a header that carries the token besides Authorization: Bearer; hmac: the signature header (required)."),
     prefix: z.string().optional().describe("hmac: text before the signature in the header, e.g. sha256="),
     encoding: z.enum(["hex", "base64"]).default("hex").describe("hmac: how the signature is written."),
@@ -31,26 +31,33 @@ export type InboundAuth = z.infer<typeof inboundAuthSchema>;
 
 export const inboundEndpointSchema = z
   .strictObject({
-    enabled: z.boolean().default(true),
-    action: z.enum(["agent", "wake"]).default("agent"),
-    agentId: trimmed.optional(),
+    enabled: z.boolean().default(true).describe("Serve this endpoint."),
+    action: z.enum(["agent", "wake"]).default("agent").describe("agent starts an agent run; wake wakes the agent with a system event."),
+    agentId: trimmed.optional().describe("The agent that runs or is woken (default: the Gateway's)."),
     template: z.string().min(1).optional().describe("agent: the message, e.g. \"Alert received: {{body.title}}\"."),
     textTemplate: z.string().min(1).optional().describe("wake: the system event text (default: template)."),
     name: trimmed.optional().describe("Shown as the source of the run (default: the endpoint name)."),
-    sessionKey: trimmed.optional(),
-    wakeMode: z.enum(["now", "next-heartbeat"]).default("now"),
-    auth: inboundAuthSchema,
+    sessionKey: trimmed.optional().describe("The session the run or wake goes to (default: the Gateway's)."),
+    wakeMode: z.enum(["now", "next-heartbeat"]).default("now").describe("wake: now, or at the next heartbeat."),
+    auth: inboundAuthSchema.describe("How the caller is authenticated; every endpoint needs one."),
     idempotency: z
       .strictObject({
         header: headerName.optional().describe("The header whose value identifies a delivery (default: webhook-id; X-GitHub-Delivery for github)."),
         bodyPath: trimmed.optional().describe("Or a path in the JSON body, e.g. id (the default for stripe)."),
-        windowMs: durationSchema.default(24 * 3_600_000),
+        windowMs: durationSchema.default(24 * 3_600_000).describe("How long an answered delivery id is remembered: a repeat gets the first answer."),
       })
-      .optional(),
-    rateLimit: z.strictObject({ windowMs: z.number().int().positive(), maxRequests: z.number().int().positive() }).optional(),
-    maxInFlight: z.number().int().positive().optional(),
-    maxBodyBytes: z.number().int().positive().optional(),
-    description: trimmed.optional(),
+      .optional()
+      .describe("How a delivery is recognised when it is sent again."),
+    rateLimit: z
+      .strictObject({
+        windowMs: z.number().int().positive().describe("Fixed window length in ms."),
+        maxRequests: z.number().int().positive().describe("Requests allowed per window per client IP."),
+      })
+      .optional()
+      .describe("Overrides limits.rateLimit for this endpoint."),
+    maxInFlight: z.number().int().positive().optional().describe("Overrides limits.maxInFlight."),
+    maxBodyBytes: z.number().int().positive().optional().describe("Overrides limits.maxBodyBytes."),
+    description: trimmed.optional().describe("Operator note only."),
   })
   .refine((e) => e.action !== "agent" || e.template !== undefined, { message: "an agent endpoint needs a template", path: ["template"] })
   .refine((e) => e.action !== "wake" || e.template !== undefined || e.textTemplate !== undefined, {
@@ -60,13 +67,14 @@ export const inboundEndpointSchema = z
 export type InboundEndpoint = z.infer<typeof inboundEndpointSchema>;
 
 export const inboundSchema = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe("Serve the inbound endpoints at all."),
   basePath: z
     .string()
     .trim()
     .default("/webhooks/inbound")
     .transform((p) => `/${p.replace(/^\/+|\/+$/g, "")}`)
-    .refine((p) => p !== "/", "basePath cannot be /"),
-  endpoints: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"), inboundEndpointSchema).default({}),
+    .refine((p) => p !== "/", "basePath cannot be /")
+    .describe("Path prefix of every inbound endpoint (not /)."),
+  endpoints: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"), inboundEndpointSchema).default({}).describe("Inbound endpoints by name: POST <basePath>/<name>."),
 });
 export type InboundConfig = z.infer<typeof inboundSchema>;

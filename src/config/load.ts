@@ -44,7 +44,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${key}: ${issue.message}`;
 }
 
-/** Env overrides named in DESIGN.md: PORT, REDIS_URL, OPENCLAW_GATEWAY_URL, OPENCLAW_GATEWAY_TOKEN, LOG_LEVEL. */
+/** Env overrides (docs/configuration.md): PORT, REDIS_URL, OPENCLAW_GATEWAY_URL, OPENCLAW_GATEWAY_TOKEN, LOG_LEVEL. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, any> = structuredClone(raw);
   const section = (k: string) => (out[k] = out[k] && typeof out[k] === "object" ? out[k] : {});

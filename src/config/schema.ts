@@ -2,7 +2,7 @@ import { isIpOrCidr } from "../util/ip.js";
 import { z } from "zod";
 import { webhooksSchema } from "./endpoints.js";
 
-/** The seed's route limits (plugin 2026.9.6 defaults). */
+/** The bundled plugin's route limits (2026.9.6 defaults, docs/openclaw-contract.md §1.1). */
 export const ROUTE_DEFAULTS = {
   rateLimit: { windowMs: 60_000, maxRequests: 120 },
   maxInFlight: 8,
@@ -30,19 +30,19 @@ export type SecretRef = z.infer<typeof secretRefSchema>;
 export type SecretInput = z.infer<typeof secretInputSchema>;
 
 const providerSchema = z.discriminatedUnion("source", [
-  z.strictObject({ source: z.literal("env") }),
+  z.strictObject({ source: z.literal("env").describe("Secrets from environment variables (what provider \"default\" does).") }),
   z.strictObject({
-    source: z.literal("file"),
+    source: z.literal("file").describe("Secrets from one file."),
     path: trimmed.describe("Absolute path of the secrets file."),
     mode: z.enum(["json", "singleValue"]).default("json").describe("json: id is a JSON pointer; singleValue: the file is the secret."),
   }),
   z.strictObject({
-    source: z.literal("exec"),
+    source: z.literal("exec").describe("Secrets printed by a command."),
     command: trimmed.describe("Absolute path of the command (run without a shell)."),
-    args: z.array(z.string()).default([]),
-    timeoutMs: z.number().int().positive().default(5_000),
+    args: z.array(z.string()).default([]).describe("Arguments passed to the command."),
+    timeoutMs: z.number().int().positive().default(5_000).describe("How long the command may run, in ms."),
   }),
-]);
+]).describe("One provider, by its source.");
 
 const rateLimitSchema = z.strictObject({
   windowMs: z.number().int().positive().describe("Fixed window length in ms."),
@@ -61,7 +61,7 @@ const authFailuresSchema = z
 
 /** A route exactly as the bundled plugin takes it, plus this service's per-route limit overrides. */
 export const routeSchema = z.strictObject({
-  enabled: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe("Serve this route."),
   path: trimmed.optional().describe("Default /plugins/webhooks/<routeId>; must be unique."),
   sessionKey: trimmed.describe("Session that owns the route's TaskFlows."),
   secret: secretInputSchema.describe("Shared secret: a string or a SecretRef."),
@@ -75,8 +75,8 @@ export type RouteInput = z.infer<typeof routeSchema>;
 
 const webhooksPluginSchema = z
   .strictObject({
-    enabled: z.boolean().default(true),
-    config: z.strictObject({ routes: z.record(trimmed, routeSchema).default({}) }).default({ routes: {} }),
+    enabled: z.boolean().default(true).describe("Serve the TaskFlow routes at all."),
+    config: z.strictObject({ routes: z.record(trimmed, routeSchema).default({}).describe("TaskFlow routes by route id, as the bundled webhooks plugin takes them.") }).default({ routes: {} }),
   })
   .default({ enabled: true, config: { routes: {} } });
 
@@ -89,13 +89,13 @@ export const gatewaySchema = z
         mode: z.literal("embedded").describe("In-process TaskFlow runtime; flows live in memory."),
       }),
       z.strictObject({
-        mode: z.literal("remote"),
+        mode: z.literal("remote").describe("A Gateway over its WebSocket protocol (the mode a block with a url and no mode gets)."),
         url: z.url({ protocol: /^wss?$/ }).describe("Gateway WebSocket URL, e.g. ws://127.0.0.1:18789."),
         token: secretInputSchema.describe("Gateway shared token (gateway.auth.token)."),
         callTimeoutMs: z.number().int().positive().default(10_000).describe("Per-call RPC timeout."),
         connectTimeoutMs: z.number().int().positive().default(5_000).describe("Handshake timeout."),
-        reconnectBaseMs: z.number().int().positive().default(250),
-        reconnectMaxMs: z.number().int().positive().default(10_000),
+        reconnectBaseMs: z.number().int().positive().default(250).describe("First reconnect delay after the connection drops; doubles per attempt, with full jitter."),
+        reconnectMaxMs: z.number().int().positive().default(10_000).describe("Longest reconnect delay."),
         hooks: z
           .strictObject({
             token: secretInputSchema.describe("The Gateway's hooks.token."),
@@ -111,28 +111,30 @@ export const gatewaySchema = z
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
-      host: trimmed.default("0.0.0.0"),
-      port: z.number().int().min(0).max(65_535).default(8787),
+      host: trimmed.default("0.0.0.0").describe("Address the HTTP server listens on."),
+      port: z.number().int().min(0).max(65_535).default(8787).describe("Port the HTTP server listens on (env PORT overrides; 0 picks a free one)."),
       trustedProxies: z.array(trimmed.refine(isIpOrCidr, "not an IP address or CIDR")).default([]).describe("IPs or CIDRs whose X-Forwarded-For is believed."),
       allowRealIpFallback: z.boolean().default(false).describe("Use X-Real-IP when X-Forwarded-For yields nothing."),
-      shutdownTimeoutMs: z.number().int().positive().default(20_000),
+      shutdownTimeoutMs: z.number().int().positive().default(20_000).describe("On SIGTERM or SIGINT, how long in-flight requests get to finish."),
       maxConnections: z.number().int().positive().default(1_024).describe("Open connections the server takes at once; further ones are closed on arrival."),
       headersTimeoutMs: z.number().int().positive().default(10_000).describe("Time a client has to send a request's head."),
       requestTimeoutMs: z.number().int().positive().optional().describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
     })
-    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000, maxConnections: 1_024, headersTimeoutMs: 10_000 }),
+    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000, maxConnections: 1_024, headersTimeoutMs: 10_000 })
+    .describe("The HTTP server: address, client IPs behind proxies, connection bounds, shutdown."),
   redis: z
     .strictObject({
       url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
       prefix: trimmed.default("ocwh:").describe("Key prefix for everything this service stores."),
     })
-    .default({ prefix: "ocwh:" }),
+    .default({ prefix: "ocwh:" })
+    .describe("Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without a url, limits live in memory (one replica) and outgoing webhooks are off."),
   limits: z
     .strictObject({
-      rateLimit: rateLimitSchema.default(ROUTE_DEFAULTS.rateLimit),
-      maxInFlight: z.number().int().positive().default(ROUTE_DEFAULTS.maxInFlight),
-      maxBodyBytes: z.number().int().positive().default(ROUTE_DEFAULTS.maxBodyBytes),
-      bodyTimeoutMs: z.number().int().positive().default(ROUTE_DEFAULTS.bodyTimeoutMs),
+      rateLimit: rateLimitSchema.default(ROUTE_DEFAULTS.rateLimit).describe("Fixed-window rate limit per normalised path + client IP, for every route and inbound endpoint (429 rate_limited beyond)."),
+      maxInFlight: z.number().int().positive().default(ROUTE_DEFAULTS.maxInFlight).describe("Requests in flight per normalised path + client IP (429 in_flight_limited beyond)."),
+      maxBodyBytes: z.number().int().positive().default(ROUTE_DEFAULTS.maxBodyBytes).describe("Largest request body (413 beyond); Content-Length is checked before reading, chunked bodies are counted."),
+      bodyTimeoutMs: z.number().int().positive().default(ROUTE_DEFAULTS.bodyTimeoutMs).describe("Time a client has to send the body (408 beyond)."),
       maxTrackedKeys: z.number().int().positive().default(ROUTE_DEFAULTS.maxTrackedKeys).describe("In-memory store only."),
       leaseMs: z
         .number()
@@ -150,8 +152,9 @@ export const configSchema = z.strictObject({
       maxTrackedKeys: ROUTE_DEFAULTS.maxTrackedKeys,
       leaseMs: 60_000,
       authFailures: AUTH_FAILURE_DEFAULTS,
-    }),
-  gateway: gatewaySchema,
+    })
+    .describe("Defaults for every TaskFlow route and inbound endpoint; a route or endpoint may override rateLimit, maxInFlight and maxBodyBytes."),
+  gateway: gatewaySchema.describe("The TaskFlow runtime and agent runs: embedded (in process, the default) or a real Gateway (remote)."),
   idempotency: z
     .strictObject({
       leaseMs: z
@@ -167,13 +170,16 @@ export const configSchema = z.strictObject({
         .default(2_000)
         .describe("How long a duplicate waits for the first request's answer before 409 idempotency_in_progress with Retry-After."),
     })
-    .default({ leaseMs: 30_000, waitMs: 2_000 }),
+    .default({ leaseMs: 30_000, waitMs: 2_000 })
+    .describe("Idempotency-Key on create_flow and run_task, and inbound delivery ids."),
   secrets: z
-    .strictObject({ providers: z.record(trimmed, providerSchema).default({}) })
-    .default({ providers: {} }),
+    .strictObject({ providers: z.record(trimmed, providerSchema).default({}).describe("Named secret providers that SecretRefs name as their provider.") })
+    .default({ providers: {} })
+    .describe("Where SecretRefs with a provider other than \"default\" are read from."),
   plugins: z
     .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).default({ webhooks: { enabled: true, config: { routes: {} } } }) })
-    .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } }),
+    .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } })
+    .describe("The Gateway's plugins block: plugins.entries.webhooks pastes in from a Gateway config."),
   webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
   admin: z
     .strictObject({
@@ -182,10 +188,12 @@ export const configSchema = z.strictObject({
       loginMaxBodyBytes: z.number().int().positive().default(4_096).describe("Largest dashboard login form body (413 beyond)."),
       loginBodyTimeoutMs: z.number().int().positive().default(2_000).describe("Time a client has to send the login form body (408 beyond)."),
     })
-    .default({ maxLiveSubscribers: 50, loginMaxBodyBytes: 4_096, loginBodyTimeoutMs: 2_000 }),
+    .default({ maxLiveSubscribers: 50, loginMaxBodyBytes: 4_096, loginBodyTimeoutMs: 2_000 })
+    .describe("The admin API (/admin/api) and the dashboard (/dashboard)."),
   log: z
-    .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
-    .default({ level: "info" }),
+    .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level (env LOG_LEVEL overrides).") })
+    .default({ level: "info" })
+    .describe("Logs: pino JSON on stdout."),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -2,9 +2,9 @@ import type { Endpoint } from "../config/endpoints.js";
 import { exponentialDelay } from "../util/backoff.js";
 
 /**
- * Retry timing for deliveries (DESIGN.md §4). An endpoint uses either seed 003's schedule
+ * Retry timing for deliveries (docs/outgoing-webhooks.md, Delivery). An endpoint uses either a schedule
  * (`retry: { schedule: ["30s", "5m", "30m"] }`, the default: after the last entry the delivery
- * has failed) or seed 002's exponential form (`retry: { maxAttempts, backoffMs }`: delay
+ * has failed) or the exponential form (`retry: { maxAttempts, backoffMs }`: delay
  * backoffMs × 2^(n-1)). Every delay gets ±20% jitter so retries of many deliveries spread out.
  * A receiver's `Retry-After` is honoured within [delay, 2 × delay] (Svix), so it can push the next
  * attempt back but neither hammer us forward nor park a delivery indefinitely.

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 
-/** Seed 002's envelope. `id` is stable for the event and is the dedupe key. */
+/** The event envelope every delivery carries (docs/outgoing-webhooks.md). `id` is stable for the event and is the dedupe key. */
 export type Envelope = { id: string; type: string; timestamp: string; instanceId: string; data: unknown };
 
 /** The id of an event published without one. */

@@ -38,7 +38,7 @@ export function agentIdOf(p: Obj): string | undefined {
 /** The text of a transcript row ("" when it has none). */
 const textOf = (message: Obj): string => messageText(message) ?? "";
 
-/** The transcript's usage `{ input, output, totalTokens, … }` in seed 002's names. */
+/** The transcript's usage `{ input, output, totalTokens, … }` in the event's names (inputTokens, outputTokens, totalTokens). */
 function usageOf(u: unknown): Obj | undefined {
   if (!isObj(u)) return undefined;
   const out = compact({ inputTokens: num(u.input), outputTokens: num(u.output), totalTokens: num(u.totalTokens) });
@@ -215,7 +215,7 @@ const NEW_SESSION_MS = 60_000;
 
 /**
  * `cron` `action: "finished"` → `cron.finished`: the frame as the Gateway sent it, a superset of
- * the body the Gateway itself POSTs for `delivery.mode: "webhook"` (seed 004; the fixture test
+ * the body the Gateway itself POSTs for `delivery.mode: "webhook"` (docs/openclaw-contract.md §3.3; the fixture test
  * checks the two agree) plus `completionStatus`, `nextRunAtMs` and, for a manual run, `runId`. On
  * an error run the summary and diagnostics are removed, as the Gateway's own POST does. Scheduled
  * runs carry no runId: their id is the run's start time.

@@ -28,7 +28,7 @@ export const publishSchema = z.strictObject({
 });
 
 /**
- * `POST /v1/events` (seed 002's custom events): `Authorization: Bearer <webhooks.publishToken>`,
+ * `POST /v1/events` (custom events, docs/outgoing-webhooks.md): `Authorization: Bearer <webhooks.publishToken>`,
  * body `{ type, data, id? }`. Answers 202 only once the event, its delivery records and its jobs
  * are in Redis; 503 `storage_unavailable` when they could not be stored (retry with the same id:
  * nothing is sent twice); a repeated `id` answers `duplicate: true` for as long as the event is kept (`webhooks.retention`).

@@ -2,16 +2,16 @@ import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
 import { LRUCache } from "lru-cache";
 
 /**
- * Outgoing signatures (DESIGN.md §3). Every delivery carries both schemes:
- * - seed 002: `X-OpenClaw-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` and
+ * Outgoing signatures (docs/outgoing-webhooks.md, Delivery). Every delivery carries both schemes:
+ * - the X-OpenClaw-Signature scheme: `X-OpenClaw-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` and
  *   `X-OpenClaw-Timestamp: <unix seconds>`, the key being the secret string's UTF-8 bytes, exactly
- *   what the seed's `verifyWebhook(payload, signature, timestamp, secret)` computes;
+ *   what a receiver's `verifyWebhook(payload, signature, timestamp, secret)` computes;
  * - Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256
  *   (key, "<id>.<timestamp>.<body>")>`, one `v1,` entry per active secret (rotation). A `whsec_`
  *   secret's key is its base64 part, as the spec says; any other secret's key is its UTF-8 bytes
  *   (a receiver uses `new Webhook(Buffer.from(secret, "utf8"), { format: "raw" })`, or the
  *   `whsec_` + base64 of those bytes).
- * - `legacy-body` (seed 003, opt-in per endpoint): `X-OpenClaw-Signature: sha256=<hex HMAC(secret, body)>`.
+ * - `legacy-body` (opt-in per endpoint): `X-OpenClaw-Signature: sha256=<hex HMAC(secret, body)>`.
  */
 export type SigningScheme = "openclaw" | "standard" | "legacy-body";
 
@@ -49,7 +49,7 @@ export type SignInput = {
   /** Unix seconds of this attempt. */
   timestamp: number;
   body: string;
-  /** Active secrets, newest first; the first one signs the seed-002 header. */
+  /** Active secrets, newest first; the first one signs the X-OpenClaw-Signature header. */
   secrets: readonly string[];
   schemes?: readonly SigningScheme[];
 };

@@ -51,7 +51,7 @@ export type GatewayClientOptions = {
   /**
    * Calls `sessions.subscribe {}` on every connect and reconnect, before `start()` resolves: only
    * such a connection gets `session.message`, `session.tool` and `sessions.changed` (the
-   * transcript, tool calls and session lifecycle of every session, reference §7.2). Egress needs it.
+   * transcript, tool calls and session lifecycle of every session, docs/openclaw-contract.md §3.2). Egress needs it.
    */
   subscribeSessions?: boolean;
 };
@@ -61,7 +61,7 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; ti
 const unavailable = (why: string) => new AppError("gateway_unavailable", `Gateway unavailable: ${why}.`);
 
 /**
- * Protocol v4 client (reference §3.1): waits for `connect.challenge`, sends `connect` with the
+ * Protocol v4 client (docs/openclaw-contract.md §3.1): waits for `connect.challenge`, sends `connect` with the
  * token and operator scopes, correlates `req`/`res` by id with a per-call timeout, reconnects with
  * exponential backoff and equal jitter, and declares the socket dead after two tick intervals of
  * silence (the reference client's rule). While disconnected, calls fail at once with

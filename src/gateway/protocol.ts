@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** Gateway WebSocket protocol v4 (reference §3.1). Frames are JSON text; unknown fields are kept. */
+/** Gateway WebSocket protocol v4 (docs/openclaw-contract.md §3.1). Frames are JSON text; unknown fields are kept. */
 export const PROTOCOL_VERSION = 4;
 
 export const gatewayErrorSchema = z.looseObject({

@@ -12,7 +12,7 @@ const closed = () => new AppError("invalid_request", "Connection closed.", { clo
  * Reads the raw body with a byte limit and a read deadline. `Content-Length` is checked before a
  * byte is read; chunked bodies are counted as they arrive and cut off at the limit. Reading the
  * Node `IncomingMessage` directly keeps @hono/node-server on its fast path (Hono's `bodyLimit`
- * forces a web `Request` and costs ~110 µs a request: reference/stack-measurements.md §2.2).
+ * forces a web `Request` and costs ~110 µs a request: docs/http-contract.md, "Why the stages are hand-written").
  * Every failure answers with `Connection: close`, since the rest of the upload stays unread.
  */
 export async function readBody(

@@ -3,7 +3,7 @@ import { parseIp as parse, rangeMatcher, type Ip } from "../util/ip.js";
 export type ClientIpResolver = (socketAddress: string | undefined, header: (name: string) => string | undefined) => string;
 
 /**
- * Client IP (reference §1.5): the socket address, unless the socket peer is a trusted proxy; then
+ * Client IP (docs/openclaw-contract.md §1.3): the socket address, unless the socket peer is a trusted proxy; then
  * `X-Forwarded-For` walked from the right, skipping trusted and loopback hops; then `X-Real-IP`
  * only when `allowRealIpFallback` is set; else the socket address.
  */

@@ -17,7 +17,7 @@ export type StageRoute = { id: string; path: string; rateLimit: { windowMs: numb
  * The request pipeline's stages, one middleware each, in its order: method → content type → limits (fixed
  * window, then in-flight) → auth; the body and the schema follow in the handler. A stage that
  * rejects throws an AppError, so no later stage runs. Rejections before the body is read close
- * the connection (keep-alive poisoning: reference/stack-measurements.md §2.2).
+ * the connection (keep-alive poisoning: docs/http-contract.md, "Why the stages are hand-written").
  */
 
 /**

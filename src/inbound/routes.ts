@@ -34,7 +34,7 @@ export function templateContext(body: unknown, headers: Record<string, string>, 
 }
 
 /**
- * Mounts `POST <basePath>/<name>` for each enabled inbound endpoint (seed 002's incoming webhooks,
+ * Mounts `POST <basePath>/<name>` for each enabled inbound endpoint (docs/inbound.md,
  * with the Gateway's hooks.mappings template rules). The pipeline is the TaskFlow routes' one:
  * method → content type → limits → auth → body → JSON. A token is checked before the body is read;
  * a signature after it is read and before it is parsed, over the exact bytes. `agent` answers

@@ -27,7 +27,7 @@ export type RunView = {
 export const RECENT_RUNS_PER_ENDPOINT = 50;
 
 /**
- * Closes seed 002's loop ("Your Server → OpenClaw → Agent Processing → Callback Notification"):
+ * Closes the inbound loop (sender → OpenClaw → agent run → callback; docs/inbound.md, Callback):
  * remembers which inbound endpoint started each run (in Redis, so whichever replica sees the run
  * end can tell), keeps the last reply text of each run from `chat` finals, and when an `agent`
  * lifecycle event says the run ended, publishes `inbound.completed` { endpoint, runId, status,

@@ -19,7 +19,7 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 /**
  * Mounts every enabled TaskFlow route on its normalised path (and the same path with a trailing
- * slash, as the plugin serves both). The pipeline is the seed's order; see stages.ts.
+ * slash, as the plugin serves both). The pipeline's order is the contract (docs/http-contract.md); see src/http/stages.ts.
  */
 export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
   const { config, limitStore, secrets, metrics, taskflow, events, idempotency } = deps;

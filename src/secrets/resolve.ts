@@ -26,7 +26,7 @@ const ENV_ID = /^[A-Z][A-Z0-9_]{0,127}$/;
 /** The Gateway accepts `${VAR}` and `$VAR` as shorthands for an env SecretRef on SecretInput fields. */
 const ENV_SHORTHAND = /^\$(?:\{([A-Z][A-Z0-9_]{0,127})\}|([A-Z][A-Z0-9_]{0,127}))$/;
 
-/** Exec output is cached at most this long, so rotation takes effect within a second (DESIGN.md §1). */
+/** Exec output is cached at most this long, so rotation takes effect within a second (docs/configuration.md, Secrets). */
 const EXEC_CACHE_MS = 1_000;
 
 export function asSecretRef(input: SecretInput): SecretRef | undefined {

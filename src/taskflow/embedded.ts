@@ -37,7 +37,7 @@ const TERMINAL_FLOW = new Set<FlowStatus>(["succeeded", "failed", "cancelled", "
 const ACTIVE_TASK = new Set<TaskStatus>(["queued", "running"]);
 const FAILED_TASK = new Set<TaskStatus>(["failed", "timed_out", "lost"]);
 
-/** Reference §2.2: terminal means succeeded/failed/cancelled/lost, or blocked with endedAt. */
+/** docs/openclaw-contract.md §2.2: terminal means succeeded/failed/cancelled/lost, or blocked with endedAt. */
 const isTerminal = (f: FlowRecord) => TERMINAL_FLOW.has(f.status) || (f.status === "blocked" && f.endedAt !== undefined);
 const nonBlank = (s: string | null | undefined) => typeof s === "string" && s.trim() !== "";
 
@@ -55,7 +55,7 @@ function patch(record: FlowRecord | TaskRecord, fields: Record<string, unknown>)
 const agentFromSession = (key: string) => (/^agent:([^:]+):/.exec(key)?.[1] ?? undefined);
 
 /**
- * In-process TaskFlow runtime with the Gateway's semantics (reference §2): ownership by session,
+ * In-process TaskFlow runtime with the Gateway's semantics (docs/openclaw-contract.md §2): ownership by session,
  * revisions checked only on managed mutations, no status state machine, `run_task` refusals, and
  * `cancel_flow` that stays pending while unbacked child tasks are active. Flows live in memory.
  */
@@ -240,7 +240,7 @@ export function createEmbeddedRuntime(
         status: running ? "running" : "queued",
         deliveryStatus: "pending",
         notifyPolicy: p.notifyPolicy ?? "done_only",
-        // Timestamp normalisation (reference §2.4): createdAt is the earliest known time.
+        // Timestamp normalisation (docs/openclaw-contract.md §2.4): createdAt is the earliest known time.
         createdAt: Math.min(created, startedAt ?? created, (running ? p.lastEventAt : undefined) ?? created),
       };
       const agentId = p.agentId ?? agentFromSession(flow.ownerKey);

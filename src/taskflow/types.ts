@@ -4,7 +4,7 @@ export type FlowStatus = "queued" | "running" | "waiting" | "blocked" | "succeed
 export type TaskStatus = "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost";
 export type NotifyPolicy = "done_only" | "state_changes" | "silent";
 
-/** What the HTTP surface returns for a flow (reference §1.8). No owner or requester metadata. */
+/** What the HTTP surface returns for a flow (docs/openclaw-contract.md §1.5). No owner or requester metadata. */
 export type FlowView = {
   flowId: string;
   syncMode: "managed" | "task_mirrored";

@@ -1,7 +1,7 @@
 import type { FlowView, TaskView } from "./types.js";
 
 /**
- * Allow-list projections of flow and task records (reference §1.8). Whatever a runtime returns,
+ * Allow-list projections of flow and task records (docs/openclaw-contract.md §1.5). Whatever a runtime returns,
  * only these fields leave the service, so owner and requester metadata (`ownerKey`,
  * `requesterOrigin`, `requesterSessionKey`, `requesterAgentId`, `executionOwner`, …) never do.
  * Optional strings appear only when non-empty; other optional fields whenever they are defined

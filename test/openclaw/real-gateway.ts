@@ -19,7 +19,7 @@ export type BuiltinRoute = { path: string; sessionKey: string; secret: string };
 /**
  * The real OpenClaw Gateway (2026.9.6) on 127.0.0.1 with a fresh state folder, token auth, the
  * bridge plugin (plugins.load.paths) and the bundled webhooks plugin on the given routes. Offline:
- * no model catalog refresh, no update check, no mDNS (reference §5). `stop()` sends SIGTERM and
+ * no model catalog refresh, no update check, no mDNS (docs/openclaw-contract.md §4.1). `stop()` sends SIGTERM and
  * falls back to SIGKILL after 15 s (an unbacked running task can make the Gateway drain for 315 s);
  * `start()` brings it back on the same port and state, so flows persist across a restart.
  */
@@ -27,8 +27,8 @@ export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
 
 /**
  * `model`: the base URL of a loopback OpenAI-compatible stub (test/support/stub-model.ts), made the
- * default model of every agent (reference §7.1), so agent turns run offline. Heartbeat turns and
- * title generation are off, and cron webhooks may target 127.0.0.1 (§7.3).
+ * default model of every agent (docs/openclaw-contract.md §4.2), so agent turns run offline. Heartbeat turns and
+ * title generation are off, and cron webhooks may target 127.0.0.1 (§4.3).
  */
 export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string; bridge?: Record<string, unknown>; bridgeConversationAccess?: boolean; env?: Record<string, string>; config?: Record<string, unknown>; gateway?: Record<string, unknown> }) {
   const entry = openclawEntry();

@@ -80,5 +80,5 @@ export function fixtureFor(message: string): string {
   return "agent-text";
 }
 
-/** Events that reach only a connection that called `sessions.subscribe` (reference §7.2). */
+/** Events that reach only a connection that called `sessions.subscribe` (docs/openclaw-contract.md §3.2). */
 export const SUBSCRIBED_ONLY = new Set(["session.message", "session.tool", "sessions.changed"]);

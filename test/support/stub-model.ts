@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
  * - `tool`: streams one tool call (`name`, `args`), finish reason `tool_calls`; the Gateway runs the
  *   tool and asks again with the result, and the stub then answers with `after` (a text reply);
  * - `status`: answers that HTTP status with an OpenAI-style error body (400 fails the run at once,
- *   500 makes the Gateway retry the model for about a minute, reference §7.1).
+ *   500 makes the Gateway retry the model for about a minute, docs/openclaw-contract.md §4.2).
  */
 export type StubReply =
   | { kind: "text"; text: string; usage?: { prompt: number; completion: number } }
@@ -18,7 +18,7 @@ export type StubRequest = { model: string; userText: string; messages: any[]; ha
 
 /**
  * A loopback model provider speaking the OpenAI chat-completions API as the Gateway calls it
- * (reference §7.1: always `stream: true` with `stream_options.include_usage`, plus `GET /v1/models`).
+ * (docs/openclaw-contract.md §4.2: always `stream: true` with `stream_options.include_usage`, plus `GET /v1/models`).
  *
  * Scripting, per test: the reply comes from the first matching rule added with `when`, else from
  * directives in the user's own text, so concurrent turns stay independent:
