@@ -2,9 +2,8 @@ import { z } from "zod";
 import { durationSchema } from "../util/duration.js";
 import { inboundSchema } from "./inbound.js";
 
-const trimmed = z.string().trim().min(1);
-const secretRef = z.strictObject({ source: z.enum(["env", "file", "exec", "store"]), provider: trimmed, id: trimmed });
-const secretInput = z.union([trimmed, secretRef]);
+import { secretInputSchema as secretInput, trimmed } from "./common.js";
+
 
 /** Headers the service owns on every delivery; an endpoint cannot set or override them. */
 const RESERVED_HEADERS = /^(webhook-.*|content-type|content-length|host|x-openclaw-signature|x-openclaw-timestamp|x-openclaw-event|transfer-encoding|connection)$/i;
@@ -73,14 +72,14 @@ export const webhooksSchema = z
           .default([])
           .describe("System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved."),
       })
-      .default({ allowSystemTypes: [] })
+      .prefault({})
       .describe("What POST /v1/events accepts besides custom types."),
     retention: durationSchema.default(7 * 86_400_000).describe("How long events and the delivery log are kept."),
     disableAfter: durationSchema
       .default(5 * 86_400_000)
       .describe("An endpoint with no success for this long and an exhausted delivery is disabled (Svix's rule)."),
-    circuitBreaker: breakerSchema.describe("Per endpoint, all replicas together: pauses deliveries to a failing receiver without spending attempts.").default({ failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 }),
-    worker: workerSchema.describe("The BullMQ delivery worker of each replica.").default({ concurrency: 50, stalledIntervalMs: 30_000 }),
+    circuitBreaker: breakerSchema.describe("Per endpoint, all replicas together: pauses deliveries to a failing receiver without spending attempts.").prefault({}),
+    worker: workerSchema.describe("The BullMQ delivery worker of each replica.").prefault({}),
     relayBuffer: z.number().int().min(1).default(10_000).describe("Gateway and flow events kept in memory while Redis is away."),
     inbound: inboundSchema.optional().describe("Inbound endpoints: POST <basePath>/<name> starts an agent run or a wake."),
     allowPrivateCidrs: z.array(trimmed).default([]).describe("Ranges the SSRF guard lets deliveries reach, e.g. 127.0.0.0/8."),
@@ -90,16 +89,7 @@ export const webhooksSchema = z
       .default([])
       .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "endpoint names must be unique"),
   })
-  .default({
-    publish: { allowSystemTypes: [] },
-    allowPrivateCidrs: [],
-    endpoints: [],
-    retention: 7 * 86_400_000,
-    disableAfter: 5 * 86_400_000,
-    circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000, maxCooldownMs: 600_000 },
-    worker: { concurrency: 50, stalledIntervalMs: 30_000 },
-    relayBuffer: 10_000,
-  });
+  .prefault({});
 
 /** Whether an endpoint subscribes to an event type: exact name, `prefix.*`, or `*`. */
 export function matchesEvent(patterns: readonly string[], type: string): boolean {

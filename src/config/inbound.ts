@@ -1,9 +1,8 @@
 import { z } from "zod";
 import { durationSchema } from "../util/duration.js";
 
-const trimmed = z.string().trim().min(1);
-const secretRef = z.strictObject({ source: z.enum(["env", "file", "exec", "store"]), provider: trimmed, id: trimmed });
-const secretInput = z.union([trimmed, secretRef]);
+import { secretInputSchema as secretInput, trimmed } from "./common.js";
+
 const headerName = z
   .string()
   .trim()

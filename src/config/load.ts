@@ -5,7 +5,8 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { asSecretRef } from "../secrets/resolve.js";
 import { secretProblem } from "../secrets/strength.js";
-import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route, type SecretInput } from "./schema.js";
+import type { SecretInput } from "./common.js";
+import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route } from "./schema.js";
 import { StartupError } from "../errors.js";
 
 export const DEFAULT_CONFIG_PATH = "config/default.json5";

@@ -1,5 +1,6 @@
 import { isIpOrCidr } from "../util/ip.js";
 import { z } from "zod";
+import { secretInputSchema, trimmed, type SecretInput } from "./common.js";
 import { webhooksSchema } from "./endpoints.js";
 
 /** The bundled plugin's route limits (2026.9.6 defaults, docs/openclaw-contract.md §1.1). */
@@ -10,24 +11,6 @@ export const ROUTE_DEFAULTS = {
   bodyTimeoutMs: 15_000,
   maxTrackedKeys: 4096,
 } as const;
-
-const trimmed = z.string().trim().min(1);
-
-
-/** OpenClaw SecretRef (`docs/gateway/secrets/secretref-contract.md`). `store` is accepted so a pasted
- * Gateway config loads, but this service cannot read the Gateway's secret store: such a route stays
- * cold (401) and startup warns. */
-export const secretRefSchema = z
-  .strictObject({
-    source: z.enum(["env", "file", "exec", "store"]).describe("Where the secret lives."),
-    provider: trimmed.describe('Provider alias; "default" or a key of secrets.providers.'),
-    id: trimmed.describe("Env var name, JSON pointer / file path, or exec id."),
-  })
-  .describe("A reference to a secret that is resolved on every request.");
-
-export const secretInputSchema = z.union([trimmed, secretRefSchema]);
-export type SecretRef = z.infer<typeof secretRefSchema>;
-export type SecretInput = z.infer<typeof secretInputSchema>;
 
 const providerSchema = z.discriminatedUnion("source", [
   z.strictObject({ source: z.literal("env").describe("Secrets from environment variables (what provider \"default\" does).") }),
@@ -78,7 +61,7 @@ const webhooksPluginSchema = z
     enabled: z.boolean().default(true).describe("Serve the TaskFlow routes at all."),
     config: z.strictObject({ routes: z.record(trimmed, routeSchema).default({}).describe("TaskFlow routes by route id, as the bundled webhooks plugin takes them.") }).default({ routes: {} }),
   })
-  .default({ enabled: true, config: { routes: {} } });
+  .prefault({});
 
 export const gatewaySchema = z
   .preprocess(
@@ -120,14 +103,14 @@ export const configSchema = z.strictObject({
       headersTimeoutMs: z.number().int().positive().default(10_000).describe("Time a client has to send a request's head."),
       requestTimeoutMs: z.number().int().positive().optional().describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
     })
-    .default({ host: "0.0.0.0", port: 8787, trustedProxies: [], allowRealIpFallback: false, shutdownTimeoutMs: 20_000, maxConnections: 1_024, headersTimeoutMs: 10_000 })
+    .prefault({})
     .describe("The HTTP server: address, client IPs behind proxies, connection bounds, shutdown."),
   redis: z
     .strictObject({
       url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
       prefix: trimmed.default("ocwh:").describe("Key prefix for everything this service stores."),
     })
-    .default({ prefix: "ocwh:" })
+    .prefault({})
     .describe("Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without a url, limits live in memory (one replica) and outgoing webhooks are off."),
   limits: z
     .strictObject({
@@ -144,15 +127,7 @@ export const configSchema = z.strictObject({
         .describe("In-flight lease expiry in Redis: slots of a replica that died free themselves after this."),
       authFailures: authFailuresSchema.default(AUTH_FAILURE_DEFAULTS),
     })
-    .default({
-      rateLimit: ROUTE_DEFAULTS.rateLimit,
-      maxInFlight: ROUTE_DEFAULTS.maxInFlight,
-      maxBodyBytes: ROUTE_DEFAULTS.maxBodyBytes,
-      bodyTimeoutMs: ROUTE_DEFAULTS.bodyTimeoutMs,
-      maxTrackedKeys: ROUTE_DEFAULTS.maxTrackedKeys,
-      leaseMs: 60_000,
-      authFailures: AUTH_FAILURE_DEFAULTS,
-    })
+    .prefault({})
     .describe("Defaults for every TaskFlow route and inbound endpoint; a route or endpoint may override rateLimit, maxInFlight and maxBodyBytes."),
   gateway: gatewaySchema.describe("The TaskFlow runtime and agent runs: embedded (in process, the default) or a real Gateway (remote)."),
   idempotency: z
@@ -170,15 +145,15 @@ export const configSchema = z.strictObject({
         .default(2_000)
         .describe("How long a duplicate waits for the first request's answer before 409 idempotency_in_progress with Retry-After."),
     })
-    .default({ leaseMs: 30_000, waitMs: 2_000 })
+    .prefault({})
     .describe("Idempotency-Key on create_flow and run_task, and inbound delivery ids."),
   secrets: z
     .strictObject({ providers: z.record(trimmed, providerSchema).default({}).describe("Named secret providers that SecretRefs name as their provider.") })
-    .default({ providers: {} })
+    .prefault({})
     .describe("Where SecretRefs with a provider other than \"default\" are read from."),
   plugins: z
-    .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).default({ webhooks: { enabled: true, config: { routes: {} } } }) })
-    .default({ entries: { webhooks: { enabled: true, config: { routes: {} } } } })
+    .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).prefault({}) })
+    .prefault({})
     .describe("The Gateway's plugins block: plugins.entries.webhooks pastes in from a Gateway config."),
   webhooks: webhooksSchema.describe("Outgoing webhooks (endpoints) and the publish API."),
   admin: z
@@ -188,11 +163,11 @@ export const configSchema = z.strictObject({
       loginMaxBodyBytes: z.number().int().positive().default(4_096).describe("Largest dashboard login form body (413 beyond)."),
       loginBodyTimeoutMs: z.number().int().positive().default(2_000).describe("Time a client has to send the login form body (408 beyond)."),
     })
-    .default({ maxLiveSubscribers: 50, loginMaxBodyBytes: 4_096, loginBodyTimeoutMs: 2_000 })
+    .prefault({})
     .describe("The admin API (/admin/api) and the dashboard (/dashboard)."),
   log: z
     .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level (env LOG_LEVEL overrides).") })
-    .default({ level: "info" })
+    .prefault({})
     .describe("Logs: pino JSON on stdout."),
 });
 

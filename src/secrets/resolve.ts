@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import type { SecretInput, SecretProviders, SecretRef } from "../config/schema.js";
+import type { SecretInput, SecretRef } from "../config/common.js";
+import type { SecretProviders } from "../config/schema.js";
 import { secretProblem } from "./strength.js";
 
 export type ResolveOptions = {
