@@ -36,7 +36,6 @@ const ready = (url: string) => process.stdout.write(`${JSON.stringify({ url })}\
 // since the last signal: where a latency tail comes from.
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 let gcMs = 0, gcCount = 0, gcMax = 0;
-const gcKinds: Record<string, string> = {};
 let gcByKind: Record<string, number[]> = {};
 if (process.env.BENCH_DEBUG) {
   loopDelay.enable();

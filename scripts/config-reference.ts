@@ -93,7 +93,7 @@ function walk(s: Schema, path: string, required: boolean, section: Section, sect
   const req = required && s.default === undefined ? " (required)" : "";
   const variants = objectUnion(s);
   if (variants) {
-    section.rows.push({ key, type: "one of the forms below" + req, def: s.default === undefined ? "" : `\`${JSON.stringify(s.default)}\``, text: key === "" ? "" : text });
+    section.rows.push({ key, type: `one of the forms below${req}`, def: s.default === undefined ? "" : `\`${JSON.stringify(s.default)}\``, text: key === "" ? "" : text });
     for (const v of variants) {
       const tag = Object.entries(v.properties ?? {}).find(([, p]) => p.const !== undefined);
       const form = tag ? `${tag[0]}: ${JSON.stringify(tag[1].const)}` : `with ${Object.keys(v.properties ?? {}).join(", ")}`;
@@ -109,7 +109,10 @@ function walk(s: Schema, path: string, required: boolean, section: Section, sect
     const childPath = record ? `${path}.<name>` : `${path}[]`;
     const what = record ? "A map of name → entry" : "A list of entries";
     section.rows.push({ key, type: `${record ? "map" : "list"}${req}`, def: defaultOf(s), text: [text, `${what}: see \`${childPath}\` below.`].filter(Boolean).join(" ") });
-    if (objectUnion(child)) return walk(child, childPath, false, section, sections);
+    if (objectUnion(child)) {
+      walk(child, childPath, false, section, sections);
+      return;
+    }
     const sub: Section = { title: `\`${childPath}\``, prefix: childPath, rows: [] };
     sections.push(sub);
     if (child.description) sub.rows.push({ key: "", type: "", def: "", text: child.description });
@@ -202,7 +205,7 @@ export function renderConfigReference(): string {
     if (intro) out.push(`${intro}\n`);
     if (s.rows.length === 0) continue;
     out.push("| key | type | default | description |\n|---|---|---|---|");
-    out.push(s.rows.map((r) => `| ${r.key === "" ? "(itself)" : `\`${r.key}\``} | ${cell(r.type)} | ${cell(r.def)} | ${cell(r.text)} |`).join("\n") + "\n");
+    out.push(`${s.rows.map((r) => `| ${r.key === "" ? "(itself)" : `\`${r.key}\``} | ${cell(r.type)} | ${cell(r.def)} | ${cell(r.text)} |`).join("\n")}\n`);
   }
   return out.join("\n");
 }

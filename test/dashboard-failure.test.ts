@@ -59,7 +59,8 @@ const rows = (status?: string) => page.locator(`#deliveries tbody tr${status ? `
 
 test("a failing endpoint explained: its delivery's attempts and answer, a filter, bulk replay counted before it runs, inbound runs", async () => {
   // Two deliveries that succeed, three to an endpoint answering 500 (one attempt each).
-  const leads = [await svc.deps.egress!.publish({ type: "lead.created", data: { n: 1 } }), await svc.deps.egress!.publish({ type: "lead.created", data: { n: 2 } })];
+  await svc.deps.egress!.publish({ type: "lead.created", data: { n: 1 } });
+  await svc.deps.egress!.publish({ type: "lead.created", data: { n: 2 } });
   const invoices = [];
   for (let i = 0; i < 3; i++) invoices.push(await svc.deps.egress!.publish({ type: "invoice.failed", data: { i } }));
   const failedIds = invoices.map((o) => o.deliveries[0]!);
@@ -148,6 +149,6 @@ test("a failing endpoint explained: its delivery's attempts and answer, a filter
   await page.waitForSelector('#inbound-endpoints tr[data-endpoint="deploy"]');
   assert.match((await page.textContent('#inbound-endpoints tr[data-endpoint="deploy"]')) ?? "", /deploy\/webhooks\/inbound\/deployagentdevops-agenttoken/);
   await page.waitForSelector(`#inbound-runs tr[data-run="${run.json.runId}"][data-status="ok"]`, { timeout: 10_000 });
-  assert.match((await page.textContent(`#inbound-runs tr[data-run="${run.json.runId}"]`)) ?? "", new RegExp(`inbound_completed_`));
+  assert.match((await page.textContent(`#inbound-runs tr[data-run="${run.json.runId}"]`)) ?? "", /inbound_completed_/);
   await page.screenshot({ path: `${OUT}/dashboard-failure-inbound.png`, fullPage: true });
 });

@@ -47,7 +47,8 @@ describe("Redis limits shared by two app instances", () => {
       );
       statuses.push(...(await Promise.all(batch)));
     }
-    const tally = statuses.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {});
+    const tally: Record<string, number> = {};
+    for (const s of statuses) tally[s] = (tally[s] ?? 0) + 1;
     assert.deepEqual(tally, { "401 unauthorized": 120, "429 rate_limited": 32 });
   });
 });

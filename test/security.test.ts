@@ -24,7 +24,10 @@ const ADMIN = "admin-token-0123456789abcdef";
 const GUESSES = 5;
 /** A fresh client address for each request (the benchmarking range 198.18.0.0/15: it is only a header here). */
 let clients = 0;
-const client = () => (++clients, `198.18.${clients >> 8}.${clients & 255}`);
+const client = () => {
+  clients++;
+  return `198.18.${clients >> 8}.${clients & 255}`;
+};
 /** The general body limit (limits.maxBodyBytes, 256 KiB by default). */
 const MAX_BODY = 256 * 1024;
 

@@ -32,7 +32,7 @@ test("a login body that trickles in is cut off long before the general body time
   assert.ok(slow.status === 408 || (slow.status === 0 && slow.closedByServer), `status ${slow.status}`);
   assert.ok(slow.elapsedMs < BODY_TIMEOUT_MS / 4, `cut off after ${slow.elapsedMs} ms (general limit ${BODY_TIMEOUT_MS} ms)`);
 
-  const big = await rawRequest(svc.server.port, [loginHead(5_000), "token=" + "x".repeat(4_994)]);
+  const big = await rawRequest(svc.server.port, [loginHead(5_000), `token=${"x".repeat(4_994)}`]);
   assert.equal(big.status, 413);
   // A chunked body without a length is counted as it arrives.
   const chunked = await rawRequest(svc.server.port, [

@@ -29,7 +29,7 @@ export const noFraming = async (c: Context<AppEnv>, next: Next) => {
 export function createRequestFacts(deps: Deps) {
   const trustedPeer = createProxyTrust(deps.config.server.trustedProxies);
   const fromTrustedProxy = (c: Context<AppEnv>) => trustedPeer(c.env?.incoming?.socket?.remoteAddress);
-  const firstOf = (v: string | undefined) => v?.split(",", 1)[0]!.trim().toLowerCase();
+  const firstOf = (v: string | undefined) => v?.split(",", 1)[0]?.trim().toLowerCase();
   return {
     /** Came over TLS: directly (a TLS socket), or as `X-Forwarded-Proto: https` from a trusted proxy. */
     https(c: Context<AppEnv>): boolean {

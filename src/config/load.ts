@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import JSON5 from "json5";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import type { z } from "zod";
 import { asSecretRef } from "../secrets/resolve.js";
 import { secretProblem } from "../secrets/strength.js";
 import type { SecretInput } from "./common.js";
@@ -47,8 +47,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /** Env overrides (docs/configuration.md): PORT, REDIS_URL, OPENCLAW_GATEWAY_URL, OPENCLAW_GATEWAY_TOKEN, LOG_LEVEL. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, any> = structuredClone(raw);
-  const section = (k: string) => (out[k] = out[k] && typeof out[k] === "object" ? out[k] : {});
+  // The raw file is still unvalidated: each section is made an object before a key is set in it.
+  type Section = Record<string, unknown>;
+  const out = structuredClone(raw);
+  const section = (k: string): Section => (out[k] = out[k] && typeof out[k] === "object" ? out[k] : {}) as Section;
   if (env.PORT !== undefined && env.PORT !== "") {
     const port = Number(env.PORT);
     if (!Number.isInteger(port)) throw new ConfigError(`PORT (env): not an integer: ${JSON.stringify(env.PORT)}`);
@@ -106,7 +108,7 @@ export function verifiedSecrets(parsed: ParsedConfig, routes: readonly Route[]):
   const out: VerifiedSecret[] = [];
   const add = (key: string, input: SecretInput | readonly SecretInput[] | undefined, standardKey = false) => {
     if (input === undefined) return;
-    if (Array.isArray(input)) input.forEach((s, i) => out.push({ key: `${key}.${i}`, input: s, standardKey }));
+    if (Array.isArray(input)) for (const [i, s] of input.entries()) out.push({ key: `${key}.${i}`, input: s, standardKey });
     else out.push({ key, input: input as SecretInput, standardKey });
   };
   for (const r of routes) add(`plugins.entries.webhooks.config.routes.${r.id}.secret`, r.secret);
@@ -120,7 +122,7 @@ export function verifiedSecrets(parsed: ParsedConfig, routes: readonly Route[]):
     }
   }
   // Signing secrets: a whsec_ one is the Standard Webhooks key, whichever schemes the endpoint uses.
-  parsed.webhooks.endpoints.forEach((e, i) => add(`webhooks.endpoints.${i}.secret`, e.secret, true));
+  for (const [i, e] of parsed.webhooks.endpoints.entries()) add(`webhooks.endpoints.${i}.secret`, e.secret, true);
   add("webhooks.publishToken", parsed.webhooks.publishToken);
   add("admin.token", parsed.admin.token);
   return out;

@@ -137,8 +137,14 @@ export function createRelay(
   return {
     emit(e: MappedEvent): void {
       const entry: Entry = { e, strikes: 0, lastError: "" };
-      if (closed) return drop(1, "event emitted after the relay closed: dropped", [e.id]);
-      if (buffer.length) return keep(entry); // behind the events already waiting
+      if (closed) {
+        drop(1, "event emitted after the relay closed: dropped", [e.id]);
+        return;
+      }
+      if (buffer.length) {
+        keep(entry); // behind the events already waiting
+        return;
+      }
       inFlight++;
       void attempt(entry).then((ok) => {
         inFlight--;

@@ -1,4 +1,3 @@
-import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { AppError } from "../errors.js";
 import type { Metrics } from "../metrics.js";

@@ -86,7 +86,10 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   }
 
   const onEvent = (e: GatewayEvent) => {
-    const p = e.payload as Record<string, any> | undefined;
+    // The Gateway's `chat` and `agent` frames, as far as this reads them (docs/openclaw-contract.md).
+    const p = e.payload as
+      | { runId?: unknown; state?: unknown; message?: unknown; stream?: unknown; data?: { phase?: unknown; error?: unknown; terminalReply?: { text?: unknown } } }
+      | undefined;
     const runId = typeof p?.runId === "string" ? p.runId : undefined;
     if (!runId) return;
     if (e.event === "chat" && p!.state === "final") {
@@ -97,7 +100,8 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
     } else if (e.event === "agent" && p!.stream === "lifecycle") {
       const phase = p!.data?.phase;
       // The real Gateway sends the lifecycle end before the chat final, with the reply in it.
-      const terminal = typeof p!.data?.terminalReply?.text === "string" ? (p!.data.terminalReply.text as string) : undefined;
+      const text = p!.data?.terminalReply?.text;
+      const terminal = typeof text === "string" ? text : undefined;
       if (phase === "end") void finish(runId, "ok", undefined, terminal).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
       if (phase === "error") void finish(runId, "error", String(p!.data?.error ?? "run failed")).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
     }

@@ -36,8 +36,12 @@ export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leas
     pendingAcquires = new Map();
     for (const b of batches.values()) {
       acquireCmd(b.windowKey, b.leaseKey, b.limits.windowMs, b.limits.maxRequests, b.limits.maxInFlight, opts.leaseMs, ...b.waiters.map((w) => w.token)).then(
-        (reply) => b.waiters.forEach((w, i) => w.resolve([reply[2 * i]!, reply[2 * i + 1]!])),
-        (err) => b.waiters.forEach((w) => w.reject(err)),
+        (reply) => {
+          for (const [i, w] of b.waiters.entries()) w.resolve([reply[2 * i]!, reply[2 * i + 1]!]);
+        },
+        (err) => {
+          for (const w of b.waiters) w.reject(err);
+        },
       );
     }
   };

@@ -100,7 +100,7 @@ export function createSecretResolver(opts: {
 
   async function runProvider(ref: SecretRef): Promise<string | undefined> {
     const provider = opts.providers[ref.provider];
-    if (!provider || provider.source !== "exec") return undefined;
+    if (provider?.source !== "exec") return undefined;
     const stdin = JSON.stringify({ protocolVersion: 1, provider: ref.provider, ids: [ref.id] });
     try {
       const out = JSON.parse(await runExec(provider.command, provider.args, provider.timeoutMs, stdin));
