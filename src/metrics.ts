@@ -10,6 +10,9 @@ const n = (name: string) => METRIC_PREFIX + name;
  * raw paths or ids. Gauges that need a look at Redis (queue depth, endpoint health) are filled at
  * scrape time by `setCollectors`.
  */
+/** Latency buckets in seconds, 1 ms to 10 s: the request and Gateway call histograms share them. */
+const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
@@ -28,7 +31,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       name: n("ingress_request_duration_seconds"),
       help: "Ingress request latency by route.",
       labelNames: ["route"] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: LATENCY_BUCKETS_S,
       registers,
     }),
     limitRejections: new Counter({
@@ -52,7 +55,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       name: n("gateway_call_duration_seconds"),
       help: "Gateway RPC latency by method.",
       labelNames: ["method"] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: LATENCY_BUCKETS_S,
       registers,
     }),
     gatewayConnected: new Gauge({
