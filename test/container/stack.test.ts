@@ -60,6 +60,16 @@ describe("Prometheus files the stack mounts (promtool)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("promtool test rules: every alert fires on the series that should fire it, and not on its neighbours (config/alerts.test.yml)", () => {
+    const r = spawnSync("promtool", ["test", "rules", "alerts.test.yml"], { cwd: join(ROOT, "config"), encoding: "utf8" });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /SUCCESS/);
+    const tested = new Set([...readFileSync(join(ROOT, "config/alerts.test.yml"), "utf8").matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
+    const defined = [...readFileSync(join(ROOT, "config/alerts.yml"), "utf8").matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+    assert.deepEqual(defined.filter((a) => !tested.has(a)), [], "alerts without a unit test");
+    console.log(`# promtool test rules: ${defined.length} alerts, each tested`);
+  });
 });
 
 describe("the Gateway image and the service connected to it", () => {
