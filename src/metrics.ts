@@ -16,7 +16,7 @@ const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
-  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; gatewayConnected?: () => boolean; parked?: () => Promise<number> } = {};
+  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; backlog?: () => Promise<{ name: string; pending: number; oldestAgeMs: number }[]>; gatewayConnected?: () => boolean; parked?: () => Promise<number> } = {};
   const seenTypes = new Set<string>();
 
   const m = {
@@ -136,6 +136,26 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
           this.set({ endpoint: e.name, state: "disabled" }, e.disabled ? 1 : 0);
           this.set({ endpoint: e.name, state: "circuit_open" }, e.circuitOpen ? 1 : 0);
         }
+      },
+    }),
+    endpointBacklog: new Gauge({
+      name: n("endpoint_backlog"),
+      help: "Deliveries waiting per endpoint (first attempts, scheduled retries, in flight): the shared Redis's count, the same on every replica.",
+      labelNames: ["endpoint"] as const,
+      registers,
+      async collect() {
+        if (!collectors.backlog) return;
+        for (const e of (await collectors.backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.pending);
+      },
+    }),
+    endpointOldestPending: new Gauge({
+      name: n("endpoint_oldest_pending_seconds"),
+      help: "How long the oldest waiting delivery of each endpoint has waited since its publish or last attempt (0 when none waits).",
+      labelNames: ["endpoint"] as const,
+      registers,
+      async collect() {
+        if (!collectors.backlog) return;
+        for (const e of (await collectors.backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.oldestAgeMs / 1000);
       },
     }),
     /** Wires the scrape-time gauges to the parts that can answer them. */

@@ -161,7 +161,18 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     return merged.slice(0, limit).map(([id]) => id);
   }
 
-  return { keys: k, ttl, retentionMs: opts.retentionMs, markFailed, trim, state, get, summaries, find, list };
+  /**
+   * An endpoint's backlog: deliveries not yet delivered nor failed (first attempts waiting,
+   * retries scheduled, attempts in flight), and since when the oldest has waited, from its last
+   * update (publish or last attempt). Two commands on the pending index, whatever its size.
+   */
+  async function backlog(endpoint: string, now = Date.now()): Promise<{ pending: number; oldestAgeMs: number }> {
+    const key = k.byStatus(endpoint, "pending");
+    const [pending, oldest] = await Promise.all([redis.zcard(key), redis.zrange(key, 0, "0", "WITHSCORES")]);
+    return { pending, oldestAgeMs: oldest.length === 2 ? Math.max(0, now - Number(oldest[1])) : 0 };
+  }
+
+  return { keys: k, backlog, ttl, retentionMs: opts.retentionMs, markFailed, trim, state, get, summaries, find, list };
 }
 
 export type DeliveryLog = ReturnType<typeof createDeliveryLog>;
