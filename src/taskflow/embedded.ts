@@ -205,15 +205,17 @@ export function createEmbeddedRuntime(
       if (isTerminal(flow)) return refuse(`Flow is already ${flow.status}.`);
       // A childSessionKey must name a live backing run; the embedded runtime has none.
       if (p.childSessionKey?.trim()) return refuse("Task backing ownership could not be verified.");
+      const upserted = (task: TaskRecord) =>
+        opts.onEvent?.({ event: "task", payload: { action: "upserted", task: { ...toTaskView(task), flowId: flow.flowId } } });
       // A reuse answers as a creation (created: true), with the task as it now is.
       const reused = selectReusable(childTasks(flow.flowId), p);
       if (reused) {
-        mergeIntoReused(reused, p, flow.ownerKey);
+        if (mergeIntoReused(reused, p, flow.ownerKey)) upserted(reused);
         return { created: true, flow: toFlowView(flow), task: toTaskView(reused) };
       }
       const task = newTask(p, flow, now());
       tasks.set(task.taskId, task);
-      opts.onEvent?.({ event: "task", payload: { action: "upserted", task: { ...toTaskView(task), flowId: flow.flowId } } });
+      upserted(task);
       return { created: true, flow: toFlowView(flow), task: toTaskView(task) };
     },
   };
