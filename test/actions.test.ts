@@ -301,3 +301,23 @@ describe("embedded runtime memory bound", () => {
     assert.equal((await rt.invoke("list_flows", { sessionKey: "s" })).flows.length, 3);
   });
 });
+
+describe("embedded runtime task events", () => {
+  test("a task event for a new task and for a reuse that changed it, none for a reuse that changed nothing (as the Gateway, checked live)", async () => {
+    const { createEmbeddedRuntime } = await import("../src/taskflow/embedded.js");
+    const events: { taskId: unknown; label: unknown }[] = [];
+    const rt = createEmbeddedRuntime({ onEvent: (e) => events.push({ taskId: e.payload.task.taskId, label: e.payload.task.label }) });
+    const flow = await rt.invoke("create_flow", { sessionKey: "agent:main:s", goal: "g", controllerId: "c" });
+    assert.ok(flow.created);
+    const run = (extra: Record<string, unknown>) => rt.invoke("run_task", { sessionKey: "agent:main:s", flowId: flow.flow.flowId, runtime: "acp", runId: "a", task: "one", ...extra });
+    const first = await run({});
+    assert.ok(first.created);
+    assert.equal(events.length, 1);
+    await run({});
+    assert.equal(events.length, 1, "an unchanged reuse publishes nothing");
+    const relabelled = await run({ task: "two", label: "L" });
+    assert.ok(relabelled.created);
+    assert.equal(relabelled.task.taskId, first.task.taskId);
+    assert.deepEqual(events[1], { taskId: first.task.taskId, label: "L" });
+  });
+});

@@ -1,8 +1,17 @@
 /** Reading the Gateway's own shapes (session keys, transcript messages), in one place. */
 
-/** The agent id in a session key of the Gateway's form `agent:<agentId>:<rest>`. */
+/**
+ * The agent id in a session key of the Gateway's form `agent:<agentId>:<rest>`, by the Gateway's
+ * own rule (its parseAgentSessionKey): the prefix in any case, a non-empty id and a non-empty rest
+ * that does not start with `:`.
+ */
 export function agentOfSessionKey(key: string | undefined): string | undefined {
-  return key ? /^agent:([^:]+):/.exec(key)?.[1] : undefined;
+  if (key?.slice(0, 6).toLowerCase() !== "agent:") return undefined;
+  const end = key.indexOf(":", 6);
+  if (end === -1) return undefined;
+  const agentId = key.slice(6, end).trim();
+  const rest = key.slice(end + 1);
+  return agentId && rest && !rest.startsWith(":") ? agentId : undefined;
 }
 
 /**

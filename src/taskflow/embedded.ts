@@ -1,35 +1,13 @@
 import { randomUUID } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { ActionName, ActionOutcomes } from "./actions.js";
+import { isCancellationPending, mergeIntoReused, newestFirst, newTask, selectReusable, type TaskRecord } from "./embedded-tasks.js";
 import { RUNTIME_IDEMPOTENCY, type ActionParams, type TaskFlowRuntime } from "./runtime.js";
-import type { FlowStatus, FlowView, MutationOutcome, NotifyPolicy, TaskStatus, TaskSummary } from "./types.js";
+import type { FlowStatus, FlowView, MutationOutcome, TaskStatus, TaskSummary } from "./types.js";
 import { toFlowView, toFlowViewOrNull, toTaskView } from "./views.js";
 
 /** Internal records keep owner metadata, exactly like the Gateway's; views strip it. */
 type FlowRecord = Omit<FlowView, "syncMode" | "controllerId"> & { syncMode: "managed"; ownerKey: string; controllerId: string };
-
-type TaskRecord = {
-  taskId: string;
-  runtime: "subagent" | "acp";
-  ownerKey: string;
-  requesterSessionKey: string;
-  scopeKind: "session";
-  parentFlowId: string;
-  sourceId?: string;
-  childSessionKey?: string;
-  parentTaskId?: string;
-  agentId?: string;
-  runId?: string;
-  label?: string;
-  task: string;
-  preferMetadata?: boolean;
-  progressSummary?: string;
-  status: TaskStatus;
-  deliveryStatus: string;
-  notifyPolicy: NotifyPolicy;
-  createdAt: number;
-  startedAt?: number;
-  lastEventAt?: number;
-};
 
 export type EmbeddedEvent = { event: "task"; payload: { action: "upserted"; task: Record<string, unknown> } };
 
@@ -42,7 +20,7 @@ const isTerminal = (f: FlowRecord) => TERMINAL_FLOW.has(f.status) || (f.status =
 const nonBlank = (s: string | null | undefined) => typeof s === "string" && s.trim() !== "";
 
 /** `undefined` keeps, `null` clears (strings) or stores JSON null (stateJson/waitJson). */
-function patch(record: FlowRecord | TaskRecord, fields: Record<string, unknown>): void {
+function patch(record: FlowRecord, fields: Record<string, unknown>): void {
   const f = record as Record<string, unknown>;
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
@@ -50,9 +28,6 @@ function patch(record: FlowRecord | TaskRecord, fields: Record<string, unknown>)
     else f[k] = v;
   }
 }
-
-/** The agent id the Gateway derives from an `agent:<id>:…` session key. */
-const agentFromSession = (key: string) => (/^agent:([^:]+):/.exec(key)?.[1] ?? undefined);
 
 /**
  * In-process TaskFlow runtime with the Gateway's semantics (docs/openclaw-contract.md §2): ownership by session,
@@ -194,7 +169,7 @@ export function createEmbeddedRuntime(
     cancel_flow(p) {
       const flow = owned(p.sessionKey, p.flowId);
       if (!flow) return { found: false, cancelled: false, reason: "Flow not found." };
-      const tasksOf = () => childTasks(flow.flowId).map(toTaskView);
+      const tasksOf = () => newestFirst(childTasks(flow.flowId)).map(toTaskView);
       if (isTerminal(flow)) {
         return { found: true, cancelled: false, reason: `Flow is already ${flow.status}.`, flow: toFlowView(flow), tasks: tasksOf() };
       }
@@ -206,7 +181,7 @@ export function createEmbeddedRuntime(
       }
       // Embedded tasks are never backed by a live run, so nothing can cancel an active child: the
       // cancel intent is recorded and the flow stays pending, as the Gateway does for unbacked tasks.
-      if (childTasks(flow.flowId).some((c) => ACTIVE_TASK.has(c.status))) {
+      if (childTasks(flow.flowId).some(isCancellationPending)) {
         return { found: true, cancelled: false, reason: "One or more child tasks are still active.", flow: toFlowView(flow), tasks: tasksOf() };
       }
       patch(flow, { status: "cancelled", blockedTaskId: null, blockedSummary: null, waitJson: null, endedAt: t });
@@ -221,40 +196,18 @@ export function createEmbeddedRuntime(
       if (flow.cancelRequestedAt !== undefined) return refuse("Flow cancellation has already been requested.");
       if (isTerminal(flow)) return refuse(`Flow is already ${flow.status}.`);
       // A childSessionKey must name a live backing run; the embedded runtime has none.
-      if (p.childSessionKey !== undefined) return refuse("Task backing ownership could not be verified.");
-      if (p.runId !== undefined) {
-        const reuse = childTasks(flow.flowId).find((t) => t.runId === p.runId && t.runtime === p.runtime && t.childSessionKey === undefined);
-        if (reuse) return { created: true, flow: toFlowView(flow), task: toTaskView(reuse) };
+      if (p.childSessionKey?.trim()) return refuse("Task backing ownership could not be verified.");
+      const upserted = (task: TaskRecord) =>
+        opts.onEvent?.({ event: "task", payload: { action: "upserted", task: { ...toTaskView(task), flowId: flow.flowId } } });
+      // A reuse answers as a creation (created: true), with the task as it now is.
+      const reused = selectReusable(childTasks(flow.flowId), p);
+      if (reused) {
+        if (mergeIntoReused(reused, p, flow.ownerKey)) upserted(reused);
+        return { created: true, flow: toFlowView(flow), task: toTaskView(reused) };
       }
-      const created = now();
-      const running = p.status === "running";
-      const startedAt = running ? p.startedAt ?? created : undefined;
-      const task: TaskRecord = {
-        taskId: randomUUID(),
-        runtime: p.runtime,
-        ownerKey: flow.ownerKey,
-        requesterSessionKey: flow.ownerKey,
-        scopeKind: "session",
-        parentFlowId: flow.flowId,
-        task: p.task,
-        status: running ? "running" : "queued",
-        deliveryStatus: "pending",
-        notifyPolicy: p.notifyPolicy ?? "done_only",
-        // Timestamp normalisation (docs/openclaw-contract.md §2.4): createdAt is the earliest known time.
-        createdAt: Math.min(created, startedAt ?? created, (running ? p.lastEventAt : undefined) ?? created),
-      };
-      const agentId = p.agentId ?? agentFromSession(flow.ownerKey);
-      patch(task, {
-        sourceId: p.sourceId,
-        parentTaskId: p.parentTaskId,
-        agentId,
-        runId: p.runId,
-        label: p.label,
-        preferMetadata: p.preferMetadata,
-        ...(running ? { startedAt, lastEventAt: p.lastEventAt, progressSummary: p.progressSummary ?? undefined } : {}),
-      });
+      const task = newTask(p, flow, now());
       tasks.set(task.taskId, task);
-      opts.onEvent?.({ event: "task", payload: { action: "upserted", task: { ...toTaskView(task), flowId: flow.flowId } } });
+      upserted(task);
       return { created: true, flow: toFlowView(flow), task: toTaskView(task) };
     },
   };
@@ -262,7 +215,7 @@ export function createEmbeddedRuntime(
   // create_flow and run_task answer a repeated idempotency key with their first answer, as the
   // bridge plugin does on the Gateway (gateway-plugin/index.js): for RUNTIME_IDEMPOTENCY.ttlMs, at
   // most RUNTIME_IDEMPOTENCY.max keys (a Map keeps insertion order: the oldest goes first).
-  const answered = new Map<string, { at: number; outcome: unknown }>();
+  const answered = new LRUCache<string, { at: number; outcome: unknown }>({ max: RUNTIME_IDEMPOTENCY.max });
   const runtime: TaskFlowRuntime = {
     kind: "embedded",
     async invoke(action, params) {
@@ -278,9 +231,7 @@ export function createEmbeddedRuntime(
       if (seen && now() - seen.at < RUNTIME_IDEMPOTENCY.ttlMs) return seen.outcome as ActionOutcomes[typeof action];
       const outcome = handler(rest);
       if ((outcome as { created?: boolean }).created === true) {
-        answered.delete(key);
         answered.set(key, { at: now(), outcome });
-        if (answered.size > RUNTIME_IDEMPOTENCY.max) answered.delete(answered.keys().next().value!);
       }
       return outcome;
     },

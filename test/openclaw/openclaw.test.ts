@@ -4,16 +4,21 @@ import { createGatewayClient } from "../../src/gateway/client.js";
 import { createLogger } from "../../src/log.js";
 import { startReceiver } from "../support/receiver.js";
 import { startRedis } from "../support/redis.js";
+import { DIFF_SECRET, firstDifference, loadDifferentialFixture, routeOf, runSequence, SEQUENCE_NAMES, type Recorded } from "../support/differential.js";
 import { post, startService, type TestService } from "../support/service.js";
 import { HOOKS_TOKEN, startRealGateway, type RealGateway } from "./real-gateway.js";
 
 /**
  * The service against the real OpenClaw Gateway 2026.9.6 with the bridge plugin loaded
  * (`npm run test:openclaw`). Routes come in pairs on the same session: the service's `/hooks/<x>`
- * and the bundled plugin's `/plugins/webhooks/<x>`.
+ * and the bundled plugin's `/plugins/webhooks/<x>`. The differential sequences have a route each
+ * (`diff-<name>`), on a session of their own per side.
  */
-const S = { a: "agent:main:hook:a", b: "agent:main:hook:b", d1: "agent:main:hook:diff-builtin", d2: "agent:main:hook:diff-service" };
-const SECRET = { a: "secret-route-a-0123456789", b: "secret-route-b-0123456789", d: "secret-route-d-0123456789" };
+const S = { a: "agent:main:hook:a", b: "agent:main:hook:b" };
+const SECRET = { a: "secret-route-a-0123456789", b: "secret-route-b-0123456789" };
+const diffSession = (name: string, side: "builtin" | "service" | "embedded") => `agent:main:hook:${name}-${side}`;
+const diffRoutes = (side: "builtin" | "service" | "embedded", prefix: string) =>
+  Object.fromEntries(SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `${prefix}/${routeOf(n)}`, sessionKey: diffSession(routeOf(n), side), secret: DIFF_SECRET }]));
 
 let gw: RealGateway;
 let svc: TestService;
@@ -24,7 +29,7 @@ before(async () => {
     routes: {
       a: { path: "/plugins/webhooks/a", sessionKey: S.a, secret: SECRET.a },
       b: { path: "/plugins/webhooks/b", sessionKey: S.b, secret: SECRET.b },
-      diff: { path: "/plugins/webhooks/diff", sessionKey: S.d1, secret: SECRET.d },
+      ...diffRoutes("builtin", "/plugins/webhooks"),
     },
   });
   svc = await startService({
@@ -32,7 +37,7 @@ before(async () => {
     routes: {
       a: { path: "/hooks/a", sessionKey: S.a, secret: SECRET.a },
       b: { path: "/hooks/b", sessionKey: S.b, secret: SECRET.b },
-      diff: { path: "/hooks/diff", sessionKey: S.d2, secret: SECRET.d },
+      ...diffRoutes("service", "/hooks"),
     },
   });
   svc.deps.gateway!.onEvent((e) => events.push({ event: e.event, payload: e.payload }));
@@ -42,10 +47,8 @@ after(async () => {
   await gw?.dispose();
 });
 
-const service = (route: "a" | "b" | "diff", body: unknown) =>
-  post(`${svc.url}/hooks/${route}`, body, { secret: route === "diff" ? SECRET.d : SECRET[route] });
-const builtin = (route: "a" | "b" | "diff", body: unknown) =>
-  post(`${gw.http}/plugins/webhooks/${route}`, body, { secret: route === "diff" ? SECRET.d : SECRET[route] });
+const service = (route: "a" | "b", body: unknown) => post(`${svc.url}/hooks/${route}`, body, { secret: SECRET[route] });
+const builtin = (route: "a" | "b", body: unknown) => post(`${gw.http}/plugins/webhooks/${route}`, body, { secret: SECRET[route] });
 
 const OWNER_META = ["ownerKey", "requesterOrigin", "requesterSessionKey", "requesterAgentId", "executionOwner", "sessionKey"];
 function assertNoOwnerMetadata(body: unknown) {
@@ -198,78 +201,60 @@ describe("the bridge plugin's own guards (called directly over the Gateway proto
   });
 });
 
-/** Replaces ids and timestamps by placeholders, numbering ids in order of first appearance. */
-function normalise(value: unknown, ids = new Map<string, string>()): unknown {
-  if (typeof value === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) {
-    if (!ids.has(value)) ids.set(value, `<id${ids.size}>`);
-    return ids.get(value);
-  }
-  if (typeof value === "number" && value > 1_000_000_000_000) return "<ts>";
-  if (Array.isArray(value)) return value.map((v) => normalise(v, ids));
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v, ids)]));
-  return value;
-}
-
+/**
+ * The differential sequences (test/support/differential.ts) sent to the bundled plugin, to the
+ * service through the bridge, and to the service on the embedded runtime (what `npm start` runs):
+ * the same normalised statuses, codes and results on all three. The plugin's answers must also be
+ * what test/fixtures/taskflow-differential.json recorded, which `npm test` holds the embedded runtime to.
+ */
 describe("differential check against the bundled plugin", () => {
-  test("the same request sequence gives the same statuses, codes and result structures", async () => {
-    // Each side has its own session, so list/resolve see only their own sequence's flows.
-    type Step = (ctx: { flowId: string; flow2: string; rev: number }) => unknown;
-    const steps: Step[] = [
-      () => ({ action: "create_flow", goal: "Differential", notifyPolicy: "state_changes", stateJson: { n: 1 } }),
-      () => ({ action: "create_flow", goal: "Second", status: "running", currentStep: "s1" }),
-      (c) => ({ action: "get_flow", flowId: c.flowId }),
-      () => ({ action: "get_flow", flowId: "00000000-0000-4000-8000-000000000000" }),
-      () => ({ action: "list_flows" }),
-      () => ({ action: "find_latest_flow" }),
-      (c) => ({ action: "resolve_flow", token: c.flow2 }),
-      (c) => ({ action: "get_task_summary", flowId: c.flowId }),
-      (c) => ({ action: "set_waiting", flowId: c.flowId, expectedRevision: 0, currentStep: "wait", waitJson: { kind: "x" } }),
-      (c) => ({ action: "set_waiting", flowId: c.flowId, expectedRevision: 0 }),
-      (c) => ({ action: "set_waiting", flowId: c.flowId, expectedRevision: 1, blockedSummary: "human" }),
-      (c) => ({ action: "resume_flow", flowId: c.flowId, expectedRevision: 2, status: "running", stateJson: null }),
-      (c) => ({ action: "run_task", flowId: c.flowId, runtime: "subagent", task: "work", runId: "r-1", label: "L" }),
-      (c) => ({ action: "run_task", flowId: c.flowId, runtime: "subagent", task: "again", runId: "r-1" }),
-      (c) => ({ action: "run_task", flowId: c.flowId, runtime: "acp", task: "t", childSessionKey: "agent:main:acp:w" }),
-      (c) => ({ action: "get_task_summary", flowId: c.flowId }),
-      (c) => ({ action: "request_cancel", flowId: c.flowId, expectedRevision: 3 }),
-      (c) => ({ action: "run_task", flowId: c.flowId, runtime: "acp", task: "t" }),
-      (c) => ({ action: "cancel_flow", flowId: c.flowId }),
-      (c) => ({ action: "finish_flow", flowId: c.flowId, expectedRevision: 5, stateJson: { done: true } }),
-      (c) => ({ action: "run_task", flowId: c.flowId, runtime: "acp", task: "t" }),
-      (c) => ({ action: "cancel_flow", flowId: c.flowId }),
-      (c) => ({ action: "cancel_flow", flowId: c.flow2 }),
-      () => ({ action: "finish_flow", flowId: "00000000-0000-4000-8000-000000000000", expectedRevision: 0 }),
-      () => ({ action: "cancel_flow", flowId: "00000000-0000-4000-8000-000000000000" }),
-      () => ({ action: "resolve_flow", token: "not-a-flow" }),
-      // Schema failures: the plugin answers without routeId/result (a documented difference), so
-      // only status, code and error text are compared for these.
-      () => ({ action: "create_flow", goal: "" }),
-      () => ({ action: "run_task", flowId: "f", runtime: "cli", task: "t" }),
-      () => ({ action: "run_task", flowId: "f", runtime: "acp", task: "t", startedAt: 1 }),
-      () => ({ action: "nope" }),
-    ];
-    const run = async (send: (body: unknown) => ReturnType<typeof post>) => {
-      const ctx = { flowId: "", flow2: "", rev: 0 };
-      const out: unknown[] = [];
-      for (const step of steps) {
-        const r = await send(step(ctx));
-        if (!ctx.flowId && r.json?.result?.flow) ctx.flowId = r.json.result.flow.flowId;
-        else if (!ctx.flow2 && r.json?.result?.created) ctx.flow2 = r.json.result.flow.flowId;
-        out.push(
-          r.status === 400
-            ? { status: r.status, code: r.json.code, error: r.json.error }
-            : { status: r.status, body: { ...r.json, routeId: "<route>" } },
-        );
-      }
-      return normalise(out);
-    };
-    const fromBuiltin = await run((b) => builtin("diff", b));
-    const fromService = await run((b) => service("diff", b));
-    // The sequence must exercise every outcome class, or the comparison proves little.
-    const statuses = new Set((fromBuiltin as { status: number }[]).map((x) => x.status));
-    assert.deepEqual([...statuses].sort(), [200, 202, 400, 404, 409]);
-    assert.deepEqual(fromService, fromBuiltin);
+  let embedded: TestService;
+  const fromBuiltin = new Map<string, Recorded>();
+  before(async () => {
+    embedded = await startService({ routes: diffRoutes("embedded", "/hooks") });
+    assert.equal(embedded.deps.taskflow.kind, "embedded");
   });
+  after(async () => {
+    await embedded?.close();
+  });
+  const builtinAnswers = async (name: (typeof SEQUENCE_NAMES)[number]) => {
+    let r = fromBuiltin.get(name);
+    if (!r) {
+      const route = routeOf(name);
+      r = await runSequence(name, diffSession(route, "builtin"), (b) => post(`${gw.http}/plugins/webhooks/${route}`, b, { secret: DIFF_SECRET }));
+      fromBuiltin.set(name, r);
+    }
+    return r;
+  };
+
+  for (const name of SEQUENCE_NAMES) {
+    test(`${name}: the service through the bridge answers as the bundled plugin`, async () => {
+      const expected = await builtinAnswers(name);
+      if (name === "main") {
+        // The sequence must exercise every outcome class, or the comparison proves little.
+        assert.deepEqual([...new Set(expected.answers.map((x) => x.status))].sort(), [200, 202, 400, 404, 409]);
+      }
+      const route = routeOf(name);
+      const got = await runSequence(name, diffSession(route, "service"), (b) => post(`${svc.url}/hooks/${route}`, b, { secret: DIFF_SECRET }));
+      assert.deepEqual(got.answers, expected.answers, firstDifference(expected.answers, got.answers, got.requests));
+    });
+
+    test(`${name}: the embedded runtime answers as the bundled plugin`, async () => {
+      const expected = await builtinAnswers(name);
+      const route = routeOf(name);
+      const got = await runSequence(name, diffSession(route, "embedded"), (b) => post(`${embedded.url}/hooks/${route}`, b, { secret: DIFF_SECRET }));
+      assert.deepEqual(got.answers, expected.answers, firstDifference(expected.answers, got.answers, got.requests));
+    });
+
+    test(`${name}: the bundled plugin still answers as recorded for npm test`, async () => {
+      const expected = await builtinAnswers(name);
+      const recorded = loadDifferentialFixture().sequences[name];
+      const stale = "test/fixtures/taskflow-differential.json is stale: run npm run record:differential";
+      assert.ok(recorded, stale);
+      assert.deepEqual(expected.requests, recorded.requests, stale);
+      assert.deepEqual(expected.answers, recorded.answers, `${stale}\n${firstDifference(recorded.answers, expected.answers, expected.requests)}`);
+    });
+  }
 });
 
 describe("resilience", () => {
