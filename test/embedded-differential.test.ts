@@ -17,7 +17,7 @@ describe(`embedded runtime against the recorded ${fixture.gateway} plugin answer
     svc = await startService({
       routes: Object.fromEntries(SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `/hooks/${routeOf(n)}`, sessionKey: session(routeOf(n)), secret: DIFF_SECRET }])),
     });
-    assert.equal(svc.deps.taskflow?.kind, "embedded");
+    assert.equal(svc.deps.config.gateway.mode, "embedded");
   });
   after(async () => {
     await svc?.close();

@@ -16,7 +16,6 @@ function spies() {
   const calls = { acquire: 0, released: 0, resolve: 0 };
   const inner = createMemoryLimitStore({ maxTrackedKeys: 4096 });
   const limitStore: LimitStore = {
-    kind: "memory",
     async acquire(key, limits) {
       calls.acquire++;
       const r = await inner.acquire(key, limits);

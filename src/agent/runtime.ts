@@ -10,7 +10,6 @@ export type WakeParams = { mode: "now" | "next-heartbeat"; text: string; agentId
 export type WakeResult = { ok: boolean; mode?: string; eventOutcome?: string } & Record<string, unknown>;
 
 export interface AgentRuntime {
-  readonly kind: "gateway" | "embedded";
   /** Starts a run (the Gateway's `agent` method); resolves once it is admitted. */
   agent(p: AgentParams): Promise<{ runId: string }>;
   wake(p: WakeParams): Promise<WakeResult>;
@@ -29,7 +28,6 @@ export function createGatewayAgentRuntime(
   hooks?: { baseUrl: string; path: string; token: () => Promise<string | undefined>; timeoutMs: number },
 ): AgentRuntime {
   return {
-    kind: "gateway",
     async agent(p) {
       const out = await client.call<{ runId?: string } | undefined>("agent", p);
       return { runId: typeof out?.runId === "string" ? out.runId : p.idempotencyKey };
@@ -72,7 +70,6 @@ export function createEmbeddedAgentRuntime(opts: { replyDelayMs?: number; coales
   const runs = new LRUCache<string, true>({ max: 10_000 }); // a retried start (same idempotency key) is the same run
   const woken = new LRUCache<string, number>({ max: 10_000 });
   return {
-    kind: "embedded",
     async agent(p) {
       // As the Gateway does, the run id is the idempotency key.
       const runId = p.idempotencyKey || randomUUID();

@@ -5,7 +5,6 @@ import type { GatewayClient } from "./client.js";
 /** TaskFlow runtime that forwards each action to the bridge plugin's Gateway method. */
 export function createGatewayTaskFlowRuntime(client: Pick<GatewayClient, "call">): TaskFlowRuntime {
   return {
-    kind: "gateway",
     invoke: (action, params) => client.call(bridgeMethod(action), params),
   };
 }

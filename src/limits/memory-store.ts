@@ -11,7 +11,6 @@ export function createMemoryLimitStore(opts: { maxTrackedKeys: number; now?: () 
   const windows = new LRUCache<string, { index: number; count: number }>({ max: opts.maxTrackedKeys });
   const inFlight = new Map<string, number>();
   return {
-    kind: "memory",
     async acquire(key, limits): Promise<AcquireResult> {
       const t = now();
       const index = Math.floor(t / limits.windowMs);

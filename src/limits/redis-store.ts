@@ -83,7 +83,6 @@ export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leas
   };
   const keys = createKeys(opts.prefix).limits;
   return {
-    kind: "redis",
     async acquire(key, limits): Promise<AcquireResult> {
       const tag = `{${key}}`;
       const leaseKey = keys.inflight(tag);

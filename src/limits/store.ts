@@ -10,6 +10,5 @@ export type AcquireResult =
  * in-flight slot. `release` is idempotent and must be called on every exit path.
  */
 export interface LimitStore {
-  readonly kind: "redis" | "memory";
   acquire(key: string, limits: Limits): Promise<AcquireResult>;
 }

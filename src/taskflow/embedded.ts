@@ -217,7 +217,6 @@ export function createEmbeddedRuntime(
   // most RUNTIME_IDEMPOTENCY.max keys (a Map keeps insertion order: the oldest goes first).
   const answered = new LRUCache<string, { at: number; outcome: unknown }>({ max: RUNTIME_IDEMPOTENCY.max });
   const runtime: TaskFlowRuntime = {
-    kind: "embedded",
     async invoke(action, params) {
       if (typeof params.sessionKey !== "string" || params.sessionKey.trim() === "") {
         throw new Error("TaskFlow runtime requires a bound sessionKey.");

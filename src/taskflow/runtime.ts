@@ -13,6 +13,5 @@ export const RUNTIME_IDEMPOTENCY = { ttlMs: 10 * 60_000, max: 1_000 } as const;
 
 /** TaskFlow operations for a bound session. Two implementations: the Gateway client and the embedded runtime. */
 export interface TaskFlowRuntime {
-  readonly kind: "gateway" | "embedded";
   invoke<A extends ActionName>(action: A, params: ActionParams<A>): Promise<ActionOutcomes[A]>;
 }

@@ -212,7 +212,7 @@ describe("differential check against the bundled plugin", () => {
   const fromBuiltin = new Map<string, Recorded>();
   before(async () => {
     embedded = await startService({ routes: diffRoutes("embedded", "/hooks") });
-    assert.equal(embedded.deps.taskflow.kind, "embedded");
+    assert.equal(embedded.deps.config.gateway.mode, "embedded");
   });
   after(async () => {
     await embedded?.close();
