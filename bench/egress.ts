@@ -104,9 +104,11 @@ async function main() {
     });
   async function pool(n: number, fn: (i: number) => Promise<unknown>) {
     let next = 0;
-    await Promise.all(Array.from({ length: INFLIGHT }, async () => {
-      while (next < n) await fn(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: INFLIGHT }, async () => {
+        while (next < n) await fn(next++);
+      }),
+    );
   }
 
   let noopCpu = "";
@@ -117,7 +119,11 @@ async function main() {
     let done = 0;
     let resolveDone!: () => void;
     const finished = new Promise<void>((r) => (resolveDone = r));
-    const worker = new Worker("noop", async () => {}, { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix, concurrency: workerConcurrency });
+    const worker = new Worker("noop", async () => {}, {
+      connection: new Redis(redis.url, { maxRetriesPerRequest: null }),
+      prefix,
+      concurrency: workerConcurrency,
+    });
     worker.on("completed", () => ++done === N && resolveDone());
     await worker.waitUntilReady();
     const cpu0 = await cpuNow();
@@ -141,10 +147,17 @@ async function main() {
       webhooks: {
         allowPrivateCidrs: ["127.0.0.0/8"],
         worker: { concurrency: workerConcurrency },
-        endpoints: [{ name: "sink", url: `http://127.0.0.1:${port}/hook`, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"], concurrency: 1_000 }],
+        endpoints: [
+          { name: "sink", url: `http://127.0.0.1:${port}/hook`, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"], concurrency: 1_000 },
+        ],
       },
     });
-    const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+    const egress = await createEgress({
+      config,
+      secrets: createSecretResolver({ providers: {} }),
+      log,
+      connections: await openEgressConnections(config.redis.url!),
+    });
     await egress.startWorker().waitUntilReady();
     const sent = new Map<string, number>();
     arrivals.clear();
@@ -179,7 +192,13 @@ async function main() {
     const perDelivery = (k: "node" | "redis" | "rx") => (cpu1[k] - cpu0[k]) / n;
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
     publishMs.sort((a, b) => a - b);
-    if (process.env.BENCH_DEBUG) console.log(`publish() p50 ${publishMs[Math.floor(n / 2)]!.toFixed(1)} ms p99 ${publishMs[Math.floor(n * 0.99)]!.toFixed(1)} ms; first-attempt worst ${lat.slice(-10).map((x) => x.toFixed(0)).join(",")}`);
+    if (process.env.BENCH_DEBUG)
+      console.log(
+        `publish() p50 ${publishMs[Math.floor(n / 2)]!.toFixed(1)} ms p99 ${publishMs[Math.floor(n * 0.99)]!.toFixed(1)} ms; first-attempt worst ${lat
+          .slice(-10)
+          .map((x) => x.toFixed(0))
+          .join(",")}`,
+      );
     await egress.close();
     return {
       perS,
@@ -213,8 +232,12 @@ async function main() {
   const ratio = median(egs.map((e, i) => e / noops[i]!));
   console.log(`\nno-op BullMQ     ${median(noops).toFixed(0)} jobs/s (median of ${rounds})`);
   console.log(`egress           ${median(egs).toFixed(0)} deliveries/s (median of ${rounds})`);
-  console.log(`ratio            ${ratio.toFixed(2)}   (median of the ${rounds} round ratios ${egs.map((e, i) => (e / noops[i]!).toFixed(2)).join(", ")}; target ≥ 0.35)`);
-  console.log(`latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (median of 3 rounds, p50/p99: ${perRound}; target p99 < 25 ms)`);
+  console.log(
+    `ratio            ${ratio.toFixed(2)}   (median of the ${rounds} round ratios ${egs.map((e, i) => (e / noops[i]!).toFixed(2)).join(", ")}; target ≥ 0.35)`,
+  );
+  console.log(
+    `latency @ ${rate}/s  event → first attempt p50 ${paced.p50.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms   (median of 3 rounds, p50/p99: ${perRound}; target p99 < 25 ms)`,
+  );
   rx.kill();
   probe.disconnect();
   await redis.dispose();

@@ -30,7 +30,8 @@ const fmt = (x: number) => `${x.toFixed(1)} ms`.padStart(10);
 export function latencyTable(ss: Seen[]): number {
   const lat = (xs: Seen[]) => sortNum(xs.map((s) => s.received! - s.first.ms));
   console.log(`${"type".padEnd(18)} ${"count".padStart(6)} ${"p50".padStart(10)} ${"p99".padStart(10)} ${"max".padStart(10)}`);
-  const row = (name: string, xs: number[]) => console.log(`${name.padEnd(18)} ${String(xs.length).padStart(6)} ${fmt(q(xs, 0.5))} ${fmt(q(xs, 0.99))} ${fmt(xs.at(-1) ?? NaN)}`);
+  const row = (name: string, xs: number[]) =>
+    console.log(`${name.padEnd(18)} ${String(xs.length).padStart(6)} ${fmt(q(xs, 0.5))} ${fmt(q(xs, 0.99))} ${fmt(xs.at(-1) ?? NaN)}`);
   for (const t of TYPES) row(t, lat(ss.filter((s) => s.type === t)));
   const overall = lat(ss);
   row("overall", overall);
@@ -52,7 +53,9 @@ export function stageTable(ss: Seen[], stalls: ReturnType<typeof createStallReco
   stage("BullMQ add → worker 'active'", (s) => d(s.addEnd, s.active?.pt));
   stage("worker 'active' → receiver (gate, sign, POST)", (s) => (s.active && s.received !== undefined ? s.received - s.active.ms : undefined));
   const t = stalls.totals();
-  console.log(`  this process stood still (stalls > 3 ms) ${t.stallMs.toFixed(0)} ms in all, GC pauses ${t.gcMs.toFixed(0)} ms, longest stall ${t.longest.toFixed(0)} ms`);
+  console.log(
+    `  this process stood still (stalls > 3 ms) ${t.stallMs.toFixed(0)} ms in all, GC pauses ${t.gcMs.toFixed(0)} ms, longest stall ${t.longest.toFixed(0)} ms`,
+  );
   // The slowest events, each against the time its own process stood still while it was on its way.
   const slow = [...ss].sort((a, b) => b.received! - b.first.ms - (a.received! - a.first.ms)).slice(0, 5);
   console.log("  slowest (total: script, add, →active, →receiver | this process stalled, of it GC):");

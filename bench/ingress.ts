@@ -85,7 +85,14 @@ function child(...args: string[]): Promise<string> {
         });
         const url = JSON.parse(line).url;
         pids.set(url, p.pid!);
-        cpuReaders.set(url, () => new Promise((r) => { waiters.push(r); p.kill("SIGUSR2"); }));
+        cpuReaders.set(
+          url,
+          () =>
+            new Promise((r) => {
+              waiters.push(r);
+              p.kill("SIGUSR2");
+            }),
+        );
         resolve(url);
       }
     });
@@ -94,7 +101,13 @@ function child(...args: string[]): Promise<string> {
 }
 
 type Run = {
-  rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUsPerReq: number; others: Record<string, number>;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  cpuUsPerReq: number;
+  others: Record<string, number>;
   /** Per process: read/write system calls and context switches per request. */
   sys: Record<string, { sys: number; ctx: number; kernelUs: number }>;
   /** Commands the service sent Redis per request: what per-turn batching saves. */
@@ -107,14 +120,24 @@ type Run = {
  */
 async function load(opts: autocannon.Options, duration: number, server: string): Promise<Run> {
   const cpu = cpuReaders.get(server)!;
-  const others = { loadgen: async () => { const u = process.cpuUsage(); return u.user + u.system; }, gateway: cpuReaders.get(gwUrl)!, redis: redisCpuUs };
+  const others = {
+    loadgen: async () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    },
+    gateway: cpuReaders.get(gwUrl)!,
+    redis: redisCpuUs,
+  };
   const procs = { server: pids.get(server)!, loadgen: process.pid, gateway: pids.get(gwUrl)!, redis: redisPid };
   const sysBefore = Object.values(procs).map(sysCounts);
   const before = await cpu();
   const cmdsBefore = await redisCommands();
   const othersBefore = await Promise.all(Object.values(others).map((f) => f()));
   const r = await autocannon({ connections, duration, ...opts });
-  if (process.env.BENCH_DEBUG) console.error(`[loadgen] ${r.requests.average.toFixed(0)} req/s latency p50 ${r.latency.p50} p90 ${r.latency.p90} p97.5 ${r.latency.p97_5} p99 ${r.latency.p99} max ${r.latency.max} ms`);
+  if (process.env.BENCH_DEBUG)
+    console.error(
+      `[loadgen] ${r.requests.average.toFixed(0)} req/s latency p50 ${r.latency.p50} p90 ${r.latency.p90} p97.5 ${r.latency.p97_5} p99 ${r.latency.p99} max ${r.latency.max} ms`,
+    );
   const used = (await cpu()) - before;
   const sysAfter = Object.values(procs).map(sysCounts);
   const othersAfter = await Promise.all(Object.values(others).map((f) => f()));
@@ -122,11 +145,16 @@ async function load(opts: autocannon.Options, duration: number, server: string):
   const redisCmdsPerReq = ((await redisCommands()) - cmdsBefore) / total;
   return {
     redisCmdsPerReq,
-    sys: Object.fromEntries(Object.keys(procs).map((k, i) => [k, {
-      sys: (sysAfter[i]!.sys - sysBefore[i]!.sys) / total,
-      ctx: (sysAfter[i]!.ctx - sysBefore[i]!.ctx) / total,
-      kernelUs: (sysAfter[i]!.kernelUs - sysBefore[i]!.kernelUs) / total,
-    }])),
+    sys: Object.fromEntries(
+      Object.keys(procs).map((k, i) => [
+        k,
+        {
+          sys: (sysAfter[i]!.sys - sysBefore[i]!.sys) / total,
+          ctx: (sysAfter[i]!.ctx - sysBefore[i]!.ctx) / total,
+          kernelUs: (sysAfter[i]!.kernelUs - sysBefore[i]!.kernelUs) / total,
+        },
+      ]),
+    ),
     others: Object.fromEntries(Object.keys(others).map((k, i) => [k, (othersAfter[i]! - othersBefore[i]!) / total])),
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -185,11 +213,16 @@ try {
     cpu: median(rs.map((r) => r.cpuUsPerReq)),
     redisCmds: median(rs.map((r) => r.redisCmdsPerReq)),
     others: Object.fromEntries(Object.keys(rs[0]!.others).map((k) => [k, median(rs.map((r) => r.others[k]!))])),
-    sys: Object.fromEntries(Object.keys(rs[0]!.sys).map((k) => [k, {
-      sys: median(rs.map((r) => r.sys[k]!.sys)),
-      ctx: median(rs.map((r) => r.sys[k]!.ctx)),
-      kernelUs: median(rs.map((r) => r.sys[k]!.kernelUs)),
-    }])),
+    sys: Object.fromEntries(
+      Object.keys(rs[0]!.sys).map((k) => [
+        k,
+        {
+          sys: median(rs.map((r) => r.sys[k]!.sys)),
+          ctx: median(rs.map((r) => r.sys[k]!.ctx)),
+          kernelUs: median(rs.map((r) => r.sys[k]!.kernelUs)),
+        },
+      ]),
+    ),
   });
   const h = summary(runs.hello);
   const g = summary(runs.ingress);
@@ -214,21 +247,32 @@ try {
   const row = (name: string, s: ReturnType<typeof summary>) =>
     `${name.padEnd(30)} ${s.rps.toFixed(0).padStart(8)} ${String(s.p50).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.bad).padStart(9)} ${s.cpu.toFixed(1).padStart(12)}`;
   console.log(`\ningress benchmark: ${connections} connections, ${rounds} × ${seconds} s per target (medians), node ${process.version}`);
-  console.log(`${"target".padEnd(30)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)} ${"CPU µs/req".padStart(12)}`);
+  console.log(
+    `${"target".padEnd(30)} ${"req/s".padStart(8)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"non-2xx".padStart(9)} ${"CPU µs/req".padStart(12)}`,
+  );
   console.log(row("hono hello-world", h));
   console.log(row("create_flow full pipeline", g));
   if (c) console.log(row(`control: hello + ${busyUs} µs busy`, c));
   console.log(`ratio ingress/hello: ${ratio.toFixed(3)} (target ≥ 0.25)   ingress p99: ${g.p99} ms (target < 10 ms)`);
   console.log(`per-run req/s  hello: ${runs.hello.map((r) => r.rps.toFixed(0)).join(", ")}   ingress: ${runs.ingress.map((r) => r.rps.toFixed(0)).join(", ")}`);
-  const spent = (s: ReturnType<typeof summary>) => Object.entries({ server: s.cpu, ...s.others }).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  const spent = (s: ReturnType<typeof summary>) =>
+    Object.entries({ server: s.cpu, ...s.others })
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(", ");
   console.log(`CPU µs per request, every process  hello: ${spent(h)}   ingress: ${spent(g)}`);
   // System calls are the dearest thing on a virtual machine: the figure that batching moves.
-  const calls = (s: ReturnType<typeof summary>) => Object.entries(s.sys).filter(([, v]) => v.sys > 0).map(([k, v]) => `${k} ${v.sys.toFixed(2)}/${v.ctx.toFixed(2)}/${v.kernelUs.toFixed(0)}`).join(", ");
+  const calls = (s: ReturnType<typeof summary>) =>
+    Object.entries(s.sys)
+      .filter(([, v]) => v.sys > 0)
+      .map(([k, v]) => `${k} ${v.sys.toFixed(2)}/${v.ctx.toFixed(2)}/${v.kernelUs.toFixed(0)}`)
+      .join(", ");
   console.log(`read+write syscalls / context switches / kernel CPU µs per request  hello: ${calls(h)}   ingress: ${calls(g)}`);
   console.log(`Redis commands (EVALSHA + ZREM) per ingress request: ${g.redisCmds.toFixed(3)}`);
   if (c) {
     console.log(`control: a hello-world costing the ingress's CPU per request, with no I/O or garbage, runs ${c.rps.toFixed(0)} req/s with p99 ${c.p99} ms;`);
-    console.log(`  the ingress's p99 is ${(g.p99 / Math.max(1, c.p99)).toFixed(2)}× the control's, its req/s ${(g.rps / c.rps).toFixed(2)}× (1.00 = the pipeline adds nothing beyond its CPU)`);
+    console.log(
+      `  the ingress's p99 is ${(g.p99 / Math.max(1, c.p99)).toFixed(2)}× the control's, its req/s ${(g.rps / c.rps).toFixed(2)}× (1.00 = the pipeline adds nothing beyond its CPU)`,
+    );
   }
   if (g.bad > 0) console.log(`WARNING: ${g.bad} non-2xx or failed ingress requests`);
 } finally {

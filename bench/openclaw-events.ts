@@ -103,7 +103,7 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
     // publish() synchronously, usually before the observer's listener runs.
     const publish = egress.publish;
     egress.publish = (async (input: Parameters<typeof publish>[0]) => {
-      const s = input.id ? events.get(input.id) ?? (isMessage(input.type) ? stamps(input.id) : undefined) : undefined;
+      const s = input.id ? (events.get(input.id) ?? (isMessage(input.type) ? stamps(input.id) : undefined)) : undefined;
       if (s && input.id && isMessage(input.type)) {
         const d = input.data as { sessionKey?: string };
         sight(input.id, input.type, String(d.sessionKey ?? ""));
@@ -215,7 +215,12 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
     );
     const p99 = latencyTable(ok);
     console.log(`p99 < 50 ms: ${p99 < 50 ? "met" : "missed"} (${p99.toFixed(1)} ms; the receiver stamps Date.now(), so ±1 ms)`);
-    console.log(`frames per turn on each subscribed connection: ${(frames.reduce((n, [, c]) => n + c, 0) / o.turns).toFixed(0)} (${frames.slice(0, 6).map(([e, c]) => `${e} ${(c / o.turns).toFixed(1)}`).join(", ")})`);
+    console.log(
+      `frames per turn on each subscribed connection: ${(frames.reduce((n, [, c]) => n + c, 0) / o.turns).toFixed(0)} (${frames
+        .slice(0, 6)
+        .map(([e, c]) => `${e} ${(c / o.turns).toFixed(1)}`)
+        .join(", ")})`,
+    );
     stageTable(ok, stalls);
     console.log(`CPU while the turns ran (${turnsS.toFixed(0)} s, ${availableParallelism()} cores):`);
     const group = (p: { pid: number; comm: string }) =>
@@ -238,7 +243,11 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
       for (let i = 0; i < all.length; i++) {
         const messageId = `control-${i}-${randomUUID()}`;
         const type: Type = i % 2 ? "message.sent" : "message.received";
-        const data = { agentId: "main", sessionKey: `agent:main:control-${i}`, message: { role: i % 2 ? "assistant" : "user", content: `Echo: Benchmark turn ${i}, please reply`, messageId } };
+        const data = {
+          agentId: "main",
+          sessionKey: `agent:main:control-${i}`,
+          message: { role: i % 2 ? "assistant" : "user", content: `Echo: Benchmark turn ${i}, please reply`, messageId },
+        };
         const id = `${i % 2 ? "gw_msg_" : "gw_in_"}${messageId}`;
         Object.assign(stamps(id), { type, kind: "control", sessionKey: data.sessionKey, first: now() });
         egress.publish({ type, data, id, source: "gateway" }).catch((err: Error) => console.log(`  control publish failed: ${err.message}`));

@@ -27,7 +27,12 @@ import { startService, type TestService } from "../test/support/service.js";
 import { startRealGateway } from "../test/openclaw/real-gateway.js";
 import { runEventLatency } from "./openclaw-events.js";
 
-const parts = new Set((process.env.BENCH_PARTS ?? "flows,events").split(",").map((p) => p.trim()).filter(Boolean));
+const parts = new Set(
+  (process.env.BENCH_PARTS ?? "flows,events")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean),
+);
 for (const p of parts) if (p !== "flows" && p !== "events") throw new Error(`BENCH_PARTS: unknown part ${p} (flows, events)`);
 
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 6);
@@ -104,7 +109,12 @@ async function runFlows() {
       runs.builtin.push(await targets.builtin());
       runs.service.push(await targets.service());
     }
-    const s = (rs: Run[]) => ({ rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), bad: rs.reduce((n, r) => n + r.bad, 0) });
+    const s = (rs: Run[]) => ({
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      bad: rs.reduce((n, r) => n + r.bad, 0),
+    });
     const b = s(runs.builtin);
     const v = s(runs.service);
     const row = (name: string, x: ReturnType<typeof s>) =>
@@ -114,7 +124,9 @@ async function runFlows() {
     console.log(row("bundled plugin (in the Gateway)", b));
     console.log(row("openclaw-webhooks → bridge", v));
     console.log(`ratio service/plugin: ${(v.rps / b.rps).toFixed(3)} (target ≥ 0.9)   added p50: ${(v.p50 - b.p50).toFixed(2)} ms (target < 2 ms)`);
-    console.log(`per-run req/s  plugin: ${runs.builtin.map((r) => r.rps.toFixed(0)).join(", ")}   service: ${runs.service.map((r) => r.rps.toFixed(0)).join(", ")}`);
+    console.log(
+      `per-run req/s  plugin: ${runs.builtin.map((r) => r.rps.toFixed(0)).join(", ")}   service: ${runs.service.map((r) => r.rps.toFixed(0)).join(", ")}`,
+    );
   } finally {
     await svc?.close();
     await gw.dispose();

@@ -41,7 +41,10 @@ function safeDir(path: string): string[] {
 
 /** This process and its descendants, by pid. */
 function tree(root: number): Map<number, Proc> {
-  const all = safeDir("/proc").filter((d) => /^\d+$/.test(d)).map((d) => proc(Number(d))).filter((p): p is Proc => p !== undefined);
+  const all = safeDir("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => proc(Number(d)))
+    .filter((p): p is Proc => p !== undefined);
   const out = new Map<number, Proc>();
   const add = (pid: number) => {
     const p = all.find((x) => x.pid === pid);
@@ -82,18 +85,20 @@ export function cpuReport(a: Snapshot, b: Snapshot, group: (p: Proc) => string):
     sums.set(g, x);
   }
   const lines = [...sums].map(
-    ([g, x]) => `  ${g.padEnd(44)} CPU ${((x.cpu / 1000 / s) * 100).toFixed(0).padStart(4)}% of a core, run-queue wait ${((x.wait / 1000 / s) * 100).toFixed(0).padStart(4)}% (thread time) (${x.n} process${x.n === 1 ? "" : "es"})`,
+    ([g, x]) =>
+      `  ${g.padEnd(44)} CPU ${((x.cpu / 1000 / s) * 100).toFixed(0).padStart(4)}% of a core, run-queue wait ${((x.wait / 1000 / s) * 100).toFixed(0).padStart(4)}% (thread time) (${x.n} process${x.n === 1 ? "" : "es"})`,
   );
   const ours = [...sums.values()].reduce((n, x) => n + x.cpu, 0) / 1000 / s;
   const m = { busy: b.machine.busy - a.machine.busy, steal: b.machine.steal - a.machine.steal, total: b.machine.total - a.machine.total };
-  const cores = m.total / (s * 1000 / TICK_MS);
+  const cores = m.total / ((s * 1000) / TICK_MS);
   if (m.total > 0) {
     const busyCores = (m.busy / m.total) * cores;
     lines.push(
       `  machine: ${((busyCores / cores) * 100).toFixed(0)}% of ${cores.toFixed(0)} cores busy (these processes ${((ours / cores) * 100).toFixed(0)}%, ` +
-        `others ${(Math.max(0, busyCores - ours) / cores * 100).toFixed(0)}%), stolen ${((m.steal / m.total) * 100).toFixed(0)}%`,
+        `others ${((Math.max(0, busyCores - ours) / cores) * 100).toFixed(0)}%), stolen ${((m.steal / m.total) * 100).toFixed(0)}%`,
     );
   }
-  if (Number.isFinite(a.psiUs)) lines.push(`  machine: some task waited for a CPU ${(((b.psiUs - a.psiUs) / 1e6 / s) * 100).toFixed(0)}% of the time (PSI cpu some)`);
+  if (Number.isFinite(a.psiUs))
+    lines.push(`  machine: some task waited for a CPU ${(((b.psiUs - a.psiUs) / 1e6 / s) * 100).toFixed(0)}% of the time (PSI cpu some)`);
   return lines;
 }

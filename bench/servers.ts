@@ -22,7 +22,11 @@ let heapSession: Session | undefined;
 if (process.env.BENCH_HEAP_PROFILE === mode) {
   heapSession = new Session();
   heapSession.connect();
-  await heapSession.post("HeapProfiler.startSampling", { samplingInterval: Number(process.env.BENCH_HEAP_INTERVAL ?? 1024), includeObjectsCollectedByMajorGC: !process.env.BENCH_HEAP_LIVE, includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_LIVE && !process.env.BENCH_HEAP_PROMOTED });
+  await heapSession.post("HeapProfiler.startSampling", {
+    samplingInterval: Number(process.env.BENCH_HEAP_INTERVAL ?? 1024),
+    includeObjectsCollectedByMajorGC: !process.env.BENCH_HEAP_LIVE,
+    includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_LIVE && !process.env.BENCH_HEAP_PROMOTED,
+  });
 }
 async function writeHeapProfile() {
   if (!heapSession) return;
@@ -35,15 +39,20 @@ const ready = (url: string) => process.stdout.write(`${JSON.stringify({ url })}\
 // With BENCH_DEBUG it also prints, to stderr, the event loop's delay and the time spent in GC
 // since the last signal: where a latency tail comes from.
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-let gcMs = 0, gcCount = 0, gcMax = 0;
+let gcMs = 0,
+  gcCount = 0,
+  gcMax = 0;
 let gcByKind: Record<string, number[]> = {};
 if (process.env.BENCH_DEBUG) {
   loopDelay.enable();
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      gcMs += e.duration; gcCount++; gcMax = Math.max(gcMax, e.duration);
+      gcMs += e.duration;
+      gcCount++;
+      gcMax = Math.max(gcMax, e.duration);
       const k = String((e as unknown as { detail: { kind: number } }).detail.kind);
-      (gcByKind[k] ??= [0, 0])[0]!++; gcByKind[k]![1]! += e.duration;
+      (gcByKind[k] ??= [0, 0])[0]!++;
+      gcByKind[k]![1]! += e.duration;
     }
   }).observe({ entryTypes: ["gc"] });
 }
@@ -52,8 +61,12 @@ process.on("SIGUSR2", () => {
   process.stdout.write(`${JSON.stringify({ cpuUs: u.user + u.system })}\n`);
   if (process.env.BENCH_DEBUG) {
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
-    process.stderr.write(`[${mode}] loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} max ${ms(loopDelay.max)} ms; gc ${gcCount}× ${gcMs.toFixed(0)} ms (max ${gcMax.toFixed(1)}) by kind ${JSON.stringify(gcByKind)} heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB\n`);
-    loopDelay.reset(); gcMs = gcCount = gcMax = 0; gcByKind = {};
+    process.stderr.write(
+      `[${mode}] loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} max ${ms(loopDelay.max)} ms; gc ${gcCount}× ${gcMs.toFixed(0)} ms (max ${gcMax.toFixed(1)}) by kind ${JSON.stringify(gcByKind)} heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB\n`,
+    );
+    loopDelay.reset();
+    gcMs = gcCount = gcMax = 0;
+    gcByKind = {};
   }
 });
 
@@ -108,7 +121,14 @@ if (mode === "hello") {
   // SQLite.
   const gw = await startFakeGateway({ token: a!, maxFlows: 1_000, recordFrames: false });
   ready(gw.url);
-  process.on("SIGTERM", () => void gw.stop().then(writeHeapProfile).then(() => process.exit(0)));
+  process.on(
+    "SIGTERM",
+    () =>
+      void gw
+        .stop()
+        .then(writeHeapProfile)
+        .then(() => process.exit(0)),
+  );
 } else if (mode === "service") {
   const svc = await startService({
     ...(process.env.BENCH_MEMORY_LIMITS ? {} : { redis: { url: a!, prefix: "bench:" } }),
@@ -126,12 +146,19 @@ if (mode === "hello") {
       const metric = (await svc.deps.metrics.ingressDuration.get()).values.filter((v) => v.metricName?.endsWith("_bucket"));
       const now = new Map(metric.map((v) => [Number(String((v.labels as Record<string, unknown>).le).replace("+Inf", "Infinity")), v.value]));
       const total = (now.get(Infinity) ?? 0) - (last.get(Infinity) ?? 0);
-      const share = [...now].map(([le, n]) => `≤${le * 1000}ms ${(100 * (n - (last.get(le) ?? 0)) / Math.max(1, total)).toFixed(1)}%`);
+      const share = [...now].map(([le, n]) => `≤${le * 1000}ms ${((100 * (n - (last.get(le) ?? 0))) / Math.max(1, total)).toFixed(1)}%`);
       process.stderr.write(`[service] in-service latency: ${share.slice(0, 7).join(", ")}\n`);
       last = now;
     });
   }
-  process.on("SIGTERM", () => void svc.close().then(writeHeapProfile).then(() => process.exit(0)));
+  process.on(
+    "SIGTERM",
+    () =>
+      void svc
+        .close()
+        .then(writeHeapProfile)
+        .then(() => process.exit(0)),
+  );
 } else {
   throw new Error(`unknown mode ${mode}`);
 }

@@ -18,7 +18,14 @@ const printable = (s) => String(s ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g
 const when = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : "-");
 function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n")}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }
 
 /** One admin API call, its failures as exit codes. */
@@ -39,14 +46,16 @@ class CliError extends Error {
 
 /** Registers the command on the CLI's Commander program. */
 export function registerDeliveriesCli(program, cfg, resolveToken) {
-  const run = (fn) => async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      process.stderr.write(`openclaw ${COMMAND}: ${err.message}\n`);
-      process.exitCode = err instanceof CliError ? err.code : EXIT.refused;
-    }
-  };
+  const run =
+    (fn) =>
+    async (...args) => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        process.stderr.write(`openclaw ${COMMAND}: ${err.message}\n`);
+        process.exitCode = err instanceof CliError ? err.code : EXIT.refused;
+      }
+    };
   const out = (json, data, text) => process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : text());
   const root = program.command(COMMAND).description("Webhook deliveries of the openclaw-webhooks service (list, show, replay)");
   root
@@ -89,11 +98,16 @@ export function registerDeliveriesCli(program, cfg, resolveToken) {
     .action(
       run(async (id, o) => {
         const { delivery: d } = await admin(cfg, resolveToken, "GET", `/deliveries/${encodeURIComponent(id)}`);
-        out(o.json, d, () =>
-          `${printable(d.id)}  ${printable(d.eventType)} → ${printable(d.endpoint)}  ${d.status}, ${d.attempts} attempt(s)\n` +
-          (d.attemptLog ?? [])
-            .map((a) => `  #${a.attempt} ${when(a.at)} ${a.status ?? a.errorClass ?? "-"} ${a.durationMs ?? "-"} ms${a.error ? ` ${printable(a.error)}` : ""}\n`)
-            .join(""),
+        out(
+          o.json,
+          d,
+          () =>
+            `${printable(d.id)}  ${printable(d.eventType)} → ${printable(d.endpoint)}  ${d.status}, ${d.attempts} attempt(s)\n` +
+            (d.attemptLog ?? [])
+              .map(
+                (a) => `  #${a.attempt} ${when(a.at)} ${a.status ?? a.errorClass ?? "-"} ${a.durationMs ?? "-"} ms${a.error ? ` ${printable(a.error)}` : ""}\n`,
+              )
+              .join(""),
         );
       }),
     );

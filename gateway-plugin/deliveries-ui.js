@@ -44,7 +44,12 @@ function endpointView(e) {
 /** What the page shows: recent deliveries (with the last attempt's time and failure) and the endpoints' health. */
 async function snapshot(cfg, resolveToken, params = {}) {
   const [{ deliveries }, { endpoints }] = await Promise.all([
-    callAdmin(cfg, resolveToken, "GET", deliveriesQuery({ limit: params.limit ?? 50, status: params.status || undefined, endpoint: params.endpoint || undefined })),
+    callAdmin(
+      cfg,
+      resolveToken,
+      "GET",
+      deliveriesQuery({ limit: params.limit ?? 50, status: params.status || undefined, endpoint: params.endpoint || undefined }),
+    ),
     callAdmin(cfg, resolveToken, "GET", "/endpoints"),
   ]);
   return { deliveries, endpoints: endpoints.map(endpointView), at: Date.now() };
@@ -128,15 +133,17 @@ const when = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0,
 
 /** The read-only tab: one self-contained document (the sandboxed frame cannot load anything else). */
 export function renderTab(snap, status, error) {
-  const filters = ["", "failed", "pending", "delivered"]
-    .map((s) => `<a href="?status=${s}"${s === status ? ' class="on"' : ""}>${s || "all"}</a>`)
-    .join(" ");
+  const filters = ["", "failed", "pending", "delivered"].map((s) => `<a href="?status=${s}"${s === status ? ' class="on"' : ""}>${s || "all"}</a>`).join(" ");
   const endpoints = (snap?.endpoints ?? [])
-    .map((e) => `<li class="${e.enabled && e.circuit === "closed" ? "ok" : "bad"}"><b>${esc(e.name)}</b> ${esc(e.origin)} · ${e.enabled ? `circuit ${esc(e.circuit)}` : `disabled: ${esc(e.disabledReason ?? "")}`} · ${e.inFlight} in flight</li>`)
+    .map(
+      (e) =>
+        `<li class="${e.enabled && e.circuit === "closed" ? "ok" : "bad"}"><b>${esc(e.name)}</b> ${esc(e.origin)} · ${e.enabled ? `circuit ${esc(e.circuit)}` : `disabled: ${esc(e.disabledReason ?? "")}`} · ${e.inFlight} in flight</li>`,
+    )
     .join("");
   const rows = (snap?.deliveries ?? [])
     .map(
-      (d) => `<tr class="${esc(d.status)}" data-id="${esc(d.id)}"><td>${when(d.updatedAt)}</td><td>${esc(d.eventType)}</td><td>${esc(d.endpoint)}</td><td class="st">${esc(d.status)}</td><td>${d.attempts}</td>` +
+      (d) =>
+        `<tr class="${esc(d.status)}" data-id="${esc(d.id)}"><td>${when(d.updatedAt)}</td><td>${esc(d.eventType)}</td><td>${esc(d.endpoint)}</td><td class="st">${esc(d.status)}</td><td>${d.attempts}</td>` +
         `<td>${d.lastStatus ?? esc(d.lastErrorClass ?? "–")}</td><td>${d.lastDurationMs ?? "–"}</td><td class="why">${esc(d.lastError ?? "")}</td>` +
         `<td>${d.status === "failed" ? `<code>openclaw deliveries replay ${esc(d.id)}</code>` : ""}</td></tr>`,
     )

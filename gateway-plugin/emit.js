@@ -9,7 +9,6 @@
 // away); the id makes a retried call a duplicate, not a second event, on whichever replica it lands.
 import { createHash } from "node:crypto";
 
-
 export const TOOL = "webhooks_emit";
 
 // Types the service itself emits: an agent may never forge them, whatever the allow-list says.
@@ -35,7 +34,8 @@ export function readEmitConfig(raw = {}) {
     perSession: { ...DEFAULTS.perSession, ...(emit.perSession ?? {}) },
     service: service ? { url: String(service.url).replace(/\/+$/, ""), token: service.token, timeoutMs: service.timeoutMs ?? DEFAULTS.timeoutMs } : undefined,
   };
-  if (!Array.isArray(cfg.allow) || !cfg.allow.every((p) => typeof p === "string" && p !== "")) throw new Error("emit.allow: a list of event types or prefixes (lead.*)");
+  if (!Array.isArray(cfg.allow) || !cfg.allow.every((p) => typeof p === "string" && p !== ""))
+    throw new Error("emit.allow: a list of event types or prefixes (lead.*)");
   return cfg;
 }
 
@@ -57,7 +57,10 @@ export function eventFor(params, cfg) {
   else if (BARE.test(raw)) {
     type = "custom.triggered";
     eventName = raw;
-  } else throw new EmitRefused(`type must be an event type such as lead.qualified or a bare name such as cancellation_intent (got ${JSON.stringify(raw).slice(0, 80)})`);
+  } else
+    throw new EmitRefused(
+      `type must be an event type such as lead.qualified or a bare name such as cancellation_intent (got ${JSON.stringify(raw).slice(0, 80)})`,
+    );
   if (RESERVED.some((r) => type.startsWith(r))) throw new EmitRefused(`${type} is an event the webhook service sends itself; an agent cannot fire it`);
   if (!allowed(cfg.allow, type)) throw new EmitRefused(`${type} is not an event this agent may fire (allowed: ${cfg.allow.join(", ")})`);
   const size = Buffer.byteLength(JSON.stringify(data));
@@ -92,10 +95,17 @@ export function takeRate(state, sessionKey, perSession, now = Date.now()) {
 }
 
 /** The conversation's channel, where the Gateway has one (a hook context's `channel` or `channelId`). */
-const channelOf = (ctx) => (typeof ctx?.channel === "string" && ctx.channel ? ctx.channel : typeof ctx?.channelId === "string" && ctx.channelId ? ctx.channelId : undefined);
+const channelOf = (ctx) =>
+  typeof ctx?.channel === "string" && ctx.channel ? ctx.channel : typeof ctx?.channelId === "string" && ctx.channelId ? ctx.channelId : undefined;
 
 /** The Gateway's run prompt starts with a `[timestamp]` the user did not write. */
-const userText = (prompt) => (typeof prompt === "string" ? prompt.replace(/^\[[^\]]*\]\s*/, "").split("\n")[0].trim() : undefined);
+const userText = (prompt) =>
+  typeof prompt === "string"
+    ? prompt
+        .replace(/^\[[^\]]*\]\s*/, "")
+        .split("\n")[0]
+        .trim()
+    : undefined;
 
 /**
  * Hooks that learn what a tool context does not carry: the run id and channel (`before_tool_call`,
@@ -166,7 +176,14 @@ export function createEmitTool(toolContext, cfg, resolveToken, log) {
         }).filter(([, v]) => v !== undefined && v !== ""),
       );
       // The context is the Gateway's word, so it wins over fields of the same name in data.
-      const body = { type, data: { ...data, ...context }, id: `agent_${createHash("sha256").update(JSON.stringify([runId ?? sessionKey ?? "", toolCallId])).digest("hex").slice(0, 32)}` };
+      const body = {
+        type,
+        data: { ...data, ...context },
+        id: `agent_${createHash("sha256")
+          .update(JSON.stringify([runId ?? sessionKey ?? "", toolCallId]))
+          .digest("hex")
+          .slice(0, 32)}`,
+      };
       const token = await resolveToken(cfg.service.token);
       if (!token) throw new EmitRefused("the service token does not resolve (plugins.entries.webhooks-bridge.config.service.token)");
       let last = "";
@@ -189,7 +206,8 @@ export function createEmitTool(toolContext, cfg, resolveToken, log) {
           log?.info?.(`[webhooks-bridge] ${type} fired by ${sessionKey} (${body.id}, ${answer.deliveries ?? 0} deliveries)`);
           return text({ ok: true, id: answer.id ?? body.id, type, duplicate: Boolean(answer.duplicate), deliveries: answer.deliveries ?? 0 });
         }
-        if (res.status === 401 || res.status === 404) throw new EmitRefused(`the webhook service refused the plugin's token (${res.status}); check plugins.entries.webhooks-bridge.config.service`);
+        if (res.status === 401 || res.status === 404)
+          throw new EmitRefused(`the webhook service refused the plugin's token (${res.status}); check plugins.entries.webhooks-bridge.config.service`);
         if (res.status < 500 && res.status !== 429) throw new EmitRefused(`the webhook service refused the event: ${answer.error ?? res.status}`);
         last = `the webhook service answered ${res.status}${answer.error ? `: ${answer.error}` : ""}`;
       }

@@ -30,7 +30,19 @@ async function resolveToken(ref) {
 
 // ---- views: allow-lists (docs/openclaw-contract.md §1.5); anything else, ownerKey and requester* included, is dropped
 const FLOW_STRINGS = ["controllerId", "currentStep", "blockedTaskId", "blockedSummary"];
-const TASK_STRINGS = ["sourceId", "childSessionKey", "parentFlowId", "parentTaskId", "agentId", "runId", "label", "error", "progressSummary", "terminalSummary", "terminalOutcome"];
+const TASK_STRINGS = [
+  "sourceId",
+  "childSessionKey",
+  "parentFlowId",
+  "parentTaskId",
+  "agentId",
+  "runId",
+  "label",
+  "error",
+  "progressSummary",
+  "terminalSummary",
+  "terminalOutcome",
+];
 function pick(src, dst, keys, strings) {
   for (const k of keys) {
     const v = src[k];
@@ -48,7 +60,14 @@ export function flowView(f) {
 }
 export function taskView(t) {
   const v = pick(t, { taskId: t.taskId, runtime: t.runtime }, TASK_STRINGS, true);
-  Object.assign(v, { scopeKind: t.scopeKind, task: t.task, status: t.status, deliveryStatus: t.deliveryStatus, notifyPolicy: t.notifyPolicy, createdAt: t.createdAt });
+  Object.assign(v, {
+    scopeKind: t.scopeKind,
+    task: t.task,
+    status: t.status,
+    deliveryStatus: t.deliveryStatus,
+    notifyPolicy: t.notifyPolicy,
+    createdAt: t.createdAt,
+  });
   return pick(t, v, ["startedAt", "endedAt", "lastEventAt", "cleanupAfter"], false);
 }
 
@@ -60,10 +79,21 @@ const nullStr = (v) => v === undefined || v === null || str(v);
 const rev = (v) => Number.isInteger(v) && v >= 0;
 const optInt = (v) => v === undefined || (Number.isInteger(v) && v >= 0);
 const any = () => true;
-const oneOf = (...xs) => (v) => v === undefined || xs.includes(v);
+const oneOf =
+  (...xs) =>
+  (v) =>
+    v === undefined || xs.includes(v);
 const NOTIFY = oneOf("done_only", "state_changes", "silent");
 export const FIELDS = {
-  create_flow: { controllerId: str, goal: str, status: oneOf("queued", "running", "waiting", "blocked"), notifyPolicy: NOTIFY, currentStep: nullStr, stateJson: any, waitJson: any },
+  create_flow: {
+    controllerId: str,
+    goal: str,
+    status: oneOf("queued", "running", "waiting", "blocked"),
+    notifyPolicy: NOTIFY,
+    currentStep: nullStr,
+    stateJson: any,
+    waitJson: any,
+  },
   get_flow: { flowId: str },
   list_flows: {},
   find_latest_flow: {},
@@ -76,9 +106,21 @@ export const FIELDS = {
   request_cancel: { flowId: str, expectedRevision: rev },
   cancel_flow: { flowId: str },
   run_task: {
-    flowId: str, runtime: (v) => v === "subagent" || v === "acp", task: str, sourceId: optStr, childSessionKey: optStr, parentTaskId: optStr,
-    agentId: optStr, runId: optStr, label: optStr, preferMetadata: (v) => v === undefined || typeof v === "boolean", notifyPolicy: NOTIFY,
-    status: oneOf("queued", "running"), startedAt: optInt, lastEventAt: optInt, progressSummary: nullStr,
+    flowId: str,
+    runtime: (v) => v === "subagent" || v === "acp",
+    task: str,
+    sourceId: optStr,
+    childSessionKey: optStr,
+    parentTaskId: optStr,
+    agentId: optStr,
+    runId: optStr,
+    label: optStr,
+    preferMetadata: (v) => v === undefined || typeof v === "boolean",
+    notifyPolicy: NOTIFY,
+    status: oneOf("queued", "running"),
+    startedAt: optInt,
+    lastEventAt: optInt,
+    progressSummary: nullStr,
   },
 };
 // Fields that must be present (the rest are optional).
@@ -89,7 +131,8 @@ function readParams(action, params) {
   if (!params || typeof params !== "object" || Array.isArray(params)) throw new ParamsError("params must be an object");
   const { sessionKey, idempotencyKey, ...rest } = params;
   if (!str(sessionKey)) throw new ParamsError("sessionKey: a non-empty string is required");
-  if (idempotencyKey !== undefined && (!str(idempotencyKey) || idempotencyKey.length > 1024)) throw new ParamsError("idempotencyKey: a non-empty string of at most 1024 characters");
+  if (idempotencyKey !== undefined && (!str(idempotencyKey) || idempotencyKey.length > 1024))
+    throw new ParamsError("idempotencyKey: a non-empty string of at most 1024 characters");
   if (idempotencyKey !== undefined && !ONCE.has(action)) throw new ParamsError(`unknown field: idempotencyKey`);
   const fields = FIELDS[action];
   for (const key of Object.keys(rest)) if (!Object.hasOwn(fields, key)) throw new ParamsError(`unknown field: ${key}`);
@@ -97,7 +140,11 @@ function readParams(action, params) {
     if (rest[key] === undefined && !REQUIRED.has(key)) continue;
     if (!ok(rest[key])) throw new ParamsError(`${key}: invalid value`);
   }
-  if (action === "run_task" && rest.status !== "running" && (rest.startedAt !== undefined || rest.lastEventAt !== undefined || rest.progressSummary !== undefined)) {
+  if (
+    action === "run_task" &&
+    rest.status !== "running" &&
+    (rest.startedAt !== undefined || rest.lastEventAt !== undefined || rest.progressSummary !== undefined)
+  ) {
     throw new ParamsError("status: status must be running when startedAt, lastEventAt, or progressSummary is provided");
   }
   return { sessionKey: sessionKey.trim(), idempotencyKey, input: rest };
@@ -133,14 +180,18 @@ async function once(action, sessionKey, idempotencyKey, run) {
   }
 }
 
-const mutation = (r) => (r.applied ? { applied: true, flow: flowView(r.flow) } : { applied: false, code: r.code, ...(r.current ? { current: flowView(r.current) } : {}) });
+const mutation = (r) =>
+  r.applied ? { applied: true, flow: flowView(r.flow) } : { applied: false, code: r.code, ...(r.current ? { current: flowView(r.current) } : {}) };
 
 // ---- the actions: bound async runtime for everything but cancel (sync runtime), as the bundled plugin does
 export const ACTIONS = {
-  create_flow: { scope: "operator.write", run: async (b, i) => {
-    const flow = await b.async.tryCreateManaged({ ...i, currentStep: i.currentStep ?? undefined });
-    return flow ? { created: true, flow: flowView(flow) } : { created: false, code: "persist_failed" };
-  } },
+  create_flow: {
+    scope: "operator.write",
+    run: async (b, i) => {
+      const flow = await b.async.tryCreateManaged({ ...i, currentStep: i.currentStep ?? undefined });
+      return flow ? { created: true, flow: flowView(flow) } : { created: false, code: "persist_failed" };
+    },
+  },
   get_flow: { scope: "operator.read", run: async (b, i) => ({ flow: flowView(await b.async.get(i.flowId)) }) },
   list_flows: { scope: "operator.read", run: async (b) => ({ flows: (await b.async.list()).map(flowView) }) },
   find_latest_flow: { scope: "operator.read", run: async (b) => ({ flow: flowView(await b.async.findLatest()) }) },
@@ -151,28 +202,35 @@ export const ACTIONS = {
   finish_flow: { scope: "operator.write", run: async (b, i) => mutation(await b.async.finish(i)) },
   fail_flow: { scope: "operator.write", run: async (b, i) => mutation(await b.async.fail(i)) },
   request_cancel: { scope: "operator.write", run: async (b, i) => mutation(await b.async.requestCancel(i)) },
-  cancel_flow: { scope: "operator.write", run: async (b, i, cfg) => {
-    const r = await b.sync.cancel({ flowId: i.flowId, cfg });
-    return {
-      found: r.found,
-      cancelled: r.cancelled,
-      ...(r.reason ? { reason: r.reason } : {}),
-      ...(r.flow ? { flow: flowView(r.flow) } : {}),
-      ...(r.tasks ? { tasks: r.tasks.map(taskView) } : {}),
-    };
-  } },
-  run_task: { scope: "operator.write", run: async (b, i) => {
-    const r = await b.async.runTask(i);
-    return r.created
-      ? { created: true, flow: flowView(r.flow), task: taskView(r.task) }
-      : { found: r.found, created: false, reason: r.reason, ...(r.flow ? { flow: flowView(r.flow) } : {}) };
-  } },
+  cancel_flow: {
+    scope: "operator.write",
+    run: async (b, i, cfg) => {
+      const r = await b.sync.cancel({ flowId: i.flowId, cfg });
+      return {
+        found: r.found,
+        cancelled: r.cancelled,
+        ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.flow ? { flow: flowView(r.flow) } : {}),
+        ...(r.tasks ? { tasks: r.tasks.map(taskView) } : {}),
+      };
+    },
+  },
+  run_task: {
+    scope: "operator.write",
+    run: async (b, i) => {
+      const r = await b.async.runTask(i);
+      return r.created
+        ? { created: true, flow: flowView(r.flow), task: taskView(r.task) }
+        : { found: r.found, created: false, reason: r.reason, ...(r.flow ? { flow: flowView(r.flow) } : {}) };
+    },
+  },
 };
 
 export default {
   id: "webhooks-bridge",
   name: "Webhooks bridge",
-  description: "TaskFlow Gateway methods, the webhooks_emit agent tool, `openclaw deliveries` and a Control UI Webhooks page for the openclaw-webhooks sidecar.",
+  description:
+    "TaskFlow Gateway methods, the webhooks_emit agent tool, `openclaw deliveries` and a Control UI Webhooks page for the openclaw-webhooks sidecar.",
   register(api) {
     // `openclaw deliveries …` (cli.js). The CLI evaluates the plugin in "cli-metadata" mode first,
     // where any api.runtime access throws and would reject the whole registration: nothing below
@@ -192,20 +250,24 @@ export default {
       },
     });
     for (const [action, { scope, run }] of Object.entries(ACTIONS)) {
-      api.registerGatewayMethod(PREFIX + action, async ({ params, respond }) => {
-        let parsed;
-        try {
-          parsed = readParams(action, params);
-        } catch (err) {
-          return respond(false, undefined, { code: "INVALID_REQUEST", message: `invalid ${PREFIX}${action} params: ${err.message}` });
-        }
-        try {
-          respond(true, await once(action, parsed.sessionKey, parsed.idempotencyKey, () => run(bind(parsed.sessionKey), parsed.input, api.config)));
-        } catch (err) {
-          api.logger.warn?.(`[webhooks-bridge] ${action} failed: ${err?.message ?? err}`);
-          respond(false, undefined, { code: "UNAVAILABLE", message: `${PREFIX}${action} failed` });
-        }
-      }, { scope });
+      api.registerGatewayMethod(
+        PREFIX + action,
+        async ({ params, respond }) => {
+          let parsed;
+          try {
+            parsed = readParams(action, params);
+          } catch (err) {
+            return respond(false, undefined, { code: "INVALID_REQUEST", message: `invalid ${PREFIX}${action} params: ${err.message}` });
+          }
+          try {
+            respond(true, await once(action, parsed.sessionKey, parsed.idempotencyKey, () => run(bind(parsed.sessionKey), parsed.input, api.config)));
+          } catch (err) {
+            api.logger.warn?.(`[webhooks-bridge] ${action} failed: ${err?.message ?? err}`);
+            respond(false, undefined, { code: "UNAVAILABLE", message: `${PREFIX}${action} failed` });
+          }
+        },
+        { scope },
+      );
     }
     api.logger.info?.(`[webhooks-bridge] registered ${Object.keys(ACTIONS).length} methods (${PREFIX}*)`);
     // The agent tool: the config is read in each module copy (the Gateway loads the plugin twice).

@@ -20,7 +20,11 @@ export async function callAdmin(cfg, resolveToken, method, path) {
   const url = cfg?.url;
   if (!url) throw new ServiceError(FAILURE.usage, "plugins.entries.webhooks-bridge.config.service.url is not set in openclaw.json");
   const token = await resolveToken(cfg.adminToken);
-  if (!token) throw new ServiceError(FAILURE.usage, "plugins.entries.webhooks-bridge.config.service.adminToken does not resolve (set it, or the env var / file it names)");
+  if (!token)
+    throw new ServiceError(
+      FAILURE.usage,
+      "plugins.entries.webhooks-bridge.config.service.adminToken does not resolve (set it, or the env var / file it names)",
+    );
   let res;
   try {
     res = await fetch(`${url.replace(/\/+$/, "")}/admin/api${path}`, {

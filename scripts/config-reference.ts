@@ -78,7 +78,10 @@ function typeOf(s: Schema): string {
   if (s.type === "integer" || s.type === "number") {
     const lo = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : "";
     const hi = s.maximum !== undefined && s.maximum < MAX_SAFE ? `≤ ${s.maximum}` : "";
-    return [s.type, lo, hi].filter(Boolean).join(" ").replace(/ ≥ (\d+) ≤ (\d+)$/, " $1–$2");
+    return [s.type, lo, hi]
+      .filter(Boolean)
+      .join(" ")
+      .replace(/ ≥ (\d+) ≤ (\d+)$/, " $1–$2");
   }
   if (s.format === "uri") return "URL";
   return typeof s.type === "string" ? s.type : "any";
@@ -93,7 +96,12 @@ function walk(s: Schema, path: string, required: boolean, section: Section, sect
   const req = required && s.default === undefined ? " (required)" : "";
   const variants = objectUnion(s);
   if (variants) {
-    section.rows.push({ key, type: `one of the forms below${req}`, def: s.default === undefined ? "" : `\`${JSON.stringify(s.default)}\``, text: key === "" ? "" : text });
+    section.rows.push({
+      key,
+      type: `one of the forms below${req}`,
+      def: s.default === undefined ? "" : `\`${JSON.stringify(s.default)}\``,
+      text: key === "" ? "" : text,
+    });
     for (const v of variants) {
       const tag = Object.entries(v.properties ?? {}).find(([, p]) => p.const !== undefined);
       const form = tag ? `${tag[0]}: ${JSON.stringify(tag[1].const)}` : `with ${Object.keys(v.properties ?? {}).join(", ")}`;
@@ -108,7 +116,12 @@ function walk(s: Schema, path: string, required: boolean, section: Section, sect
     const child = (record ? valuesOf(s) : s.items) as Schema;
     const childPath = record ? `${path}.<name>` : `${path}[]`;
     const what = record ? "A map of name → entry" : "A list of entries";
-    section.rows.push({ key, type: `${record ? "map" : "list"}${req}`, def: defaultOf(s), text: [text, `${what}: see \`${childPath}\` below.`].filter(Boolean).join(" ") });
+    section.rows.push({
+      key,
+      type: `${record ? "map" : "list"}${req}`,
+      def: defaultOf(s),
+      text: [text, `${what}: see \`${childPath}\` below.`].filter(Boolean).join(" "),
+    });
     if (objectUnion(child)) {
       walk(child, childPath, false, section, sections);
       return;

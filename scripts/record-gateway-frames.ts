@@ -118,13 +118,20 @@ async function main() {
     const end = Date.now() + maxMs;
     while (Date.now() - ss.lastFrameAt < quietMs && Date.now() < end) await sleep(100);
   };
-  const hasFrame = (event: string, pred: (p: any) => boolean = () => true) => () => ss.frames.some((f) => f.event === event && pred(f.payload));
+  const hasFrame =
+    (event: string, pred: (p: any) => boolean = () => true) =>
+    () =>
+      ss.frames.some((f) => f.event === event && pred(f.payload));
 
   /** Starts one run with `method` and waits for the chat frame in `state` (final, or error). */
   const run = async (steps: unknown[], method: "agent" | "chat.send", params: Record<string, unknown>, state = "final", ms = 30_000) => {
     const res = await ss.call(method, { ...params, idempotencyKey: randomUUID() });
     steps.push({ method, params, res });
-    await until(`chat ${state}`, hasFrame("chat", (p) => p.state === state), ms);
+    await until(
+      `chat ${state}`,
+      hasFrame("chat", (p) => p.state === state),
+      ms,
+    );
   };
 
   const scenarios: Record<string, (steps: unknown[]) => Promise<void>> = {
@@ -141,7 +148,11 @@ async function main() {
       await step("sessions.create", { key });
       await settle(800);
       await step("sessions.send", { key, message: "First message in a created session", idempotencyKey: randomUUID() });
-      await until("chat final", hasFrame("chat", (p) => p.state === "final"), 30_000);
+      await until(
+        "chat final",
+        hasFrame("chat", (p) => p.state === "final"),
+        30_000,
+      );
       await settle(800);
       await step("sessions.reset", { key, reason: "reset" });
       await settle(800);
@@ -161,10 +172,18 @@ async function main() {
       const job = await ss.call("cron.add", add);
       steps.push({ method: "cron.add", params: add, res: job });
       const jobId = job?.id ?? job?.job?.id ?? job?.jobId;
-      await until("scheduled cron finished", hasFrame("cron", (p) => p.action === "finished"), 30_000);
+      await until(
+        "scheduled cron finished",
+        hasFrame("cron", (p) => p.action === "finished"),
+        30_000,
+      );
       const run = await ss.call("cron.run", { id: jobId, mode: "force" });
       steps.push({ method: "cron.run", params: { id: jobId, mode: "force" }, res: run });
-      await until("manual cron finished", hasFrame("cron", (p) => p.action === "finished" && String(p.runId ?? "").startsWith("manual:")), 30_000);
+      await until(
+        "manual cron finished",
+        hasFrame("cron", (p) => p.action === "finished" && String(p.runId ?? "").startsWith("manual:")),
+        30_000,
+      );
       await settle(800);
       steps.push({ gatewayPostedTo: "delivery.to", bodies: cronRx.received.map((r) => JSON.parse(r.body)) });
       const removed = await ss.call("cron.remove", { id: jobId }).catch((err: Error) => ({ error: err.message }));

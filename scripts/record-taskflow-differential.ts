@@ -12,7 +12,16 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { openclawEntry, startRealGateway } from "../test/openclaw/real-gateway.js";
-import { DIFF_SECRET, FIXTURE_PATH, firstDifference, routeOf, runSequence, SEQUENCE_NAMES, type DifferentialFixture, type Recorded } from "../test/support/differential.js";
+import {
+  DIFF_SECRET,
+  FIXTURE_PATH,
+  firstDifference,
+  routeOf,
+  runSequence,
+  SEQUENCE_NAMES,
+  type DifferentialFixture,
+  type Recorded,
+} from "../test/support/differential.js";
 import { post } from "../test/support/service.js";
 
 const OUT = process.env.RECORD_OUT ?? FIXTURE_PATH;
@@ -23,7 +32,15 @@ const ROUNDS = ["", "-again"];
 // The second round's route keeps the first one's controllerId (the default is `webhooks/<routeId>`).
 const routes = Object.fromEntries(
   SEQUENCE_NAMES.flatMap((name) =>
-    ROUNDS.map((r) => [routeOf(name) + r, { path: `/plugins/webhooks/${routeOf(name)}${r}`, sessionKey: session(routeOf(name) + r), secret: DIFF_SECRET, controllerId: `webhooks/${routeOf(name)}` }]),
+    ROUNDS.map((r) => [
+      routeOf(name) + r,
+      {
+        path: `/plugins/webhooks/${routeOf(name)}${r}`,
+        sessionKey: session(routeOf(name) + r),
+        secret: DIFF_SECRET,
+        controllerId: `webhooks/${routeOf(name)}`,
+      },
+    ]),
   ),
 );
 const gw = await startRealGateway({ routes });
@@ -36,7 +53,9 @@ try {
       rounds.push(await runSequence(name, session(route), (body) => post(`${gw.http}/plugins/webhooks/${route}`, body, { secret: DIFF_SECRET })));
     }
     if (!isDeepStrictEqual(rounds[0], rounds[1])) {
-      throw new Error(`${name}: two recordings differ, the sequence depends on timing:\n${firstDifference(rounds[0]!.answers, rounds[1]!.answers, rounds[0]!.requests)}`);
+      throw new Error(
+        `${name}: two recordings differ, the sequence depends on timing:\n${firstDifference(rounds[0]!.answers, rounds[1]!.answers, rounds[0]!.requests)}`,
+      );
     }
     sequences[name] = rounds[0]!;
     process.stderr.write(`recorded ${name}: ${rounds[0]!.answers.length} steps\n`);

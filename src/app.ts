@@ -49,16 +49,18 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   app.get("/readyz", async (c) => {
     // Each check is true when it holds: `accepting` turns false once shutdown begins.
     const checks: Record<string, boolean> = { accepting: !deps.state.shuttingDown };
-    if (deps.redis) checks.redis = await deps.redis.ping().then(() => true, () => false);
+    if (deps.redis)
+      checks.redis = await deps.redis.ping().then(
+        () => true,
+        () => false,
+      );
     if (deps.gateway) checks.gateway = deps.gateway.connected;
     const workers = deps.egress?.workerRunning();
     if (workers !== undefined) checks.workers = workers;
     const ready = Object.values(checks).every(Boolean);
     return c.json({ ok: ready, checks }, ready ? 200 : 503);
   });
-  app.get("/metrics", async (c) =>
-    c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }),
-  );
+  app.get("/metrics", async (c) => c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }));
 
   // The API description of what this deployment serves (openapi/document.ts), built on first use.
   let openapi: string | undefined;

@@ -64,7 +64,8 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     overrides.secrets ??
     createSecretResolver({
       providers: config.secrets.providers,
-      onRefused: (ref, problem) => log.error({ secret: ref, problem }, "secret refused: its value cannot be used as a key or token (the route or endpoint acts as if it did not resolve)"),
+      onRefused: (ref, problem) =>
+        log.error({ secret: ref, problem }, "secret refused: its value cannot be used as a key or token (the route or endpoint acts as if it did not resolve)"),
     });
 
   let redis = overrides.redis;
@@ -144,7 +145,12 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   const events =
     overrides.events ??
     (egress
-      ? createRelay((e) => egress.publish(e), { log, maxBuffered: config.webhooks.relayBuffer, onDrop: (n) => metrics.eventsDropped.inc(n), park: (e, reason) => egress.park(e, reason) })
+      ? createRelay((e) => egress.publish(e), {
+          log,
+          maxBuffered: config.webhooks.relayBuffer,
+          onDrop: (n) => metrics.eventsDropped.inc(n),
+          park: (e, reason) => egress.park(e, reason),
+        })
       : undefined);
   if (events && gateway) {
     const map = createGatewayMapper();
@@ -159,7 +165,12 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
       ? createGatewayAgentRuntime(
           instrumented(gateway, metrics),
           hooks && gw.mode === "remote"
-            ? { baseUrl: gw.url.replace(/^ws/, "http"), path: hooks.path, token: () => secrets.resolve(hooks.token, { unchecked: true }), timeoutMs: gw.callTimeoutMs }
+            ? {
+                baseUrl: gw.url.replace(/^ws/, "http"),
+                path: hooks.path,
+                token: () => secrets.resolve(hooks.token, { unchecked: true }),
+                timeoutMs: gw.callTimeoutMs,
+              }
             : undefined,
         )
       : createEmbeddedAgentRuntime());
@@ -178,7 +189,24 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
         }
       : {}),
   });
-  return { config, log, metrics, secrets, redis, limitStore, authGate, sessions, gateway, taskflow: taskflow!, egress, events, agent, idempotency, runs, state: { shuttingDown: false } };
+  return {
+    config,
+    log,
+    metrics,
+    secrets,
+    redis,
+    limitStore,
+    authGate,
+    sessions,
+    gateway,
+    taskflow: taskflow!,
+    egress,
+    events,
+    agent,
+    idempotency,
+    runs,
+    state: { shuttingDown: false },
+  };
 }
 
 /** Closes clients in dependency order: egress worker and queue, Gateway, then Redis. */

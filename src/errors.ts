@@ -95,10 +95,7 @@ const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = {
  * `HTTPException` by its status (its message is Hono's or the middleware's, never a secret);
  * anything else answers `internal` with a fixed text, never its message (the caller logs it).
  */
-export function toErrorResponse(
-  err: unknown,
-  routeId: string | null,
-): { status: ContentfulStatusCode; body: ErrorEnvelope; headers: Record<string, string> } {
+export function toErrorResponse(err: unknown, routeId: string | null): { status: ContentfulStatusCode; body: ErrorEnvelope; headers: Record<string, string> } {
   const headers: Record<string, string> = { ...JSON_UTF8 };
   if (err instanceof AppError) {
     if (err.opts.retryAfterS !== undefined) headers["Retry-After"] = String(err.opts.retryAfterS);

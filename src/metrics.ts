@@ -16,7 +16,13 @@ const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 export function createMetrics(registry: Registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
-  const collectors: { queue?: () => Promise<Record<string, number>>; endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>; backlog?: () => Promise<{ name: string; pending: number; oldestAgeMs: number }[]>; gatewayConnected?: () => boolean; parked?: () => Promise<number> } = {};
+  const collectors: {
+    queue?: () => Promise<Record<string, number>>;
+    endpoints?: () => Promise<{ name: string; disabled: boolean; circuitOpen: boolean }[]>;
+    backlog?: () => Promise<{ name: string; pending: number; oldestAgeMs: number }[]>;
+    gatewayConnected?: () => boolean;
+    parked?: () => Promise<number>;
+  } = {};
   const seenTypes = new Set<string>();
 
   const m = {

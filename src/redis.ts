@@ -58,9 +58,12 @@ export async function checkRedisPolicy(redis: Redis, log: Logger): Promise<void>
     return;
   }
   if (conf.policy.startsWith("allkeys-")) {
-    throw new StartupError(`redis.url: Redis's maxmemory-policy is ${conf.policy}; it must be noeviction (BullMQ queues and the delivery log cannot lose keys)`);
+    throw new StartupError(
+      `redis.url: Redis's maxmemory-policy is ${conf.policy}; it must be noeviction (BullMQ queues and the delivery log cannot lose keys)`,
+    );
   }
-  if (conf.policy.startsWith("volatile-")) log.warn({ maxmemoryPolicy: conf.policy }, "redis: maxmemory-policy should be noeviction; keys with a TTL may be evicted");
+  if (conf.policy.startsWith("volatile-"))
+    log.warn({ maxmemoryPolicy: conf.policy }, "redis: maxmemory-policy should be noeviction; keys with a TTL may be evicted");
   if (conf.aof !== "yes" && conf.save === "") log.warn("redis: persistence is off (no AOF, no RDB): a Redis restart loses queued deliveries");
 }
 

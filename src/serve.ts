@@ -63,7 +63,7 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
   const { log } = deps;
   for (const r of config.routes) {
     if (typeof r.secret === "object" && r.secret.source === "store") {
-      log.warn({ route: r.id }, "SecretRef source \"store\" is the Gateway's own store and cannot be read here; the route answers 401");
+      log.warn({ route: r.id }, 'SecretRef source "store" is the Gateway\'s own store and cannot be read here; the route answers 401');
     }
   }
   const app = createApp(deps);
@@ -85,4 +85,3 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 }
-

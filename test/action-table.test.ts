@@ -18,7 +18,37 @@ const PLUGIN: string = "../gateway-plugin/index.js"; // plain JS with no types: 
 const guard = (await import(PLUGIN)) as Guard;
 
 /** Values of every kind a caller might send. */
-const VALUES: unknown[] = [undefined, null, "", " ", "x", " padded ", "queued", "running", "waiting", "blocked", "succeeded", "subagent", "acp", "cli", "done_only", "state_changes", "silent", 0, 1, 7, -1, 1.5, Number.MAX_SAFE_INTEGER, true, false, {}, { a: 1 }, [], [1]];
+const VALUES: unknown[] = [
+  undefined,
+  null,
+  "",
+  " ",
+  "x",
+  " padded ",
+  "queued",
+  "running",
+  "waiting",
+  "blocked",
+  "succeeded",
+  "subagent",
+  "acp",
+  "cli",
+  "done_only",
+  "state_changes",
+  "silent",
+  0,
+  1,
+  7,
+  -1,
+  1.5,
+  Number.MAX_SAFE_INTEGER,
+  true,
+  false,
+  {},
+  { a: 1 },
+  [],
+  [1],
+];
 
 /** The one difference by design: the route's default controller fills create_flow's controllerId before the bridge call. */
 const FILLED_BY_ROUTE = new Set(["create_flow.controllerId"]);

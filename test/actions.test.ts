@@ -5,7 +5,18 @@ import { post, SECRET_A, SECRET_B, startService, twoRoutes, type TestService } f
 
 const GW_TOKEN = "gw-test-token-0123456789abcdef";
 /** Metadata that must never appear in any response (docs/openclaw-contract.md §1.5). */
-const FORBIDDEN_KEYS = ["ownerKey", "requesterOrigin", "requesterSessionKey", "requesterAgentId", "executionOwner", "taskKind", "detail", "toolUseCount", "lastToolName", "sessionKey"];
+const FORBIDDEN_KEYS = [
+  "ownerKey",
+  "requesterOrigin",
+  "requesterSessionKey",
+  "requesterAgentId",
+  "executionOwner",
+  "taskKind",
+  "detail",
+  "toolUseCount",
+  "lastToolName",
+  "sessionKey",
+];
 
 function assertScrubbed(body: unknown) {
   const text = JSON.stringify(body);
@@ -142,13 +153,31 @@ for (const rt of runtimes) {
 
     test("every flow action on a missing flow → 404 not_found with its result shape", async () => {
       const cases: [Record<string, unknown>, unknown][] = [
-        [{ action: "set_waiting", expectedRevision: 0 }, { applied: false, code: "not_found" }],
-        [{ action: "resume_flow", expectedRevision: 0 }, { applied: false, code: "not_found" }],
-        [{ action: "finish_flow", expectedRevision: 0 }, { applied: false, code: "not_found" }],
-        [{ action: "fail_flow", expectedRevision: 0 }, { applied: false, code: "not_found" }],
-        [{ action: "request_cancel", expectedRevision: 0 }, { applied: false, code: "not_found" }],
+        [
+          { action: "set_waiting", expectedRevision: 0 },
+          { applied: false, code: "not_found" },
+        ],
+        [
+          { action: "resume_flow", expectedRevision: 0 },
+          { applied: false, code: "not_found" },
+        ],
+        [
+          { action: "finish_flow", expectedRevision: 0 },
+          { applied: false, code: "not_found" },
+        ],
+        [
+          { action: "fail_flow", expectedRevision: 0 },
+          { applied: false, code: "not_found" },
+        ],
+        [
+          { action: "request_cancel", expectedRevision: 0 },
+          { applied: false, code: "not_found" },
+        ],
         [{ action: "cancel_flow" }, { found: false, cancelled: false, reason: "Flow not found." }],
-        [{ action: "run_task", runtime: "acp", task: "t" }, { found: false, created: false, reason: "Flow not found." }],
+        [
+          { action: "run_task", runtime: "acp", task: "t" },
+          { found: false, created: false, reason: "Flow not found." },
+        ],
       ];
       for (const [body, result] of cases) {
         const r = await A({ ...body, flowId: "missing-flow" });
@@ -241,21 +270,44 @@ describe("HTTP mapping of runtime outcomes (scripted Gateway answers)", () => {
     await svc.close();
     await gw.stop();
   });
-  const flow = { flowId: "f1", syncMode: "managed", revision: 3, status: "running", notifyPolicy: "done_only", goal: "g", createdAt: 1, updatedAt: 2, ownerKey: "agent:main:hook:a", requesterOrigin: { channel: "x" } };
+  const flow = {
+    flowId: "f1",
+    syncMode: "managed",
+    revision: 3,
+    status: "running",
+    notifyPolicy: "done_only",
+    goal: "g",
+    createdAt: 1,
+    updatedAt: 2,
+    ownerKey: "agent:main:hook:a",
+    requesterOrigin: { channel: "x" },
+  };
   const rows: [string, Record<string, unknown>, unknown, number, string | undefined][] = [
     ["create_flow", { goal: "g" }, { created: false, code: "persist_failed" }, 503, "persist_failed"],
     ["create_flow", { goal: "g" }, { created: false, code: "weird" }, 409, "create_rejected"],
     ["set_waiting", { flowId: "f1", expectedRevision: 0 }, { applied: false, code: "not_managed", current: flow }, 409, "not_managed"],
     ["finish_flow", { flowId: "f1", expectedRevision: 0 }, { applied: false, code: "persist_failed" }, 503, "persist_failed"],
     ["fail_flow", { flowId: "f1", expectedRevision: 0 }, { applied: false, code: "something_else" }, 409, "mutation_rejected"],
-    ["run_task", { flowId: "f1", runtime: "acp", task: "t" }, { found: true, created: false, reason: "Flow does not accept managed child tasks." }, 409, "not_managed"],
+    [
+      "run_task",
+      { flowId: "f1", runtime: "acp", task: "t" },
+      { found: true, created: false, reason: "Flow does not accept managed child tasks." },
+      409,
+      "not_managed",
+    ],
     ["run_task", { flowId: "f1", runtime: "acp", task: "t" }, { found: true, created: false, reason: "Task persistence failed." }, 503, "persist_failed"],
     ["run_task", { flowId: "f1", runtime: "acp", task: "t" }, { found: true, created: false, reason: "Flow is already lost." }, 409, "terminal"],
     ["run_task", { flowId: "f1", runtime: "acp", task: "t" }, { found: true, created: false, reason: "toString" }, 409, "task_not_created"],
     ["run_task", { flowId: "f1", runtime: "acp", task: "t" }, { found: true, created: false, reason: "" }, 409, "task_not_created"],
     ["cancel_flow", { flowId: "f1" }, { found: true, cancelled: false, reason: "Flow changed while cancellation was in progress." }, 409, "revision_conflict"],
     ["cancel_flow", { flowId: "f1" }, { found: true, cancelled: false, reason: "Flow persistence failed." }, 503, "persist_failed"],
-    ["cancel_flow", { flowId: "f1" }, { found: true, cancelled: false, reason: "Child task ownership could not be verified; no cancellation was performed." }, 409, "cancel_rejected"],
+    [
+      "cancel_flow",
+      { flowId: "f1" },
+      { found: true, cancelled: false, reason: "Child task ownership could not be verified; no cancellation was performed." },
+      409,
+      "cancel_rejected",
+    ],
     ["get_flow", { flowId: "f1" }, { flow }, 200, undefined],
   ];
   for (const [action, body, payload, status, code] of rows) {
@@ -309,7 +361,8 @@ describe("embedded runtime task events", () => {
     const rt = createEmbeddedRuntime({ onEvent: (e) => events.push({ taskId: e.payload.task.taskId, label: e.payload.task.label }) });
     const flow = await rt.invoke("create_flow", { sessionKey: "agent:main:s", goal: "g", controllerId: "c" });
     assert.ok(flow.created);
-    const run = (extra: Record<string, unknown>) => rt.invoke("run_task", { sessionKey: "agent:main:s", flowId: flow.flow.flowId, runtime: "acp", runId: "a", task: "one", ...extra });
+    const run = (extra: Record<string, unknown>) =>
+      rt.invoke("run_task", { sessionKey: "agent:main:s", flowId: flow.flow.flowId, runtime: "acp", runId: "a", task: "one", ...extra });
     const first = await run({});
     assert.ok(first.created);
     assert.equal(events.length, 1);

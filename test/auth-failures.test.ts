@@ -53,7 +53,9 @@ after(async () => {
 type Attempt = (svc: TestService, ip: string, right: boolean) => Promise<{ status: number; headers: Headers; json: any }>;
 
 const adminGet: Attempt = async (svc, ip, right) => {
-  const res = await fetch(`${svc.url}/admin/api/routes`, { headers: { authorization: `Bearer ${right ? ADMIN : "wrong-admin-token"}`, "x-forwarded-for": ip } });
+  const res = await fetch(`${svc.url}/admin/api/routes`, {
+    headers: { authorization: `Bearer ${right ? ADMIN : "wrong-admin-token"}`, "x-forwarded-for": ip },
+  });
   return { status: res.status, headers: res.headers, json: await res.json().catch(() => undefined) };
 };
 const login: Attempt = async (svc, ip, right) => {
@@ -78,7 +80,9 @@ const inboundToken: Attempt = (svc, ip, right) =>
   post(`${svc.url}/webhooks/inbound/tok`, { x: 1 }, { secret: right ? INBOUND_TOKEN : "wrong-inbound", headers: { "x-forwarded-for": ip } });
 const inboundGithub: Attempt = (svc, ip, right) => {
   const body = JSON.stringify({ ref: "main" });
-  const sig = createHmac("sha256", right ? GH_SECRET : "not-the-secret").update(body).digest("hex");
+  const sig = createHmac("sha256", right ? GH_SECRET : "not-the-secret")
+    .update(body)
+    .digest("hex");
   return post(`${svc.url}/webhooks/inbound/gh`, body, { headers: { "x-hub-signature-256": `sha256=${sig}`, "x-forwarded-for": ip } });
 };
 

@@ -39,11 +39,16 @@ describe("backlog metrics per endpoint", () => {
     await redis?.dispose();
   });
 
-  const gauge = (text: string, name: string, endpoint: string) => Number(new RegExp(`^openclaw_webhooks_${name}\\{endpoint="${endpoint}"\\} (\\S+)$`, "m").exec(text)?.[1]);
+  const gauge = (text: string, name: string, endpoint: string) =>
+    Number(new RegExp(`^openclaw_webhooks_${name}\\{endpoint="${endpoint}"\\} (\\S+)$`, "m").exec(text)?.[1]);
 
   test("a failing endpoint's waiting deliveries and the age of the oldest; a healthy one's is 0", async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(`${svc.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${PUBLISH}` }, body: JSON.stringify({ type: "order.created", data: { i } }) });
+      const r = await fetch(`${svc.url}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${PUBLISH}` },
+        body: JSON.stringify({ type: "order.created", data: { i } }),
+      });
       assert.equal(r.status, 202);
     }
     await until(() => ok.received.length === 3 && down.received.length === 3, 10_000);

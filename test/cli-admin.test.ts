@@ -69,12 +69,18 @@ describe("the CLI over the admin API (real binary, running service)", () => {
     const failed = await cli(["deliveries", "list", "--status", "failed", "--json"]);
     assert.equal(failed.code, 0);
     const rows = JSON.parse(failed.out);
-    assert.deepEqual(rows.map((d: any) => d.id), [failedId]);
+    assert.deepEqual(
+      rows.map((d: any) => d.id),
+      [failedId],
+    );
     assert.equal(rows[0].lastStatus, 500);
     const byEndpoint = JSON.parse((await cli(["deliveries", "list", "--endpoint", "ops", "--json"])).out);
     assert.deepEqual(byEndpoint, []);
     const byType = JSON.parse((await cli(["deliveries", "list", "--event-type", "lead.qualified", "--since", "1h", "--json"])).out);
-    assert.deepEqual(byType.map((d: any) => d.id), [deliveredId]);
+    assert.deepEqual(
+      byType.map((d: any) => d.id),
+      [deliveredId],
+    );
   });
 
   test("deliveries show and replay; replay of a failed batch", async () => {

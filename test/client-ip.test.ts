@@ -38,12 +38,16 @@ describe("client IP", () => {
 describe("client IP keys the limits over a real socket", () => {
   let svc: TestService;
   before(async () => {
-    svc = await startService({ server: { host: "127.0.0.1", port: 0, trustedProxies: ["127.0.0.1"] }, routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 2 } }) });
+    svc = await startService({
+      server: { host: "127.0.0.1", port: 0, trustedProxies: ["127.0.0.1"] },
+      routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 2 } }),
+    });
   });
   after(() => svc.close());
 
   test("behind a trusted proxy, each forwarded client has its own budget", async () => {
-    const as = (ip: string) => post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A, headers: { "x-forwarded-for": ip } }).then((r) => r.status);
+    const as = (ip: string) =>
+      post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A, headers: { "x-forwarded-for": ip } }).then((r) => r.status);
     assert.deepEqual([await as("1.1.1.1"), await as("1.1.1.1"), await as("1.1.1.1")], [200, 200, 429]);
     assert.equal(await as("2.2.2.2"), 200, "another client is not limited");
   });

@@ -9,11 +9,22 @@ import { buildConfig, ConfigError, loadConfig, normalizeWebhookPath } from "../s
 const dir = mkdtempSync(join(tmpdir(), "ocwh-config-"));
 const routesOf = (routes: Record<string, unknown>) => ({ plugins: { entries: { webhooks: { enabled: true, config: { routes } } } } });
 const fails = (raw: unknown, message: RegExp, env: NodeJS.ProcessEnv = {}) =>
-  assert.throws(() => buildConfig(raw, env), (err) => err instanceof ConfigError && message.test(err.message));
+  assert.throws(
+    () => buildConfig(raw, env),
+    (err) => err instanceof ConfigError && message.test(err.message),
+  );
 
 describe("config", () => {
   test("an OpenClaw plugin block loads verbatim, with the seed's defaults", () => {
-    const c = buildConfig(routesOf({ zapier: { sessionKey: "agent:main:main", secret: { source: "env", provider: "default", id: "OPENCLAW_WEBHOOK_SECRET" }, description: "Zapier TaskFlow bridge" } }));
+    const c = buildConfig(
+      routesOf({
+        zapier: {
+          sessionKey: "agent:main:main",
+          secret: { source: "env", provider: "default", id: "OPENCLAW_WEBHOOK_SECRET" },
+          description: "Zapier TaskFlow bridge",
+        },
+      }),
+    );
     assert.equal(c.routes.length, 1);
     const r = c.routes[0]!;
     assert.equal(r.path, "/plugins/webhooks/zapier");
@@ -29,14 +40,19 @@ describe("config", () => {
 
   test("disabled routes and a disabled plugin register nothing", () => {
     assert.equal(buildConfig(routesOf({ a: { enabled: false, sessionKey: "s", secret: "x" } })).routes.length, 0);
-    assert.equal(buildConfig({ plugins: { entries: { webhooks: { enabled: false, config: { routes: { a: { sessionKey: "s", secret: "x" } } } } } } }).routes.length, 0);
+    assert.equal(
+      buildConfig({ plugins: { entries: { webhooks: { enabled: false, config: { routes: { a: { sessionKey: "s", secret: "x" } } } } } } }).routes.length,
+      0,
+    );
   });
 
   test("paths are normalised; duplicates after normalisation are refused, naming both routes", () => {
     assert.equal(normalizeWebhookPath(" custom/hooks/x/ "), "/custom/hooks/x");
     assert.equal(normalizeWebhookPath("/"), "/");
-    fails(routesOf({ first: { path: "/shared", sessionKey: "s", secret: "x" }, second: { path: "/shared/", sessionKey: "s", secret: "y" } }),
-      /plugins\.entries\.webhooks\.config\.routes\.second\.path conflicts with routes\.first\.path \(\/shared\)/);
+    fails(
+      routesOf({ first: { path: "/shared", sessionKey: "s", secret: "x" }, second: { path: "/shared/", sessionKey: "s", secret: "y" } }),
+      /plugins\.entries\.webhooks\.config\.routes\.second\.path conflicts with routes\.first\.path \(\/shared\)/,
+    );
   });
 
   test("bad keys stop startup with the key named", () => {
@@ -62,7 +78,10 @@ describe("config", () => {
   });
 
   test("env overrides: PORT, REDIS_URL, OPENCLAW_GATEWAY_URL and OPENCLAW_GATEWAY_TOKEN", () => {
-    const c = buildConfig({ gateway: { mode: "embedded" } }, { PORT: "9999", REDIS_URL: "redis://127.0.0.1:1", OPENCLAW_GATEWAY_URL: "ws://127.0.0.1:18789", OPENCLAW_GATEWAY_TOKEN: "tok" });
+    const c = buildConfig(
+      { gateway: { mode: "embedded" } },
+      { PORT: "9999", REDIS_URL: "redis://127.0.0.1:1", OPENCLAW_GATEWAY_URL: "ws://127.0.0.1:18789", OPENCLAW_GATEWAY_TOKEN: "tok" },
+    );
     assert.equal(c.server.port, 9999);
     assert.equal(c.redis.url, "redis://127.0.0.1:1");
     assert.equal(c.gateway.mode, "remote");
@@ -74,19 +93,28 @@ describe("config", () => {
     writeFileSync(j, "{ // comment\n server: { port: 1234, }, }");
     assert.equal(loadConfig(j, {}).server.port, 1234);
     const y = join(dir, "c.yaml");
-    writeFileSync(y, "server:\n  port: 4321\nplugins:\n  entries:\n    webhooks:\n      config:\n        routes:\n          y: { sessionKey: s, secret: route-secret-0123456789 }\n");
+    writeFileSync(
+      y,
+      "server:\n  port: 4321\nplugins:\n  entries:\n    webhooks:\n      config:\n        routes:\n          y: { sessionKey: s, secret: route-secret-0123456789 }\n",
+    );
     const c = loadConfig(y, {});
     assert.equal(c.server.port, 4321);
     assert.equal(c.routes[0]?.path, "/plugins/webhooks/y");
     const bad = join(dir, "bad.json5");
     writeFileSync(bad, "{ server: ");
-    assert.throws(() => loadConfig(bad, {}), (err) => err instanceof ConfigError && err.message.startsWith(`${bad}: cannot parse`));
+    assert.throws(
+      () => loadConfig(bad, {}),
+      (err) => err instanceof ConfigError && err.message.startsWith(`${bad}: cannot parse`),
+    );
     assert.throws(() => loadConfig(join(dir, "missing.json5"), {}), /cannot read: ENOENT/);
   });
 
   test("the embedded default file is valid: one demo route, embedded Gateway, memory limits", () => {
     const c = loadConfig("config/default.json5", {});
-    assert.deepEqual(c.routes.map((r) => r.path), ["/plugins/webhooks/demo"]);
+    assert.deepEqual(
+      c.routes.map((r) => r.path),
+      ["/plugins/webhooks/demo"],
+    );
     assert.equal(c.gateway.mode, "embedded");
     assert.equal(c.redis.url, undefined);
   });

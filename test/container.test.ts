@@ -88,7 +88,9 @@ test("compose: the Gateway (bridge plugin, token auth), Redis with AOF and noevi
 
 test("compose: every file or folder a service builds from or mounts exists, and every secret it needs is required", () => {
   const missing: string[] = [];
-  for (const [name, svc] of Object.entries(compose.services as Record<string, { build?: string | { context: string; dockerfile?: string }; volumes?: string[]; environment?: Record<string, string> }>)) {
+  for (const [name, svc] of Object.entries(
+    compose.services as Record<string, { build?: string | { context: string; dockerfile?: string }; volumes?: string[]; environment?: Record<string, string> }>,
+  )) {
     if (svc.build) {
       const b = typeof svc.build === "string" ? { context: svc.build } : svc.build;
       if (!existsSync(b.context)) missing.push(`${name}: build context ${b.context}`);
@@ -102,7 +104,8 @@ test("compose: every file or folder a service builds from or mounts exists, and 
       } else assert.ok(host in (compose.volumes ?? {}), `${name}: named volume ${host} is declared`);
     }
     for (const [k, val] of Object.entries(svc.environment ?? {})) {
-      if (/TOKEN|SECRET|PASSWORD/.test(k) && typeof val === "string" && val.startsWith("${")) assert.match(val, /:\?/, `${name}.${k} must be set, not defaulted`);
+      if (/TOKEN|SECRET|PASSWORD/.test(k) && typeof val === "string" && val.startsWith("${"))
+        assert.match(val, /:\?/, `${name}.${k} must be set, not defaulted`);
     }
   }
   assert.deepEqual(missing, []);

@@ -36,7 +36,14 @@ before(async () => {
       circuitBreaker: { failureThreshold: 1_000, cooldownMs: 30_000, maxCooldownMs: 60_000 },
       endpoints: [
         { name: "crm", url: crm.url, secret: WHSEC, events: ["lead.*"] },
-        { name: "billing", url: `${billing.url}/hooks`, secret: WHSEC, events: ["invoice.*"], retry: { schedule: [] }, headers: { authorization: "Bearer billing-api-key-123" } },
+        {
+          name: "billing",
+          url: `${billing.url}/hooks`,
+          secret: WHSEC,
+          events: ["invoice.*"],
+          retry: { schedule: [] },
+          headers: { authorization: "Bearer billing-api-key-123" },
+        },
       ],
       inbound: { endpoints: { deploy: { agentId: "devops-agent", template: "deploy {{body.repo}}", auth: { scheme: "token", secret: INBOUND_TOKEN } } } },
     },

@@ -35,12 +35,16 @@ type Answer = { status: number; headers: Record<string, string | string[] | unde
 /** A raw request (node:http, so the socket's local address and every header can be chosen). */
 function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
+    const req = request(
+      url,
+      { method: opts.method ?? "GET", headers: opts.headers, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
     req.on("error", reject);
     req.end(opts.body);
   });
@@ -116,7 +120,10 @@ describe("sessions", () => {
     assert.equal(crossLogin.status, 403);
     assert.equal(crossLogin.cookie, undefined);
 
-    const replay = await send(`${svc.url}/admin/api/deliveries/x/replay`, { method: "POST", headers: { cookie: cookie!, "x-dashboard": "1", origin: otherSite } });
+    const replay = await send(`${svc.url}/admin/api/deliveries/x/replay`, {
+      method: "POST",
+      headers: { cookie: cookie!, "x-dashboard": "1", origin: otherSite },
+    });
     assert.equal(replay.status, 403);
     // The same page's own requests pass.
     assert.equal((await login(svc, ADMIN, { origin: svc.url, "sec-fetch-site": "same-origin" })).status, 303);

@@ -58,7 +58,12 @@ describe("deeply nested JSON bodies", () => {
 
   const surfaces = [
     { name: "POST /v1/events (data)", path: "/v1/events", secret: PUBLISH, body: (deep: string) => `{"type":"lead.qualified","data":{"x":${deep}}}` },
-    { name: "TaskFlow create_flow stateJson", path: "/hooks/a", secret: SECRET_A, body: (deep: string) => `{"action":"create_flow","goal":"g","stateJson":${deep}}` },
+    {
+      name: "TaskFlow create_flow stateJson",
+      path: "/hooks/a",
+      secret: SECRET_A,
+      body: (deep: string) => `{"action":"create_flow","goal":"g","stateJson":${deep}}`,
+    },
     { name: "inbound template endpoint", path: "/webhooks/inbound/deploy", secret: CI, body: (deep: string) => `{"repo":"my-app","deep":${deep}}` },
   ];
 
@@ -83,7 +88,9 @@ describe("deeply nested JSON bodies", () => {
     // The body's own object is level 1, so its field can hold MAX_JSON_DEPTH - 1 levels.
     const fits = nested(MAX_JSON_DEPTH - 1);
     const inString = JSON.stringify("[".repeat(10_000));
-    const events = await post(`${svc.url}/v1/events`, `{"type":"lead.qualified","data":{"s":${inString},"x":${nested(MAX_JSON_DEPTH - 2)}}}`, { secret: PUBLISH });
+    const events = await post(`${svc.url}/v1/events`, `{"type":"lead.qualified","data":{"s":${inString},"x":${nested(MAX_JSON_DEPTH - 2)}}}`, {
+      secret: PUBLISH,
+    });
     assert.equal(events.status, 202, events.text);
     await until(() => rx.received.length === 1);
     assert.equal(rx.received[0]!.verified, true);

@@ -130,7 +130,19 @@ describe("SSRF guard", () => {
   after(() => strictAgent.close());
 
   // Literal addresses are refused before any connection is attempted, so none of these is contacted.
-  for (const host of ["127.0.0.1", "[::1]", "[::ffff:169.254.169.254]", "0.0.0.0", "10.1.2.3", "100.64.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "[fe80::1]", "[fd00::1]"]) {
+  for (const host of [
+    "127.0.0.1",
+    "[::1]",
+    "[::ffff:169.254.169.254]",
+    "0.0.0.0",
+    "10.1.2.3",
+    "100.64.0.1",
+    "192.168.1.1",
+    "172.16.0.1",
+    "169.254.169.254",
+    "[fe80::1]",
+    "[fd00::1]",
+  ]) {
     test(`${host} is refused as ssrf_blocked`, async () => {
       const r = await attemptDelivery({ url: `http://${host}:9/`, body, headers: {}, timeoutMs: 500, dispatcher: strictAgent, guard: strict });
       assert.deepEqual([r.outcome, r.errorClass], ["retry", "ssrf_blocked"]);

@@ -26,7 +26,10 @@ let flaky: Awaited<ReturnType<typeof startReceiver>>;
 let silent: Server;
 
 const admin = async (path: string, init: RequestInit = {}) => {
-  const res = await fetch(`${svc.url}/admin/api${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers } });
+  const res = await fetch(`${svc.url}/admin/api${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN}`, ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers },
+  });
   return { status: res.status, json: (await res.json()) as any };
 };
 
@@ -52,7 +55,12 @@ before(async () => {
           name: "http500",
           url: `${rx.url}/hook`,
           ...once,
-          headers: { Authorization: "Bearer sk_live_supersecret", "x-api-token": "tok-123456", "x-from-env": "${DELIVERY_DETAIL_TEST_SECRET}", "x-plain": "visible" },
+          headers: {
+            Authorization: "Bearer sk_live_supersecret",
+            "x-api-token": "tok-123456",
+            "x-from-env": "${DELIVERY_DETAIL_TEST_SECRET}",
+            "x-plain": "visible",
+          },
         },
         { name: "refused", url: `http://127.0.0.1:${await freePort()}/`, ...once },
         { name: "hang", url: `http://127.0.0.1:${silentPort}/`, ...once, timeoutMs: 300 },
@@ -133,7 +141,13 @@ describe("a failing event's attempts", () => {
     assert.equal(got.headers.authorization, "Bearer sk_live_supersecret");
     assert.equal(got.headers["x-from-env"], ENV_SECRET);
     const stored = await svc.deps.redis!.hget(svc.deps.egress!.log.keys.record(d.id), "a1");
-    for (const secret of ["sk_live_supersecret", "tok-123456", ENV_SECRET, String(got.headers["webhook-signature"]).slice(3), String(got.headers["x-openclaw-signature"]).slice(7)]) {
+    for (const secret of [
+      "sk_live_supersecret",
+      "tok-123456",
+      ENV_SECRET,
+      String(got.headers["webhook-signature"]).slice(3),
+      String(got.headers["x-openclaw-signature"]).slice(7),
+    ]) {
       assert.ok(!stored!.includes(secret), `stored attempt holds ${secret}`);
     }
     assert.ok(Buffer.byteLength(stored!) < 6_000, `attempt record is ${Buffer.byteLength(stored!)} bytes`);
@@ -178,7 +192,10 @@ describe("a failing event's attempts", () => {
     assert.ok(s.http500.p50Ms > 0 && s.http500.p95Ms >= s.http500.p50Ms);
     assert.deepEqual([s.refused.attempts, s.refused.answered, s.refused.p50Ms, s.refused.successRate], [1, 0, null, 0]);
     const one = await admin("/endpoints/stats?endpoint=tls");
-    assert.deepEqual(one.json.result.stats.map((x: any) => x.endpoint), ["tls"]);
+    assert.deepEqual(
+      one.json.result.stats.map((x: any) => x.endpoint),
+      ["tls"],
+    );
     assert.equal((await admin("/endpoints/stats?endpoint=nope")).status, 404);
   });
 });
@@ -225,7 +242,10 @@ describe("inbound", () => {
       return run?.status === "ok";
     });
     const res = (await admin("/inbound")).json.result;
-    assert.deepEqual(res.endpoints.map((e: any) => [e.name, e.action, e.agentId, e.auth]), [["deploy", "agent", "devops-agent", "token"]]);
+    assert.deepEqual(
+      res.endpoints.map((e: any) => [e.name, e.action, e.agentId, e.auth]),
+      [["deploy", "agent", "devops-agent", "token"]],
+    );
     assert.equal(res.runsRecorded, true);
     assert.equal(run.endpoint, "deploy");
     assert.ok(run.startedAt <= run.endedAt);

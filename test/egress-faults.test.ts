@@ -17,7 +17,8 @@ const log = createLogger({ level: "silent" });
 const OWN_REDIS = process.env.REDIS_URL ? "REDIS_URL given: these tests must stop and restart their own Redis" : false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const egressFor = async (config: ReturnType<typeof configFrom>) => createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+const egressFor = async (config: ReturnType<typeof configFrom>) =>
+  createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
 
 describe("nothing lost", () => {
   test("a redis-server restart (AOF) in the middle of 1,000 published events: all 1,000 delivered", { skip: OWN_REDIS }, async () => {
@@ -25,7 +26,10 @@ describe("nothing lost", () => {
     const rx = await startReceiver({ secret: SECRET });
     const config = configFrom({
       redis: { url: redis.url, prefix: redis.prefix() },
-      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }] },
+      webhooks: {
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],
+      },
     });
     const egress = await egressFor(config);
     egress.startWorker();
@@ -33,7 +37,11 @@ describe("nothing lost", () => {
     try {
       let restart: Promise<void> | undefined;
       for (let i = 0; i < 1_000; i++) {
-        if (i === 300) restart = redis.stop().then(() => sleep(300)).then(() => redis.start());
+        if (i === 300)
+          restart = redis
+            .stop()
+            .then(() => sleep(300))
+            .then(() => redis.start());
         // A publisher that got an error (the API's 503) sends the same id again: the contract.
         for (;;) {
           try {

@@ -18,13 +18,17 @@ before(async () => {
 });
 after(() => redis.dispose());
 
-
 /** Egress instances sharing one prefix: the replicas of one deployment. */
 async function replicas(n: number, webhooks: Record<string, unknown>): Promise<Egress[]> {
   const config = configFrom({ redis: { url: redis.url, prefix: redis.prefix() }, webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], ...webhooks } as never });
   const out: Egress[] = [];
   for (let i = 0; i < n; i++) {
-    const e = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+    const e = await createEgress({
+      config,
+      secrets: createSecretResolver({ providers: {} }),
+      log,
+      connections: await openEgressConnections(config.redis.url!),
+    });
     e.startWorker();
     out.push(e);
   }
@@ -89,7 +93,10 @@ describe("failing endpoints do not clog the rest", () => {
       assert.equal(bad.received.length, whenOpened + 1, "exactly one probe");
       const ids = out.map((o) => o.deliveries.find((d) => d.endsWith("_bad"))!);
       const recs = await Promise.all(ids.map((id) => e!.log.get(id)));
-      assert.ok(recs.every((r) => r!.status === "pending"), "deliveries wait instead of failing");
+      assert.ok(
+        recs.every((r) => r!.status === "pending"),
+        "deliveries wait instead of failing",
+      );
       assert.ok(recs.reduce((n, r) => n + r!.attempts, 0) <= whenOpened + 1, "attempts were not burned while open");
       bad.setFallback({ status: 200 });
       await until(async () => (await Promise.all(ids.map((id) => e!.log.get(id)))).every((r) => r!.status === "delivered"), 10_000);

@@ -49,11 +49,27 @@ describe("events from the Gateway stream (recorded real frames, replayed)", () =
       await new Promise((r) => setTimeout(r, 500)); // room for a duplicate to show up
       const got = envelopes(rx);
       assert.equal(got.length, expected.size, `one delivery per event (got ${got.map((e) => e.type).join(", ")})`);
-      assert.ok(rx.received.every((r) => r.verified), "every delivery verifies with standardwebhooks");
+      assert.ok(
+        rx.received.every((r) => r.verified),
+        "every delivery verifies with standardwebhooks",
+      );
       const count = (type: string) => got.filter((e) => e.type === type).length;
       assert.deepEqual(
-        Object.fromEntries(["message.received", "message.sent", "session.created", "session.ended", "tool.called", "tool.completed", "error.occurred", "cron.finished"].map((t) => [t, count(t)])),
-        { "message.received": 6, "message.sent": 4, "session.created": 6, "session.ended": 2, "tool.called": 1, "tool.completed": 1, "error.occurred": 2, "cron.finished": 2 },
+        Object.fromEntries(
+          ["message.received", "message.sent", "session.created", "session.ended", "tool.called", "tool.completed", "error.occurred", "cron.finished"].map(
+            (t) => [t, count(t)],
+          ),
+        ),
+        {
+          "message.received": 6,
+          "message.sent": 4,
+          "session.created": 6,
+          "session.ended": 2,
+          "tool.called": 1,
+          "tool.completed": 1,
+          "error.occurred": 2,
+          "cron.finished": 2,
+        },
       );
       assert.ok(count("task.updated") >= 6);
       for (const e of got) assert.deepEqual(e.data, expected.get(e.id)?.data, `${e.type} ${e.id} as mapped from the recorded frames`);
@@ -151,17 +167,26 @@ describe("admin API: delivery log and replay", () => {
       await until(async () => (await e.log.get(b.deliveries[0]!))?.status === "failed");
       await until(async () => (await e.log.get(a.deliveries[0]!))?.status === "delivered");
       const failed = await admin("GET", "/deliveries?status=failed&endpoint=crm");
-      assert.deepEqual(failed.json.result.deliveries.map((d: any) => d.id), b.deliveries);
+      assert.deepEqual(
+        failed.json.result.deliveries.map((d: any) => d.id),
+        b.deliveries,
+      );
       assert.equal(failed.json.result.deliveries[0].lastErrorClass, "http_status");
       const byType = await admin("GET", "/deliveries?eventType=lead.qualified");
-      assert.deepEqual(byType.json.result.deliveries.map((d: any) => d.id), a.deliveries);
+      assert.deepEqual(
+        byType.json.result.deliveries.map((d: any) => d.id),
+        a.deliveries,
+      );
       assert.equal((await admin("GET", "/deliveries?since=1h")).json.result.deliveries.length, 2);
       assert.equal((await admin("GET", `/deliveries?since=${Date.now() + 60_000}`)).json.result.deliveries.length, 0);
       assert.equal((await admin("GET", "/deliveries?status=lost")).status, 400);
       const one = await admin("GET", `/deliveries/${b.deliveries[0]}`);
       assert.deepEqual(
         one.json.result.delivery.attemptLog.map((x: any) => [x.attempt, x.trigger, x.status, x.responseBody]),
-        [[1, "scheduled", 500, "no"], [2, "scheduled", 500, "still no"]],
+        [
+          [1, "scheduled", 500, "no"],
+          [2, "scheduled", 500, "still no"],
+        ],
       );
       assert.equal((await admin("GET", "/deliveries/dlv_nope")).status, 404);
       const eps = await admin("GET", "/endpoints");

@@ -24,11 +24,15 @@ async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> 
     redis: { url: redis.url, prefix: redis.prefix() },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], instanceId: "test-instance", endpoints: endpoints as never },
   });
-  const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+  const egress = await createEgress({
+    config,
+    secrets: createSecretResolver({ providers: {} }),
+    log,
+    connections: await openEgressConnections(config.redis.url!),
+  });
   egress.startWorker();
   return egress;
 }
-
 
 /** Seed 002's verification function. */
 const seedVerify = (payload: string, signature: string, timestamp: string, secret: string) =>
@@ -69,9 +73,15 @@ describe("egress: publish → BullMQ → signed delivery", () => {
     const egress = await egressFor([{ name: "main", url: rx.url, secret: SECRET, events: ["lead.*"] }]);
     try {
       const outs = await Promise.all(Array.from({ length: 10 }, (_, n) => egress.publish({ type: "lead.qualified", data: { n }, id: "lead-77" })));
-      assert.deepEqual(outs.map((o) => o.id), Array(10).fill("lead-77"));
+      assert.deepEqual(
+        outs.map((o) => o.id),
+        Array(10).fill("lead-77"),
+      );
       assert.equal(outs.filter((o) => !o.duplicate).length, 1);
-      assert.deepEqual(outs.filter((o) => o.duplicate).map((o) => o.deliveries.length), Array(9).fill(0));
+      assert.deepEqual(
+        outs.filter((o) => o.duplicate).map((o) => o.deliveries.length),
+        Array(9).fill(0),
+      );
       await until(() => rx.received.length >= 1);
       await new Promise((r) => setTimeout(r, 300)); // room for a second delivery to show up
       assert.equal(rx.received.length, 1);
@@ -81,7 +91,11 @@ describe("egress: publish → BullMQ → signed delivery", () => {
       const r = new Redis(redis.url);
       try {
         const keys = await r.keys("*lead-77*");
-        assert.deepEqual(keys.filter((k) => !/:(event|delivery|bull:[^:]+):/.test(k)), [], `keys naming the id: ${keys.join(", ")}`);
+        assert.deepEqual(
+          keys.filter((k) => !/:(event|delivery|bull:[^:]+):/.test(k)),
+          [],
+          `keys naming the id: ${keys.join(", ")}`,
+        );
         assert.equal(keys.filter((k) => /:event:lead-77$/.test(k)).length, 1);
       } finally {
         r.disconnect();
@@ -124,10 +138,20 @@ describe("egress: publish → BullMQ → signed delivery", () => {
       assert.ok(gap2 >= 960 && gap2 <= 1_800, `second retry after ${gap2} ms (1.2 s ± 20%)`);
       assert.equal(new Set(rx.received.map((r) => r.headers["webhook-id"])).size, 1, "webhook-id stable");
       assert.ok(Number(c!.headers["webhook-timestamp"]) > Number(a!.headers["webhook-timestamp"]), "timestamp fresh per attempt");
-      assert.ok(rx.received.every((r) => r.verified), "every attempt verifies");
+      assert.ok(
+        rx.received.every((r) => r.verified),
+        "every attempt verifies",
+      );
       await until(async () => (await egress.log.get(out.deliveries[0]!))?.status === "delivered");
       const rec = await egress.log.get(out.deliveries[0]!);
-      assert.deepEqual(rec?.attemptLog.map((x) => [x.attempt, x.status, x.errorClass ?? null]), [[1, 500, "http_status"], [2, 500, "http_status"], [3, 200, null]]);
+      assert.deepEqual(
+        rec?.attemptLog.map((x) => [x.attempt, x.status, x.errorClass ?? null]),
+        [
+          [1, 500, "http_status"],
+          [2, 500, "http_status"],
+          [3, 200, null],
+        ],
+      );
       assert.ok(rec!.attemptLog[0]!.nextAttemptAt! > rec!.attemptLog[0]!.at);
     } finally {
       await egress.close();
@@ -252,7 +276,9 @@ describe("POST /v1/events", () => {
 
   // No worker here: a BullMQ worker whose Redis restarted can take its whole grace period to
   // close (see the note on #4); this test is about the publish answer.
-  test("503 storage_unavailable while Redis is away, 202 again once it is back", { skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false }, async () => {
+  test("503 storage_unavailable while Redis is away, 202 again once it is back", {
+    skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false,
+  }, async () => {
     const { post } = await import("./support/service.js");
     const svc = await serviceWith("http://127.0.0.1:9/");
     const url = `${svc.url}/v1/events`;

@@ -15,7 +15,9 @@ describe(`embedded runtime against the recorded ${fixture.gateway} plugin answer
   let svc: TestService;
   before(async () => {
     svc = await startService({
-      routes: Object.fromEntries(SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `/hooks/${routeOf(n)}`, sessionKey: session(routeOf(n)), secret: DIFF_SECRET }])),
+      routes: Object.fromEntries(
+        SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `/hooks/${routeOf(n)}`, sessionKey: session(routeOf(n)), secret: DIFF_SECRET }]),
+      ),
     });
     assert.equal(svc.deps.config.gateway.mode, "embedded");
   });

@@ -24,7 +24,11 @@ describe("webhooks_emit: what an agent may fire", () => {
   });
 
   test("refused, with the reason the agent is told: reserved families, outside the allow-list, bad names, bad or large data", () => {
-    const refused = (params: unknown, re: RegExp, c = cfg()) => assert.throws(() => eventFor(params, c), (e: Error) => e instanceof EmitRefused && re.test(e.message));
+    const refused = (params: unknown, re: RegExp, c = cfg()) =>
+      assert.throws(
+        () => eventFor(params, c),
+        (e: Error) => e instanceof EmitRefused && re.test(e.message),
+      );
     refused({ type: "message.sent" }, /sends itself; an agent cannot fire it/);
     refused({ type: "flow.finished" }, /cannot fire it/);
     refused({ type: "message.sent" }, /cannot fire it/, cfg({ emit: { allow: ["*"] } }));
@@ -89,9 +93,17 @@ describe("webhooks_emit against the service (real sockets, real Redis)", () => {
   test("a wrong token, a service that is away, a refusal: a tool error that says which", async () => {
     const wrong = createEmitTool(ctx, readEmitConfig({ service: { url: svc.url, token: "nope" } }), async (t: string) => t);
     await assert.rejects(wrong.execute("c1", { type: "lead.qualified" }), /refused the plugin's token \(401\)/);
-    const away = createEmitTool(ctx, readEmitConfig({ service: { url: `http://127.0.0.1:${await freePort()}`, token: PUBLISH, timeoutMs: 500 } }), async (t: string) => t);
+    const away = createEmitTool(
+      ctx,
+      readEmitConfig({ service: { url: `http://127.0.0.1:${await freePort()}`, token: PUBLISH, timeoutMs: 500 } }),
+      async (t: string) => t,
+    );
     await assert.rejects(away.execute("c2", { type: "lead.qualified" }), /cannot be reached \(ECONNREFUSED\); the event was not sent/);
-    const unresolved = createEmitTool(ctx, readEmitConfig({ service: { url: svc.url, token: { source: "env", id: "NOT_SET_ANYWHERE" } } }), async () => undefined);
+    const unresolved = createEmitTool(
+      ctx,
+      readEmitConfig({ service: { url: svc.url, token: { source: "env", id: "NOT_SET_ANYWHERE" } } }),
+      async () => undefined,
+    );
     await assert.rejects(unresolved.execute("c3", { type: "lead.qualified" }), /service token does not resolve/);
     const none = createEmitTool(ctx, readEmitConfig({}), async (t: string) => t);
     await assert.rejects(none.execute("c4", { type: "lead.qualified" }), /no service configured/);
@@ -99,7 +111,11 @@ describe("webhooks_emit against the service (real sockets, real Redis)", () => {
 
   test("over the rate: refused until the window moves", async () => {
     const rateCtx = { ...ctx, sessionKey: "agent:sales:rate" };
-    const t = createEmitTool(rateCtx, readEmitConfig({ service: { url: svc.url, token: PUBLISH }, emit: { perSession: { max: 2, windowMs: 60_000 } } }), async (x: string) => x);
+    const t = createEmitTool(
+      rateCtx,
+      readEmitConfig({ service: { url: svc.url, token: PUBLISH }, emit: { perSession: { max: 2, windowMs: 60_000 } } }),
+      async (x: string) => x,
+    );
     await t.execute("r1", { type: "intent.detected" });
     await t.execute("r2", { type: "intent.detected" });
     await assert.rejects(t.execute("r3", { type: "intent.detected" }), /rate limit: at most 2 events per 60 s in this session/);

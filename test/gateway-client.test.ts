@@ -80,7 +80,15 @@ describe("Gateway client against the fake Gateway", () => {
 
   test("subscribeSessions: sessions.subscribe on every connect and reconnect, so session.* frames keep coming", async () => {
     const plain = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1" });
-    const client = createGatewayClient({ url: gw.url, token: async () => TOKEN, log, version: "1", reconnectBaseMs: 20, reconnectMaxMs: 50, subscribeSessions: true });
+    const client = createGatewayClient({
+      url: gw.url,
+      token: async () => TOKEN,
+      log,
+      version: "1",
+      reconnectBaseMs: 20,
+      reconnectMaxMs: 50,
+      subscribeSessions: true,
+    });
     await plain.start();
     await client.start();
     const subscribes = () => gw.frames.filter((f) => f.method === "sessions.subscribe").length;
@@ -179,7 +187,10 @@ describe("Gateway outage", () => {
     assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
     // All eight in-flight slots are free: eight concurrent calls succeed.
     const burst = await Promise.all(Array.from({ length: 8 }, () => post(`${svc.url}/hooks/a`, list, { secret: SECRET_A })));
-    assert.deepEqual(burst.map((r) => r.status), Array(8).fill(200));
+    assert.deepEqual(
+      burst.map((r) => r.status),
+      Array(8).fill(200),
+    );
   });
 
   test("a socket dropped mid-call fails that call with 503 instead of hanging", async () => {
@@ -192,7 +203,10 @@ describe("Gateway outage", () => {
   test("a Gateway unreachable at startup does not stop the service; it connects when the Gateway appears", async () => {
     const port = gw.port;
     await gw.stop();
-    const late = await startService({ routes: twoRoutes(), gateway: { url: `ws://127.0.0.1:${port}`, token: TOKEN, reconnectBaseMs: 50, reconnectMaxMs: 200 } });
+    const late = await startService({
+      routes: twoRoutes(),
+      gateway: { url: `ws://127.0.0.1:${port}`, token: TOKEN, reconnectBaseMs: 50, reconnectMaxMs: 200 },
+    });
     try {
       assert.equal((await post(`${late.url}/hooks/a`, list, { secret: SECRET_A })).status, 503);
       await gw.restart();

@@ -27,10 +27,14 @@ const endpoints = {
 function signed(body: unknown, id: string) {
   const text = JSON.stringify(body);
   const at = new Date();
-  return { text, headers: { "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(WHSEC).sign(id, at, text) } };
+  return {
+    text,
+    headers: { "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(WHSEC).sign(id, at, text) },
+  };
 }
 
-const agentCalls = (gw: { frames: { method: string; params?: any }[] }, key: string) => gw.frames.filter((f) => f.method === "agent" && f.params?.idempotencyKey === key).length;
+const agentCalls = (gw: { frames: { method: string; params?: any }[] }, key: string) =>
+  gw.frames.filter((f) => f.method === "agent" && f.params?.idempotencyKey === key).length;
 
 describe("inbound delivery ids while the first attempt is unfinished", () => {
   test("a slow first attempt that then fails: a retry meanwhile gets 409 with Retry-After, never success; the next retry starts the run", async () => {
@@ -115,7 +119,12 @@ describe("inbound delivery ids while the first attempt is unfinished", () => {
       const failed = await first;
       assert.ok(failed.status >= 500, failed.text);
       await redis.start();
-      await until(() => svc.deps.redis!.ping().then(() => true, () => false));
+      await until(() =>
+        svc.deps.redis!.ping().then(
+          () => true,
+          () => false,
+        ),
+      );
       const blocked = await post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
       assert.equal(blocked.status, 409, `the orphaned claim is still there (AOF) and still in progress: ${blocked.text}`);
       assert.notEqual(blocked.json.duplicate, true);
@@ -181,10 +190,15 @@ describe("TaskFlow Idempotency-Key: the same key reaches the Gateway", () => {
       redis: { url: shared.redis.url, prefix: shared.redis.prefix() },
       gateway: { url: gw.url, token: GW_TOKEN },
       idempotency: { leaseMs, waitMs: 0 },
-      plugins: { entries: { webhooks: { enabled: true, config: { routes: { orders: { path: "/hooks/orders", sessionKey: "agent:main:hook:orders", secret: SECRET_A } } } } } },
+      plugins: {
+        entries: {
+          webhooks: { enabled: true, config: { routes: { orders: { path: "/hooks/orders", sessionKey: "agent:main:hook:orders", secret: SECRET_A } } } },
+        },
+      },
     };
     let svc = await startServiceProcess(config);
-    const create = () => post(`${svc.url}/hooks/orders`, { action: "create_flow", goal: "ship order 42" }, { secret: SECRET_A, headers: { "idempotency-key": "order-42" } });
+    const create = () =>
+      post(`${svc.url}/hooks/orders`, { action: "create_flow", goal: "ship order 42" }, { secret: SECRET_A, headers: { "idempotency-key": "order-42" } });
     const flowsOf = async () => ((await gw.runtime.invoke("list_flows", { sessionKey: "agent:main:hook:orders" })) as { flows: { flowId: string }[] }).flows;
     const creates = () => gw.frames.filter((f) => f.method === "webhooksBridge.create_flow");
     try {
@@ -208,7 +222,11 @@ describe("TaskFlow Idempotency-Key: the same key reaches the Gateway", () => {
       assert.equal(creates().length, 2, "the retry did ask the Gateway");
       assert.equal(creates()[0]!.params.idempotencyKey, creates()[1]!.params.idempotencyKey, "with the same idempotencyKey");
       // Another key is another flow.
-      const other = await post(`${svc.url}/hooks/orders`, { action: "create_flow", goal: "ship order 43" }, { secret: SECRET_A, headers: { "idempotency-key": "order-43" } });
+      const other = await post(
+        `${svc.url}/hooks/orders`,
+        { action: "create_flow", goal: "ship order 43" },
+        { secret: SECRET_A, headers: { "idempotency-key": "order-43" } },
+      );
       assert.equal(other.status, 200, other.text);
       assert.equal((await flowsOf()).length, 2);
     } finally {
@@ -237,7 +255,10 @@ describe("keys that must not collide", () => {
       assert.equal(onAB.headers.get("idempotent-replayed"), null, "route a:b ran its own request");
       assert.notEqual(onAB.json.result.flow.flowId, onA.json.result.flow.flowId);
       const again = await post(`${svc.url}/hooks/ab`, body, { secret: SECRET_A, headers: { "idempotency-key": "K" } });
-      assert.deepEqual([again.json.routeId, again.json.result.flow.flowId, again.headers.get("idempotent-replayed")], ["a:b", onAB.json.result.flow.flowId, "true"]);
+      assert.deepEqual(
+        [again.json.routeId, again.json.result.flow.flowId, again.headers.get("idempotent-replayed")],
+        ["a:b", onAB.json.result.flow.flowId, "true"],
+      );
     } finally {
       await svc.close();
     }
@@ -260,10 +281,23 @@ describe("keys that must not collide", () => {
       const before = shared.gw.runsStarted();
       const send = (ep: string, id: string, n: number) => post(`${svc.url}/webhooks/inbound/${ep}`, { n }, { secret: CI, headers: { "webhook-id": id } });
       // Pairs that meet under a naive "endpoint:id" join, and ids that are hashed (space, unicode, long).
-      const cases: [string, string][] = [["a", "b:K"], ["b", "a:K"], ["a", "K"], ["b", "K"], ["a", "x y"], ["b", "x y"], ["a", "é:1"], ["a", "z".repeat(600)], ["b", "z".repeat(600)]];
+      const cases: [string, string][] = [
+        ["a", "b:K"],
+        ["b", "a:K"],
+        ["a", "K"],
+        ["b", "K"],
+        ["a", "x y"],
+        ["b", "x y"],
+        ["a", "é:1"],
+        ["a", "z".repeat(600)],
+        ["b", "z".repeat(600)],
+      ];
       const answers = [];
       for (const [i, [ep, id]] of cases.entries()) answers.push(await send(ep, id, i));
-      assert.ok(answers.every((a) => a.status === 202 && a.headers.get("idempotent-replayed") === null), answers.map((a) => a.text).join("\n"));
+      assert.ok(
+        answers.every((a) => a.status === 202 && a.headers.get("idempotent-replayed") === null),
+        answers.map((a) => a.text).join("\n"),
+      );
       assert.equal(new Set(answers.map((a) => a.json.runId)).size, cases.length, "one run each");
       assert.equal(shared.gw.runsStarted() - before, cases.length);
       const again = await send("a", "b:K", 0);

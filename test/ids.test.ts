@@ -75,11 +75,12 @@ async function setup(extra: Record<string, unknown> = {}) {
   });
   svc.deps.egress!.startWorker();
   const envelopes = new Map<number, { id: string; type: string; data: any }>();
-  const bodies = () => rx.received.map((r, i) => {
-    let e = envelopes.get(i);
-    if (!e) envelopes.set(i, (e = JSON.parse(r.body)));
-    return { r, e: e! };
-  });
+  const bodies = () =>
+    rx.received.map((r, i) => {
+      let e = envelopes.get(i);
+      if (!e) envelopes.set(i, (e = JSON.parse(r.body)));
+      return { r, e: e! };
+    });
   /** Waits until the event reached both endpoints, verified, under two distinct safe webhook-ids the log knows. */
   async function delivered(match: (e: { id: string; type: string; data: any }) => boolean) {
     const got = () => bodies().filter((x) => match(x.e));
@@ -131,7 +132,10 @@ describe("any id is safe", () => {
             refused++;
             assert.equal(r.status, 400, r.text);
             assert.equal(r.json.code, "invalid_request");
-            assert.ok(problems.some((p) => p.test(r.json.error)), `${JSON.stringify(raw)}: ${r.json.error}`);
+            assert.ok(
+              problems.some((p) => p.test(r.json.error)),
+              `${JSON.stringify(raw)}: ${r.json.error}`,
+            );
           } else {
             assert.equal(r.status, 202, r.text);
             assert.equal(r.json.id, raw.trim());
@@ -193,32 +197,44 @@ describe("any id is safe", () => {
       },
     });
     // Header values: what fetch can send (visible ASCII, spaces and tabs inside; it trims the ends).
-    const headerId = fc.string({ unit: fc.constantFrom("a", "Z", "0", ":", "_", "-", "/", " ", "\t", "~", "=", "+", ",", ";", '"'), minLength: 1, maxLength: 300 }).filter((s) => s.trim() !== "");
+    const headerId = fc
+      .string({ unit: fc.constantFrom("a", "Z", "0", ":", "_", "-", "/", " ", "\t", "~", "=", "+", ",", ";", '"'), minLength: 1, maxLength: 300 })
+      .filter((s) => s.trim() !== "");
     let n = 0;
     const seen = new Set<string>();
     const completed = (runId: string) => t.delivered((e) => e.type === "inbound.completed" && e.data.runId === runId);
     try {
       await fc.assert(
-        fc.asyncProperty(fc.oneof(anyId.map((id) => ({ via: "body" as const, id })), headerId.map((id) => ({ via: "header" as const, id }))), async ({ via, id }) => {
-          n++;
-          const send = (deliveryId: string, v = via) =>
-            post(`${t.svc.url}/webhooks/inbound/${v}`, { note: `n${n}`, ...(v === "body" ? { deliveryId } : {}) }, { secret: CI, headers: v === "header" ? { "x-delivery-id": deliveryId } : {} });
-          const key = `${via}:${via === "header" ? id.trim() : id}`;
-          const dedupes = !(via === "body" && id === "");
-          const repeat = dedupes && seen.has(key);
-          seen.add(key);
-          const first = await send(id);
-          assert.equal(first.status, 202, first.text);
-          assert.equal(first.headers.get("idempotent-replayed"), repeat ? "true" : null);
-          const again = await send(id);
-          assert.equal(again.status, 202, again.text);
-          if (!dedupes) assert.equal(again.json.duplicate, undefined, "no delivery id: nothing to dedupe on");
-          else assert.deepEqual([again.json.duplicate, again.json.runId, again.headers.get("idempotent-replayed")], [true, first.json.runId, "true"]);
-          await completed(first.json.runId);
-          const next = await send(`next-${n}`, "body");
-          assert.equal(next.status, 202, next.text);
-          await completed(next.json.runId);
-        }),
+        fc.asyncProperty(
+          fc.oneof(
+            anyId.map((id) => ({ via: "body" as const, id })),
+            headerId.map((id) => ({ via: "header" as const, id })),
+          ),
+          async ({ via, id }) => {
+            n++;
+            const send = (deliveryId: string, v = via) =>
+              post(
+                `${t.svc.url}/webhooks/inbound/${v}`,
+                { note: `n${n}`, ...(v === "body" ? { deliveryId } : {}) },
+                { secret: CI, headers: v === "header" ? { "x-delivery-id": deliveryId } : {} },
+              );
+            const key = `${via}:${via === "header" ? id.trim() : id}`;
+            const dedupes = !(via === "body" && id === "");
+            const repeat = dedupes && seen.has(key);
+            seen.add(key);
+            const first = await send(id);
+            assert.equal(first.status, 202, first.text);
+            assert.equal(first.headers.get("idempotent-replayed"), repeat ? "true" : null);
+            const again = await send(id);
+            assert.equal(again.status, 202, again.text);
+            if (!dedupes) assert.equal(again.json.duplicate, undefined, "no delivery id: nothing to dedupe on");
+            else assert.deepEqual([again.json.duplicate, again.json.runId, again.headers.get("idempotent-replayed")], [true, first.json.runId, "true"]);
+            await completed(first.json.runId);
+            const next = await send(`next-${n}`, "body");
+            assert.equal(next.status, 202, next.text);
+            await completed(next.json.runId);
+          },
+        ),
         { numRuns: 30 },
       );
       assert.equal((await t.svc.deps.egress!.parked.list()).total, 0, "nothing parked");
@@ -272,7 +288,10 @@ describe("any id from the Gateway's own frames", () => {
         }),
         { numRuns: RUNS },
       );
-      assert.ok(rx.received.every((r) => r.verified), "every delivery verifies with standardwebhooks");
+      assert.ok(
+        rx.received.every((r) => r.verified),
+        "every delivery verifies with standardwebhooks",
+      );
       assert.equal((await svc.deps.egress!.parked.list()).total, 0, "nothing parked");
     } finally {
       await svc.close();

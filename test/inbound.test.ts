@@ -95,7 +95,10 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
       const good = await post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
       assert.equal(good.status, 202, good.text);
       assert.equal(agentCalls().at(-1)!.params.message, "Alert received: Disk full - Severity: high");
-      const media = await post(`${svc.url}/webhooks/inbound/deploy`, "x=1", { secret: CI_TOKEN, headers: { "content-type": "application/x-www-form-urlencoded" } });
+      const media = await post(`${svc.url}/webhooks/inbound/deploy`, "x=1", {
+        secret: CI_TOKEN,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
       assert.equal(media.status, 415);
       const badJson = await post(`${svc.url}/webhooks/inbound/deploy`, "{nope", { secret: CI_TOKEN });
       assert.equal(badJson.status, 400);
@@ -117,7 +120,10 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
       const s = signed({ title: "Disk full", severity: "high" }, "msg_dup_1");
       const answers = await Promise.all(Array.from({ length: 50 }, () => post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers })));
       assert.equal(agentCalls().length - before, 1, "one Gateway call");
-      assert.ok(answers.every((a) => a.status === 202), answers.map((a) => a.status).join(","));
+      assert.ok(
+        answers.every((a) => a.status === 202),
+        answers.map((a) => a.status).join(","),
+      );
       const started = answers.filter((a) => a.headers.get("idempotent-replayed") === null);
       const dups = answers.filter((a) => a.headers.get("idempotent-replayed") === "true" && a.json.duplicate === true);
       assert.equal(started.length, 1);
@@ -125,7 +131,10 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
       assert.equal(new Set(answers.map((a) => a.json.runId)).size, 1, "every copy hears of the one run");
       // A late retry gets the first run's answer again.
       const late = await post(`${svc.url}/webhooks/inbound/alert`, s.text, { headers: s.headers });
-      assert.deepEqual([late.status, late.json.duplicate, late.json.runId, late.headers.get("idempotent-replayed")], [202, true, started[0]!.json.runId, "true"]);
+      assert.deepEqual(
+        [late.status, late.json.duplicate, late.json.runId, late.headers.get("idempotent-replayed")],
+        [202, true, started[0]!.json.runId, "true"],
+      );
     } finally {
       await svc.close();
     }
@@ -223,10 +232,17 @@ describe("Idempotency-Key on the TaskFlow routes", () => {
         Array.from({ length: 50 }, () => post(`${svc.url}/hooks/a`, body, { secret: SECRET_A, headers: { "idempotency-key": "order-42" } })),
       );
       assert.equal(creates() - before, 1, "one Gateway call");
-      assert.ok(answers.every((a) => a.status === 200), answers.map((a) => a.status).join(","));
+      assert.ok(
+        answers.every((a) => a.status === 200),
+        answers.map((a) => a.status).join(","),
+      );
       assert.equal(new Set(answers.map((a) => a.json.result.flow.flowId)).size, 1);
       assert.equal(answers.filter((a) => a.headers.get("idempotent-replayed") === "true").length, 49);
-      const other = await post(`${svc.url}/hooks/a`, { action: "create_flow", goal: "something else" }, { secret: SECRET_A, headers: { "idempotency-key": "order-42" } });
+      const other = await post(
+        `${svc.url}/hooks/a`,
+        { action: "create_flow", goal: "something else" },
+        { secret: SECRET_A, headers: { "idempotency-key": "order-42" } },
+      );
       assert.deepEqual([other.status, other.json.code], [409, "idempotency_conflict"]);
       // Keys are per route; without a key every request runs.
       const b = await post(`${svc.url}/hooks/b`, body, { secret: "secret-route-b-0123456789", headers: { "idempotency-key": "order-42" } });

@@ -62,7 +62,16 @@ describe("Redis in-flight leases", () => {
     try {
       // Hold the only slot on instance one with an unfinished body.
       const body = '{"action":"list_flows"}';
-      const holder = rawRequest(one.server.port, [head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": body.length }), body.slice(0, 10), { pauseMs: 400 }, body.slice(10)], { timeoutMs: 5_000 });
+      const holder = rawRequest(
+        one.server.port,
+        [
+          head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": body.length }),
+          body.slice(0, 10),
+          { pauseMs: 400 },
+          body.slice(10),
+        ],
+        { timeoutMs: 5_000 },
+      );
       await new Promise((r) => setTimeout(r, 150));
       const blocked = await post(`${two.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A });
       assert.equal(blocked.status, 429);
@@ -106,7 +115,11 @@ describe("Redis in-flight leases", () => {
       });
       // Two requests take both leases and hang mid-body; then the process is killed.
       const hang = () =>
-        rawRequest(port, [head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": 50 }), "{", { pauseMs: 10_000 }], { timeoutMs: 10_000 }).catch(() => undefined);
+        rawRequest(
+          port,
+          [head("/hooks/a", { "content-type": "application/json", authorization: `Bearer ${SECRET_A}`, "content-length": 50 }), "{", { pauseMs: 10_000 }],
+          { timeoutMs: 10_000 },
+        ).catch(() => undefined);
       void hang();
       void hang();
       const r = new Redis(redis.url);
@@ -137,7 +150,9 @@ describe("Redis in-flight leases", () => {
     }
   });
 
-  test("Redis unavailable → 503 limits_unavailable, and service resumes when Redis is back", { skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false }, async () => {
+  test("Redis unavailable → 503 limits_unavailable, and service resumes when Redis is back", {
+    skip: process.env.REDIS_URL ? "REDIS_URL given: this test must stop its own Redis" : false,
+  }, async () => {
     const svc = await startService({ routes: twoRoutes(), redis: { url: redis.url, prefix: redis.prefix() } });
     try {
       assert.equal((await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status, 200);
@@ -214,13 +229,27 @@ describe("limit stores agree", () => {
         // store sends them at the turn's end, one script call per key.
         const burst = await Promise.all([...Array.from({ length: 9 }, () => store.acquire("burst", limits)), store.acquire("calm", limits)]);
         const verdicts = burst.map((r) => (r.ok ? "ok" : r.reason));
-        assert.deepEqual(verdicts, ["ok", "ok", "ok", "in_flight_limited", "in_flight_limited", "in_flight_limited", "rate_limited", "rate_limited", "rate_limited", "ok"]);
+        assert.deepEqual(verdicts, [
+          "ok",
+          "ok",
+          "ok",
+          "in_flight_limited",
+          "in_flight_limited",
+          "in_flight_limited",
+          "rate_limited",
+          "rate_limited",
+          "rate_limited",
+          "ok",
+        ]);
         const limited = burst[6]!;
         assert.ok(!limited.ok && limited.reason === "rate_limited" && limited.retryAfterMs > 0 && limited.retryAfterMs <= 60_000);
         if (conn) assert.equal((await scriptCalls(conn)) - evalsBefore, 2, "one script call per key for the whole burst");
         // A second burst on the other key sees the first one's lease: two more fit under 3 in flight.
         const next = await Promise.all([store.acquire("calm", limits), store.acquire("calm", limits), store.acquire("calm", limits)]);
-        assert.deepEqual(next.map((r) => (r.ok ? "ok" : r.reason)), ["ok", "ok", "in_flight_limited"]);
+        assert.deepEqual(
+          next.map((r) => (r.ok ? "ok" : r.reason)),
+          ["ok", "ok", "in_flight_limited"],
+        );
         for (const r of [...burst, ...next]) if (r.ok) await r.release();
       } finally {
         conn?.disconnect();

@@ -59,8 +59,12 @@ test("every log line at trace level, across ingress, inbound, publish, admin, eg
     const text = JSON.stringify({ title: "t" });
     const at = new Date();
     sig = new Webhook(WHSEC).sign("msg_1", at, text);
-    await post(`${svc.url}/webhooks/inbound/alert`, text, { headers: { "webhook-id": "msg_1", "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": sig } });
-    await post(`${svc.url}/webhooks/inbound/alert`, text.replace("t", "x"), { headers: { "webhook-id": "msg_2", "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": sig } });
+    await post(`${svc.url}/webhooks/inbound/alert`, text, {
+      headers: { "webhook-id": "msg_1", "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": sig },
+    });
+    await post(`${svc.url}/webhooks/inbound/alert`, text.replace("t", "x"), {
+      headers: { "webhook-id": "msg_2", "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": sig },
+    });
     await fetch(`${svc.url}/admin/api/deliveries`, { headers: { authorization: `Bearer ${ADMIN}` } });
     await fetch(`${svc.url}/admin/api/deliveries`, { headers: { authorization: `Bearer ${WRONG}` } });
     await fetch(`${svc.url}/dashboard/login`, { method: "POST", body: `token=${WRONG}`, headers: { "content-type": "application/x-www-form-urlencoded" } });
@@ -71,7 +75,10 @@ test("every log line at trace level, across ingress, inbound, publish, admin, eg
     await rx.close();
   }
   assert.ok(lines.length >= 13, `captured ${lines.length} lines`);
-  assert.ok(lines.some((l) => l.includes('"msg":"request"') && l.includes('"code":"unauthorized"')), "request lines are there");
+  assert.ok(
+    lines.some((l) => l.includes('"msg":"request"') && l.includes('"code":"unauthorized"')),
+    "request lines are there",
+  );
   const signatures = rx.received.flatMap((r) => [r.headers["webhook-signature"], r.headers["x-openclaw-signature"]].map(String));
   const forbidden = [GW_TOKEN, PUBLISH, ADMIN, CI, WHSEC, WHSEC.slice(6), WRONG, SECRET_A, SECRET_B, sig, sig.slice(3), ...signatures, "Bearer "];
   for (const line of lines) {

@@ -46,7 +46,8 @@ describe("metrics", () => {
       for (let i = 0; i < 3; i++) assert.equal((await post(`${svc.url}/hooks/a`, { action: "create_flow", goal: `g${i}` }, { secret: SECRET_A })).status, 200);
       assert.equal((await post(`${svc.url}/hooks/a`, { action: "get_flow", flowId: "nope" }, { secret: SECRET_A })).status, 200);
       assert.equal((await post(`${svc.url}/hooks/a`, { action: "create_flow", goal: "x" }, { secret: "wrong" })).status, 401);
-      for (let i = 0; i < 2; i++) assert.equal((await post(`${svc.url}/hooks/a`, "x", { secret: SECRET_A, headers: { "content-type": "text/plain" } })).status, 415);
+      for (let i = 0; i < 2; i++)
+        assert.equal((await post(`${svc.url}/hooks/a`, "x", { secret: SECRET_A, headers: { "content-type": "text/plain" } })).status, 415);
       for (let i = 0; i < 2; i++) assert.equal((await post(`${svc.url}/v1/events`, { type: "lead.qualified", data: { i } }, { secret: PUBLISH })).status, 202);
       // The first delivery fails once (500), then both are delivered.
       await until(async () => (await svc.deps.egress!.log.list({ status: "delivered", endpoint: "crm" })).length === 2);
@@ -78,7 +79,9 @@ describe("metrics", () => {
 });
 
 describe("health", () => {
-  test("/readyz goes 503 within seconds of Redis stopping and 200 when it is back; it names the failing check", { skip: process.env.REDIS_URL ? "REDIS_URL given" : false }, async () => {
+  test("/readyz goes 503 within seconds of Redis stopping and 200 when it is back; it names the failing check", {
+    skip: process.env.REDIS_URL ? "REDIS_URL given" : false,
+  }, async () => {
     const own = await startRedis();
     const svc = await startService({
       redis: { url: own.url, prefix: own.prefix() },
@@ -106,7 +109,9 @@ describe("health", () => {
     }
   });
 
-  test("startup refuses a Redis whose maxmemory-policy evicts any key, naming shared.redis.url", { skip: process.env.REDIS_URL ? "REDIS_URL given" : false }, async () => {
+  test("startup refuses a Redis whose maxmemory-policy evicts any key, naming shared.redis.url", {
+    skip: process.env.REDIS_URL ? "REDIS_URL given" : false,
+  }, async () => {
     const lru = await startRedis({ args: ["--maxmemory-policy", "allkeys-lru"] });
     try {
       await assert.rejects(

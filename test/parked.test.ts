@@ -95,7 +95,10 @@ describe("parked events", () => {
     assert.equal(list.status, 200);
     assert.equal(list.json.result.total, 1);
     const [entry] = list.json.result.parked;
-    assert.deepEqual([entry.parkedId, entry.eventId, entry.type, entry.source, entry.replayable, entry.storedIn, entry.times], [pk, id, "cron.finished", "gateway", true, "redis", 1]);
+    assert.deepEqual(
+      [entry.parkedId, entry.eventId, entry.type, entry.source, entry.replayable, entry.storedIn, entry.times],
+      [pk, id, "cron.finished", "gateway", true, "redis", 1],
+    );
     assert.match(entry.reason, /WRONGTYPE/);
     assert.equal(entry.data, undefined, "the list leaves the data out");
     assert.deepEqual((await admin("GET", `/parked/${encodeURIComponent(pk)}`)).json.result.parked.data, { jobId: "job-7" });
@@ -105,7 +108,10 @@ describe("parked events", () => {
     assert.match(table.out, /^ID\s+EVENT ID\s+TYPE\s+SOURCE\s+PARKED\s+TIMES\s+REASON/);
     assert.ok(table.out.includes(pk) && table.out.includes("WRONGTYPE"));
     const json = await cli(["parked", "list", "--json"]);
-    assert.deepEqual(JSON.parse(json.out).parked.map((p: any) => p.eventId), [id]);
+    assert.deepEqual(
+      JSON.parse(json.out).parked.map((p: any) => p.eventId),
+      [id],
+    );
     const show = await cli(["parked", "show", pk]);
     assert.equal(show.code, 0, show.err);
     assert.match(show.out, /replay\s+possible/);
@@ -164,11 +170,17 @@ describe("parked events", () => {
     const r = await post(`${svc.url}/v1/events`, { type: "lead.qualified", data: {}, id: "both-fail" }, { secret: PUBLISH });
     assert.deepEqual([r.status, r.json.code], [503, "storage_unavailable"]);
     let list = (await admin("GET", "/parked")).json.result;
-    assert.deepEqual(list.parked.map((p: any) => [p.eventId, p.storedIn]), [["both-fail", "memory"]]);
+    assert.deepEqual(
+      list.parked.map((p: any) => [p.eventId, p.storedIn]),
+      [["both-fail", "memory"]],
+    );
     assert.equal(await metric("events_parked"), 1);
     await probe.del(`${P}parked:items`);
     list = (await admin("GET", "/parked")).json.result;
-    assert.deepEqual(list.parked.map((p: any) => [p.eventId, p.storedIn]), [["both-fail", "redis"]]);
+    assert.deepEqual(
+      list.parked.map((p: any) => [p.eventId, p.storedIn]),
+      [["both-fail", "redis"]],
+    );
     assert.equal(await probe.hexists(`${P}parked:items`, "pk_both-fail"), 1);
     await cure("both-fail");
     assert.equal((await admin("POST", "/parked/pk_both-fail/replay")).status, 202);

@@ -20,11 +20,22 @@ function spies() {
       calls.acquire++;
       const r = await inner.acquire(key, limits);
       if (!r.ok) return r;
-      return { ok: true, release: async () => { calls.released++; await r.release(); } };
+      return {
+        ok: true,
+        release: async () => {
+          calls.released++;
+          await r.release();
+        },
+      };
     },
   };
   const real = createSecretResolver({ providers: {} });
-  const secrets: SecretResolver = { resolve: (i) => { calls.resolve++; return real.resolve(i); } };
+  const secrets: SecretResolver = {
+    resolve: (i) => {
+      calls.resolve++;
+      return real.resolve(i);
+    },
+  };
   return { calls, limitStore, secrets };
 }
 
@@ -59,11 +70,44 @@ describe("pipeline stages, in the seed's order", () => {
     headers?: Record<string, string>;
     reached: { acquire: number; resolve: number };
   }[] = [
-    { name: "GET → 405 with Allow: POST", init: { method: "GET" }, status: 405, code: "method_not_allowed", headers: { allow: "POST", connection: "close" }, reached: { acquire: 0, resolve: 0 } },
-    { name: "PUT with a wrong secret → 405, not 401", init: { method: "PUT", secret: "nope" }, status: 405, code: "method_not_allowed", reached: { acquire: 0, resolve: 0 } },
-    { name: "text/plain → 415", init: { ct: "text/plain" }, status: 415, code: "unsupported_media_type", headers: { connection: "close" }, reached: { acquire: 0, resolve: 0 } },
-    { name: "no content type and a wrong secret → 415, not 401", init: { ct: null, secret: "wrong" }, status: 415, code: "unsupported_media_type", reached: { acquire: 0, resolve: 0 } },
-    { name: "wrong secret → 401", init: { secret: "wrong" }, status: 401, code: "unauthorized", headers: { connection: "close" }, reached: { acquire: 1, resolve: 1 } },
+    {
+      name: "GET → 405 with Allow: POST",
+      init: { method: "GET" },
+      status: 405,
+      code: "method_not_allowed",
+      headers: { allow: "POST", connection: "close" },
+      reached: { acquire: 0, resolve: 0 },
+    },
+    {
+      name: "PUT with a wrong secret → 405, not 401",
+      init: { method: "PUT", secret: "nope" },
+      status: 405,
+      code: "method_not_allowed",
+      reached: { acquire: 0, resolve: 0 },
+    },
+    {
+      name: "text/plain → 415",
+      init: { ct: "text/plain" },
+      status: 415,
+      code: "unsupported_media_type",
+      headers: { connection: "close" },
+      reached: { acquire: 0, resolve: 0 },
+    },
+    {
+      name: "no content type and a wrong secret → 415, not 401",
+      init: { ct: null, secret: "wrong" },
+      status: 415,
+      code: "unsupported_media_type",
+      reached: { acquire: 0, resolve: 0 },
+    },
+    {
+      name: "wrong secret → 401",
+      init: { secret: "wrong" },
+      status: 401,
+      code: "unauthorized",
+      headers: { connection: "close" },
+      reached: { acquire: 1, resolve: 1 },
+    },
     { name: "no secret → 401", init: { secret: null }, status: 401, code: "unauthorized", reached: { acquire: 1, resolve: 1 } },
     { name: "bad JSON → 400", init: { body: "{nope" }, status: 400, code: "invalid_request", reached: { acquire: 1, resolve: 1 } },
     { name: "empty body → 400", init: { body: "" }, status: 400, code: "invalid_request", reached: { acquire: 1, resolve: 1 } },
@@ -189,14 +233,25 @@ describe("pipeline over real sockets", () => {
 
   test("a chunked body is counted and cut off at the limit → 413", async () => {
     const big = JSON.stringify({ action: "create_flow", goal: "x".repeat(2000) });
-    const res = await rawRequest(svc.server.port, [head("/hooks/a", { ...auth, "transfer-encoding": "chunked" }), chunk(big.slice(0, 900)), chunk(big.slice(900)), lastChunk]);
+    const res = await rawRequest(svc.server.port, [
+      head("/hooks/a", { ...auth, "transfer-encoding": "chunked" }),
+      chunk(big.slice(0, 900)),
+      chunk(big.slice(900)),
+      lastChunk,
+    ]);
     assert.equal(res.status, 413);
     assert.equal(JSON.parse(res.body).code, "payload_too_large");
   });
 
   test("a chunked body under the limit is accepted", async () => {
     const body = JSON.stringify({ action: "create_flow", goal: "chunked" });
-    const res = await rawRequest(svc.server.port, [head("/hooks/a", { ...auth, "transfer-encoding": "chunked", connection: "close" }), chunk(body.slice(0, 10)), { pauseMs: 50 }, chunk(body.slice(10)), lastChunk]);
+    const res = await rawRequest(svc.server.port, [
+      head("/hooks/a", { ...auth, "transfer-encoding": "chunked", connection: "close" }),
+      chunk(body.slice(0, 10)),
+      { pauseMs: 50 },
+      chunk(body.slice(10)),
+      lastChunk,
+    ]);
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).result.flow.goal, "chunked");
   });
@@ -215,7 +270,8 @@ describe("pipeline over real sockets", () => {
   });
 
   test("in-flight limit: a third concurrent request from one client → 429; aborted requests give their slots back", async () => {
-    const slow = () => rawRequest(svc.server.port, [head("/hooks/a", { ...auth, "content-length": 100 }), "{", { pauseMs: 400 }], { timeoutMs: 300 }).catch(() => undefined);
+    const slow = () =>
+      rawRequest(svc.server.port, [head("/hooks/a", { ...auth, "content-length": 100 }), "{", { pauseMs: 400 }], { timeoutMs: 300 }).catch(() => undefined);
     // Two clients hold the two slots with unfinished bodies, then abort (socket destroyed at 300 ms).
     const holders = [slow(), slow()];
     await new Promise((r) => setTimeout(r, 100));

@@ -17,16 +17,38 @@ const webhooksWith = (extra: Record<string, unknown> = {}) =>
 
 /** Every type the service emits itself (README's event table, flow lifecycle, inbound, egress). */
 const SYSTEM_TYPES = [
-  "message.received", "message.sent", "tool.called", "tool.completed", "session.created", "session.ended",
-  "error.occurred", "cron.finished", "task.updated",
-  "flow.created", "flow.waiting", "flow.resumed", "flow.finished", "flow.failed", "flow.cancelled",
-  "inbound.completed", "endpoint.disabled", "webhook.test",
+  "message.received",
+  "message.sent",
+  "tool.called",
+  "tool.completed",
+  "session.created",
+  "session.ended",
+  "error.occurred",
+  "cron.finished",
+  "task.updated",
+  "flow.created",
+  "flow.waiting",
+  "flow.resumed",
+  "flow.finished",
+  "flow.failed",
+  "flow.cancelled",
+  "inbound.completed",
+  "endpoint.disabled",
+  "webhook.test",
 ];
 /** The shapes of the ids the service gives its own events (README's table, flow-events.ts, runs.ts, engine.ts, envelope.ts). */
 const SYSTEM_IDS = [
-  "gw_in_m-1", "gw_msg_m-1", "gw_tool_run-1_call-1_3_start", "gw_session_created_agent:main:main_s-1", "gw_err_run-1",
-  "cron_job-1_run-1", "task_t-1_completed", "flow_f-1_r2", "inbound_completed_run-1",
-  "endpoint_disabled_crm_1790000000000", `evt_${"ab12".repeat(8)}`,
+  "gw_in_m-1",
+  "gw_msg_m-1",
+  "gw_tool_run-1_call-1_3_start",
+  "gw_session_created_agent:main:main_s-1",
+  "gw_err_run-1",
+  "cron_job-1_run-1",
+  "task_t-1_completed",
+  "flow_f-1_r2",
+  "inbound_completed_run-1",
+  "endpoint_disabled_crm_1790000000000",
+  `evt_${"ab12".repeat(8)}`,
 ];
 
 describe("POST /v1/events: the service's own event types and ids are not a publisher's", () => {
@@ -63,7 +85,11 @@ describe("POST /v1/events: the service's own event types and ids are not a publi
     await until(() => rx.received.length > before);
     await settle();
     const got = rx.received.slice(before).map((r) => JSON.parse(r.body));
-    assert.deepEqual(got.map((e) => [e.type, e.id]), [["lead.qualified", "lead-7"]], "only the publisher's own event reached the receiver");
+    assert.deepEqual(
+      got.map((e) => [e.type, e.id]),
+      [["lead.qualified", "lead-7"]],
+      "only the publisher's own event reached the receiver",
+    );
   });
 
   test("an id in a namespace the service uses is refused 403 reserved_event_id, whatever the type", async () => {
@@ -95,7 +121,10 @@ describe("POST /v1/events: the service's own event types and ids are not a publi
   });
 
   test("webhooks.publish.allowSystemTypes lets listed types through (exact or prefix); ids stay reserved", async () => {
-    allowing = await startService({ redis: { url: redis.url, prefix: redis.prefix() }, webhooks: webhooksWith({ publish: { allowSystemTypes: ["message.received", "cron.*"] } }) });
+    allowing = await startService({
+      redis: { url: redis.url, prefix: redis.prefix() },
+      webhooks: webhooksWith({ publish: { allowSystemTypes: ["message.received", "cron.*"] } }),
+    });
     allowing.deps.egress!.startWorker();
     const before = rx.received.length;
     const a = await publish(allowing, { type: "message.received", data: { via: "bridge" }, id: "import-1" });
@@ -105,19 +134,46 @@ describe("POST /v1/events: the service's own event types and ids are not a publi
     assert.equal((await publish(allowing, { type: "message.received", data: {}, id: "gw_in_x" })).json.code, "reserved_event_id");
     await until(() => rx.received.length >= before + 2);
     await settle();
-    assert.deepEqual(rx.received.slice(before).map((r) => JSON.parse(r.body).type).sort(), ["cron.finished", "message.received"]);
-    assert.throws(() => buildConfig({ webhooks: { publish: { allowSystemTypes: ["message received"] } } }), (e) => e instanceof ConfigError && /webhooks\.publish\.allowSystemTypes\.0/.test(e.message));
+    assert.deepEqual(
+      rx.received
+        .slice(before)
+        .map((r) => JSON.parse(r.body).type)
+        .sort(),
+      ["cron.finished", "message.received"],
+    );
+    assert.throws(
+      () => buildConfig({ webhooks: { publish: { allowSystemTypes: ["message received"] } } }),
+      (e) => e instanceof ConfigError && /webhooks\.publish\.allowSystemTypes\.0/.test(e.message),
+    );
   });
 
   test("the bridge plugin's webhooks_emit still publishes its allowed types (a dotted type and a bare name)", async () => {
     const before = rx.received.length;
-    const tool = createEmitTool({ agentId: "sales", sessionKey: "agent:sales:main", sessionId: "s-1" }, readEmitConfig({ service: { url: svc.url, token: PUBLISH } }), async (t: string) => t);
-    for (const [call, type] of [["e1", "lead.qualified"], ["e2", "intent.detected"], ["e3", "handoff.requested"], ["e4", "cancellation_intent"]] as const) {
+    const tool = createEmitTool(
+      { agentId: "sales", sessionKey: "agent:sales:main", sessionId: "s-1" },
+      readEmitConfig({ service: { url: svc.url, token: PUBLISH } }),
+      async (t: string) => t,
+    );
+    for (const [call, type] of [
+      ["e1", "lead.qualified"],
+      ["e2", "intent.detected"],
+      ["e3", "handoff.requested"],
+      ["e4", "cancellation_intent"],
+    ] as const) {
       const out = await tool.execute(call, { type, data: { n: 1 } });
       assert.equal(out.details.ok, true, `${type}: ${JSON.stringify(out.details)}`);
     }
-    const fromTool = () => rx.received.slice(before).map((r) => JSON.parse(r.body)).filter((e) => e.data.sessionKey === "agent:sales:main");
+    const fromTool = () =>
+      rx.received
+        .slice(before)
+        .map((r) => JSON.parse(r.body))
+        .filter((e) => e.data.sessionKey === "agent:sales:main");
     await until(() => fromTool().length >= 4);
-    assert.deepEqual(fromTool().map((e) => e.type).sort(), ["custom.triggered", "handoff.requested", "intent.detected", "lead.qualified"]);
+    assert.deepEqual(
+      fromTool()
+        .map((e) => e.type)
+        .sort(),
+      ["custom.triggered", "handoff.requested", "intent.detected", "lead.qualified"],
+    );
   });
 });

@@ -16,5 +16,9 @@ test("the README's layout matches the tree under src/", () => {
   assert.deepEqual(missing, [], "source files the layout does not name");
   const dirs = new Set(files.map((f) => dirname(f)));
   const named = [...block.matchAll(/^(src\/[\w/-]+\/)/gm)].map((m) => m[1]!.replace(/\/$/, ""));
-  assert.deepEqual(named.filter((d) => !dirs.has(d)), [], "folders the layout names that no longer exist");
+  assert.deepEqual(
+    named.filter((d) => !dirs.has(d)),
+    [],
+    "folders the layout names that no longer exist",
+  );
 });

@@ -16,7 +16,11 @@ const route = (secret: unknown) => ({ plugins: { entries: { webhooks: { config: 
 const endpoint = (secret: unknown) => ({ redis: REDIS, webhooks: { endpoints: [{ name: "crm", url: "https://example.test/h", secret, events: ["*"] }] } });
 const inbound = (auth: Record<string, unknown>) => ({ webhooks: { inbound: { endpoints: { alert: { template: "t", auth } } } } });
 const fails = (raw: unknown, message: RegExp) =>
-  assert.throws(() => buildConfig(raw, {}), (err) => err instanceof ConfigError && message.test(err.message), `expected ${message}`);
+  assert.throws(
+    () => buildConfig(raw, {}),
+    (err) => err instanceof ConfigError && message.test(err.message),
+    `expected ${message}`,
+  );
 
 describe("signing keys and tokens that are empty or too short are refused at startup, naming the key", () => {
   test("whsec_ with nothing, or with what is not base64, after it", () => {
@@ -24,7 +28,10 @@ describe("signing keys and tokens that are empty or too short are refused at sta
     fails(endpoint("whsec_!!!"), /^config: webhooks\.endpoints\.0\.secret: the part after whsec_ is not base64/);
     fails(endpoint([GOOD_WHSEC, "whsec_"]), /webhooks\.endpoints\.0\.secret\.1: whsec_ with no key/);
     fails(inbound({ scheme: "standard-webhooks", secret: "whsec_" }), /webhooks\.inbound\.endpoints\.alert\.auth\.secret: whsec_ with no key/);
-    fails(inbound({ scheme: "standard-webhooks", secrets: [GOOD_WHSEC, "whsec_!!!"] }), /webhooks\.inbound\.endpoints\.alert\.auth\.secrets\.1: the part after whsec_ is not base64/);
+    fails(
+      inbound({ scheme: "standard-webhooks", secrets: [GOOD_WHSEC, "whsec_!!!"] }),
+      /webhooks\.inbound\.endpoints\.alert\.auth\.secrets\.1: the part after whsec_ is not base64/,
+    );
     // 3 bytes of key (whsec_YWJj is "abc"): below the 16-byte floor.
     fails(endpoint("whsec_YWJj"), /webhooks\.endpoints\.0\.secret: the key after whsec_ is 3 bytes; at least 16/);
   });
@@ -50,7 +57,11 @@ describe("signing keys and tokens that are empty or too short are refused at sta
   });
 
   test("config check exits 1 naming the key for whsec_, whsec_!!! and a short secret", () => {
-    for (const [secret, message] of [["whsec_", /webhooks\.endpoints\.0\.secret: whsec_ with no key/], ["whsec_!!!", /webhooks\.endpoints\.0\.secret: the part after whsec_ is not base64/], ["tiny", /webhooks\.endpoints\.0\.secret: too short/]] as const) {
+    for (const [secret, message] of [
+      ["whsec_", /webhooks\.endpoints\.0\.secret: whsec_ with no key/],
+      ["whsec_!!!", /webhooks\.endpoints\.0\.secret: the part after whsec_ is not base64/],
+      ["tiny", /webhooks\.endpoints\.0\.secret: too short/],
+    ] as const) {
       const file = join(dir, `check-${secret.length}.json5`);
       writeFileSync(file, JSON.stringify(endpoint(secret)));
       const r = spawnSync(process.execPath, ["bin/openclaw-webhooks.js", "config", "check", file], { encoding: "utf8" });
@@ -97,9 +108,20 @@ describe("SecretRefs are checked when they resolve", () => {
   test("startup exits 1 naming the key when an env ref resolves to a weak secret", async () => {
     const file = join(dir, "startup.json5");
     const ref = (id: string) => ({ source: "env", provider: "default", id });
-    writeFileSync(file, JSON.stringify({ ...endpoint(ref("OCWH_WEAK_SIGNING")), webhooks: { ...endpoint(ref("OCWH_WEAK_SIGNING")).webhooks, publishToken: ref("OCWH_SHORT_PUBLISH") }, log: { level: "silent" }, server: { port: 0 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...endpoint(ref("OCWH_WEAK_SIGNING")),
+        webhooks: { ...endpoint(ref("OCWH_WEAK_SIGNING")).webhooks, publishToken: ref("OCWH_SHORT_PUBLISH") },
+        log: { level: "silent" },
+        server: { port: 0 },
+      }),
+    );
     const run = async (env: Record<string, string>) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
       const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
@@ -107,7 +129,10 @@ describe("SecretRefs are checked when they resolve", () => {
       clearTimeout(timer);
       return { code, stderr };
     };
-    for (const [signing, message] of [["whsec_", /webhooks\.endpoints\.0\.secret \(env:default:OCWH_WEAK_SIGNING\): whsec_ with no key after it/], ["whsec_!!!", /webhooks\.endpoints\.0\.secret \(env:default:OCWH_WEAK_SIGNING\): the part after whsec_ is not base64/]] as const) {
+    for (const [signing, message] of [
+      ["whsec_", /webhooks\.endpoints\.0\.secret \(env:default:OCWH_WEAK_SIGNING\): whsec_ with no key after it/],
+      ["whsec_!!!", /webhooks\.endpoints\.0\.secret \(env:default:OCWH_WEAK_SIGNING\): the part after whsec_ is not base64/],
+    ] as const) {
       const r = await run({ OCWH_WEAK_SIGNING: signing, OCWH_SHORT_PUBLISH: GOOD });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, message);

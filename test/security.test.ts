@@ -51,7 +51,9 @@ type Surface = {
   wrongMethod: { method: string; status: number };
 };
 
-const bearer = (secret: string) => (body: string, good: boolean): Signed => ({ body, headers: { authorization: `Bearer ${good ? secret : `${secret}x`}` } });
+const bearer =
+  (secret: string) =>
+  (body: string, good: boolean): Signed => ({ body, headers: { authorization: `Bearer ${good ? secret : `${secret}x`}` } });
 const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
 let seq = 0;
 const id = () => `sec-${process.pid}-${++seq}`;
@@ -100,7 +102,9 @@ const SURFACES: Surface[] = [
       headers: {
         "x-github-delivery": id(),
         "x-github-event": "push",
-        "x-hub-signature-256": `sha256=${createHmac("sha256", good ? GITHUB : `${GITHUB}x`).update(body).digest("hex")}`,
+        "x-hub-signature-256": `sha256=${createHmac("sha256", good ? GITHUB : `${GITHUB}x`)
+          .update(body)
+          .digest("hex")}`,
       },
     }),
     body: () => JSON.stringify({ repository: { full_name: "o/r" } }),
@@ -114,7 +118,9 @@ const SURFACES: Surface[] = [
     path: "/webhooks/inbound/stripe",
     sign: (body, good) => {
       const t = Math.floor(Date.now() / 1000);
-      const v1 = createHmac("sha256", good ? STRIPE : `${STRIPE}x`).update(`${t}.${body}`).digest("hex");
+      const v1 = createHmac("sha256", good ? STRIPE : `${STRIPE}x`)
+        .update(`${t}.${body}`)
+        .digest("hex");
       return { body, headers: { "stripe-signature": `t=${t},v1=${v1}` } };
     },
     body: () => JSON.stringify({ id: id(), type: "invoice.paid" }),
@@ -128,7 +134,12 @@ const SURFACES: Surface[] = [
     path: "/webhooks/inbound/hm",
     sign: (body, good) => ({
       body,
-      headers: { "webhook-id": id(), "x-signature": `sha256=${createHmac("sha256", good ? HMAC : `${HMAC}x`).update(body).digest("hex")}` },
+      headers: {
+        "webhook-id": id(),
+        "x-signature": `sha256=${createHmac("sha256", good ? HMAC : `${HMAC}x`)
+          .update(body)
+          .digest("hex")}`,
+      },
     }),
     body: () => JSON.stringify({ title: "t" }),
     deep: (d) => `{"title":${nested(d)}}`,
@@ -167,7 +178,6 @@ const SURFACES: Surface[] = [
     wrongMethod: { method: "PUT", status: 404 },
   },
 ];
-
 
 /** Every answer the table got, by status: the figure it prints. */
 const tally = new Map<number, number>();
@@ -296,7 +306,11 @@ describe("security table: every surface refuses the same hostile requests the sa
         ["POST", `/admin/api/endpoints/${x}/test`],
         ["POST", `/webhooks/inbound/${x}`],
       ] as const) {
-        const res = await fetch(`${svc.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) });
+        const res = await fetch(`${svc.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+          ...(method === "POST" ? { body: "{}" } : {}),
+        });
         await res.text();
         statuses.push(res.status);
         assert.ok(res.status < 500, `${method} ${path.slice(0, 80)}: ${res.status}`);
@@ -309,6 +323,9 @@ describe("security table: every surface refuses the same hostile requests the sa
       const r = await send(tok, { body: req.body, headers: { ...req.headers, "webhook-id": encodeURIComponent(deliveryId) } });
       assert.ok(r.status < 500, `delivery id ${JSON.stringify(deliveryId.slice(0, 20))}: ${r.status} ${r.text}`);
     }
-    assert.ok(statuses.every((st) => st === 400 || st === 404), statuses.join(","));
+    assert.ok(
+      statuses.every((st) => st === 400 || st === 404),
+      statuses.join(","),
+    );
   });
 });

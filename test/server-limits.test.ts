@@ -61,7 +61,10 @@ test("connections beyond server.maxConnections are refused; a freed slot is usab
     for (let i = 0; i < MAX_CONNECTIONS; i++) held.push(await open());
     await new Promise((r) => setTimeout(r, 100));
     const refused = await rawRequest(svc.server.port, [`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`], { timeoutMs: 3_000 }).catch((e: Error) => e);
-    assert.ok(!(refused instanceof Error) && refused.closedByServer && refused.status === 0, `over the cap: ${refused instanceof Error ? refused.message : refused.status}`);
+    assert.ok(
+      !(refused instanceof Error) && refused.closedByServer && refused.status === 0,
+      `over the cap: ${refused instanceof Error ? refused.message : refused.status}`,
+    );
     held.pop()!.destroy();
     await new Promise((r) => setTimeout(r, 200));
     const ok = await fetch(`${svc.url}/healthz`, { headers: { connection: "close" } });

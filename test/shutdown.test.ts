@@ -37,7 +37,11 @@ test("SIGTERM during a slow delivery lets that attempt finish and be recorded on
     JSON.stringify({
       server: { host: "127.0.0.1" },
       redis: { url: redis.url, prefix },
-      webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "slow", url: rx.url, secret: WHSEC, events: ["*"], timeoutMs: 5_000 }] },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: [{ name: "slow", url: rx.url, secret: WHSEC, events: ["*"], timeoutMs: 5_000 }],
+      },
     }),
   );
   const port = await freePort();

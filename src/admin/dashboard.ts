@@ -24,7 +24,8 @@ export function mountDashboard(app: Hono<AppEnv>, deps: Deps): void {
   const html = (c: Context<AppEnv>, body: string, status: 200 | 401 = 200) =>
     c.html(body, status, {
       "Cache-Control": "no-store",
-      "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+      "Content-Security-Policy":
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
     });
 
   app.use("/dashboard", noFraming);
@@ -44,7 +45,8 @@ export function mountDashboard(app: Hono<AppEnv>, deps: Deps): void {
     // A small form with a short deadline: anonymous clients cannot hold a connection open with a
     // slow body for the general body timeout (issue #16).
     const media = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
-    if (media !== "application/x-www-form-urlencoded") throw new AppError("unsupported_media_type", "Unsupported Media Type: send the login form (application/x-www-form-urlencoded).");
+    if (media !== "application/x-www-form-urlencoded")
+      throw new AppError("unsupported_media_type", "Unsupported Media Type: send the login form (application/x-www-form-urlencoded).");
     const raw = await readBody(c.env?.incoming, c.req.raw, { maxBytes: deps.config.admin.loginMaxBodyBytes, timeoutMs: deps.config.admin.loginBodyTimeoutMs });
     const given = new URLSearchParams(raw.toString("utf8")).get("token") ?? "";
     const expected = await deps.secrets.resolve(token);
@@ -102,7 +104,11 @@ function createSnapshot(deps: Deps) {
       stats = { at: Date.now(), value: egress.stats() };
       stats.value.catch(() => (stats = undefined));
     }
-    const [endpoints, endpointStats, deliveries] = await Promise.all([egress.endpointStatus(), stats.value, egress.log.list({ limit: 50 }).then((ids) => egress.log.summaries(ids))]);
+    const [endpoints, endpointStats, deliveries] = await Promise.all([
+      egress.endpointStatus(),
+      stats.value,
+      egress.log.list({ limit: 50 }).then((ids) => egress.log.summaries(ids)),
+    ]);
     return JSON.stringify({ endpoints, stats: endpointStats, deliveries });
   };
 }

@@ -26,7 +26,13 @@ type Sub = { pending: FeedMessage | undefined; wake: ((m: FeedMessage | undefine
  * slow subscriber is not waited for: it gets the newest snapshot when it is ready for one.
  * A comment every `keepAliveEvery` polls without a change keeps proxies from closing idle streams.
  */
-export function createLiveFeed(opts: { read: () => Promise<string>; pollMs: number; max: number; keepAliveEvery?: number; stopping?: () => boolean }): LiveFeed {
+export function createLiveFeed(opts: {
+  read: () => Promise<string>;
+  pollMs: number;
+  max: number;
+  keepAliveEvery?: number;
+  stopping?: () => boolean;
+}): LiveFeed {
   const subs = new Set<Sub>();
   const keepAliveEvery = opts.keepAliveEvery ?? 30;
   let last: string | undefined;

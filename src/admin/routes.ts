@@ -17,7 +17,6 @@ function parkedRefused(err: unknown): never {
   throw new AppError("storage_unavailable", "Redis could not be reached; retry.", { cause: err, retryAfterS: 1 });
 }
 
-
 /**
  * The admin API under `/admin/api` (delivery log, replay, endpoint health, queue stats), behind
  * `admin.token` as `Authorization: Bearer`. Without a token configured it answers 404, so an
@@ -40,7 +39,8 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     if (!raw.length) return {};
     // A body is JSON or nothing: another media type is refused, as on every other surface.
     const media = (c.req.header("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
-    if (media !== "application/json" && !media.endsWith("+json")) throw new AppError("unsupported_media_type", "Unsupported Media Type: send application/json.");
+    if (media !== "application/json" && !media.endsWith("+json"))
+      throw new AppError("unsupported_media_type", "Unsupported Media Type: send application/json.");
     return parseJsonBody(raw);
   };
 
@@ -101,7 +101,13 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     const until = parseTime("until", q.until);
     const egress = egressOf();
     // An event-type filter reads further back (at most 20 pages), then trims to `limit`.
-    const ids = await egress.log.list({ ...(status ? { status } : {}), ...(endpoint ? { endpoint } : {}), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit: eventType ? limit * 20 : limit });
+    const ids = await egress.log.list({
+      ...(status ? { status } : {}),
+      ...(endpoint ? { endpoint } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+      limit: eventType ? limit * 20 : limit,
+    });
     const rows = await egress.log.summaries(ids);
     return ok(c, { deliveries: rows.filter((r) => !eventType || r.eventType === eventType).slice(0, limit) });
   });
@@ -145,7 +151,12 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
   app.get("/admin/api/inbound", async (c) => {
     const q = parse(inboundQuery, c.req.query());
     const endpoints = inboundEndpoints();
-    const runs = deps.runs ? await deps.runs.recent(endpoints.map((e) => e.name), q.limit) : [];
+    const runs = deps.runs
+      ? await deps.runs.recent(
+          endpoints.map((e) => e.name),
+          q.limit,
+        )
+      : [];
     return ok(c, { endpoints, runs, runsRecorded: deps.runs !== undefined });
   });
   app.get("/admin/api/queue", async (c) => {

@@ -26,7 +26,10 @@ Exit codes: 0 done, 1 the service refused (not found, conflict, …), 2 usage er
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
 class CliError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -47,7 +50,14 @@ const OPTIONS = {
 export function table(rows: string[][]): string {
   if (rows.length === 0) return "";
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n")}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }
 
 /** Ids and reasons come from outside: control characters are shown escaped, never sent to the terminal. */
@@ -87,7 +97,10 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
         signal: AbortSignal.timeout(15_000),
       });
     } catch (err) {
-      throw new CliError(EXIT.unreachable, `cannot reach ${base} (${(err as Error).cause ? String((err as { cause: Error }).cause.message) : (err as Error).message})`);
+      throw new CliError(
+        EXIT.unreachable,
+        `cannot reach ${base} (${(err as Error).cause ? String((err as { cause: Error }).cause.message) : (err as Error).message})`,
+      );
     }
     const json = (await res.json().catch(() => ({}))) as { ok?: boolean; result?: unknown; code?: string; error?: string };
     if (res.status === 401) throw new CliError(EXIT.unauthorized, "the admin token was refused (set --token or OPENCLAW_WEBHOOKS_ADMIN_TOKEN)");
@@ -104,7 +117,12 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       const q = new URLSearchParams();
       q.set("limit", String(v.recent ? Number(v.recent) : 20));
       if (!Number.isInteger(Number(q.get("limit"))) || Number(q.get("limit")) < 1) throw new CliError(EXIT.usage, "--recent takes a positive number");
-      for (const [k, name] of [["status", "status"], ["endpoint", "endpoint"], ["eventType", "event-type"], ["since", "since"]] as const) {
+      for (const [k, name] of [
+        ["status", "status"],
+        ["endpoint", "endpoint"],
+        ["eventType", "event-type"],
+        ["since", "since"],
+      ] as const) {
         const value = v[name];
         if (value) q.set(k, value);
       }
@@ -157,7 +175,9 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       const names: string[] = v.endpoint ? [v.endpoint] : (await api("endpoints", "GET", "/endpoints")).endpoints.map((e) => e.name);
       const results: { endpoint: string; started: number; skipped: unknown[] }[] = [];
       for (const endpoint of names) results.push(await api("bulkReplay", "POST", "/deliveries/replay", { endpoint, ...(v.since ? { since: v.since } : {}) }));
-      print(results, () => results.map((r) => `${r.endpoint}: ${r.started} replay(s) started${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}\n`).join(""));
+      print(results, () =>
+        results.map((r) => `${r.endpoint}: ${r.started} replay(s) started${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}\n`).join(""),
+      );
       return EXIT.ok;
     }
     if (cmd === "endpoints list") {
@@ -165,7 +185,15 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       print(endpoints, () =>
         table([
           ["NAME", "STATE", "CIRCUIT", "FAILURES", "IN FLIGHT", "LAST SUCCESS", "URL"],
-          ...endpoints.map((e) => [e.name, e.enabled ? "enabled" : `disabled: ${e.disabled?.reason ?? ""}`, e.circuit.state, String(e.circuit.failures), String(e.inFlight), when(e.circuit.lastSuccessAt), e.url]),
+          ...endpoints.map((e) => [
+            e.name,
+            e.enabled ? "enabled" : `disabled: ${e.disabled?.reason ?? ""}`,
+            e.circuit.state,
+            String(e.circuit.failures),
+            String(e.inFlight),
+            when(e.circuit.lastSuccessAt),
+            e.url,
+          ]),
         ]),
       );
       return EXIT.ok;
@@ -185,7 +213,12 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
         table([
           ["KIND", "ID", "PATH", "DETAIL"],
           ...r.taskflow.map((t) => ["taskflow", t.id, t.path, `session ${t.sessionKey}, secret ${t.secret}`]),
-          ...r.inbound.map((i) => ["inbound", i.name, i.path, `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`]),
+          ...r.inbound.map((i) => [
+            "inbound",
+            i.name,
+            i.path,
+            `${i.action}${i.agentId ? ` → ${i.agentId}` : ""}, auth ${i.auth}${i.enabled ? "" : " (disabled)"}`,
+          ]),
         ]),
       );
       return EXIT.ok;
@@ -209,8 +242,10 @@ export async function adminCli(argv: string[], env: NodeJS.ProcessEnv, io: Out):
       const id = encodeURIComponent(arg);
       if (verb === "show") {
         const { parked: p } = await api("parked", "GET", `/parked/${id}`);
-        print(p, () =>
-          `${p.parkedId}\n  event     ${printable(p.type)} (${printable(p.eventId)}) from ${p.source}\n  parked    ${when(p.parkedAt)} (first ${when(p.firstParkedAt)}, ${p.times} time(s))${p.storedIn === "memory" ? " in memory" : ""}\n  reason    ${printable(p.reason)}\n  replay    ${p.replayable ? "possible" : "not possible (no data kept)"}\n`,
+        print(
+          p,
+          () =>
+            `${p.parkedId}\n  event     ${printable(p.type)} (${printable(p.eventId)}) from ${p.source}\n  parked    ${when(p.parkedAt)} (first ${when(p.firstParkedAt)}, ${p.times} time(s))${p.storedIn === "memory" ? " in memory" : ""}\n  reason    ${printable(p.reason)}\n  replay    ${p.replayable ? "possible" : "not possible (no data kept)"}\n`,
         );
         return EXIT.ok;
       }

@@ -4,27 +4,39 @@ import { inboundSchema } from "./inbound.js";
 
 import { secretInputSchema as secretInput, trimmed } from "./common.js";
 
-
 /** Headers the service owns on every delivery; an endpoint cannot set or override them. */
-const RESERVED_HEADERS = /^(webhook-.*|content-type|content-length|host|x-openclaw-signature|x-openclaw-timestamp|x-openclaw-event|transfer-encoding|connection)$/i;
+const RESERVED_HEADERS =
+  /^(webhook-.*|content-type|content-length|host|x-openclaw-signature|x-openclaw-timestamp|x-openclaw-event|transfer-encoding|connection)$/i;
 
 /** `message.sent`, `message.*` (prefix) or `*` (everything). */
-const eventPattern = z.string().trim().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, "an event name, a prefix such as message.*, or *");
+const eventPattern = z
+  .string()
+  .trim()
+  .regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, "an event name, a prefix such as message.*, or *");
 
 export const endpointSchema = z
   .strictObject({
-    name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)").describe("Unique name: part of delivery ids, metric labels, logs and the admin API."),
+    name: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)")
+      .describe("Unique name: part of delivery ids, metric labels, logs and the admin API."),
     url: z.url({ protocol: /^https?$/ }).describe("Where deliveries are POSTed."),
     secret: z.union([secretInput, z.array(secretInput).min(1)]).describe("Signing secret, or a list (newest first) during rotation."),
     events: z.array(eventPattern).min(1).describe("Event types it receives: exact names, prefixes such as message.*, or *."),
-    filter: z.strictObject({ agentIds: z.array(trimmed).min(1).optional().describe("Only events whose data.agentId is listed.") }).optional().describe("Narrows the subscribed events."),
+    filter: z
+      .strictObject({ agentIds: z.array(trimmed).min(1).optional().describe("Only events whose data.agentId is listed.") })
+      .optional()
+      .describe("Narrows the subscribed events."),
     retry: z
       .union([
         z.strictObject({
           maxAttempts: z.number().int().min(1).max(50).describe("Attempts in all, the first included."),
           backoffMs: durationSchema.describe("Delay before the first retry; doubles per retry (±20% jitter)."),
         }),
-        z.strictObject({ schedule: z.array(durationSchema).max(50).describe("Delay before each retry (±20% jitter); after the last, the delivery has failed.") }),
+        z.strictObject({
+          schedule: z.array(durationSchema).max(50).describe("Delay before each retry (±20% jitter); after the last, the delivery has failed."),
+        }),
       ])
       .optional()
       .describe("Default: 30s, 5m, 30m, then failed."),
@@ -32,17 +44,30 @@ export const endpointSchema = z
     headers: z
       .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "not a header name"), z.string())
       .default({})
-      .refine((h) => Object.keys(h).every((k) => !RESERVED_HEADERS.test(k)), "webhook-*, content-type, content-length, host and the signature headers cannot be overridden")
-      .describe("Extra headers on every delivery; ${VAR} in a value is read from the environment. webhook-*, the signature headers and framing headers cannot be set."),
-    transform: z.union([z.string(), z.record(z.string(), z.unknown())]).optional().describe("A template for the body, e.g. { text: \"{{data.error.message}}\" }."),
+      .refine(
+        (h) => Object.keys(h).every((k) => !RESERVED_HEADERS.test(k)),
+        "webhook-*, content-type, content-length, host and the signature headers cannot be overridden",
+      )
+      .describe(
+        "Extra headers on every delivery; ${VAR} in a value is read from the environment. webhook-*, the signature headers and framing headers cannot be set.",
+      ),
+    transform: z
+      .union([z.string(), z.record(z.string(), z.unknown())])
+      .optional()
+      .describe('A template for the body, e.g. { text: "{{data.error.message}}" }.'),
     signing: z
       .array(z.enum(["openclaw", "standard", "legacy-body"]))
       .min(1)
       .default(["openclaw", "standard"])
-      .describe("Signature schemes: openclaw (X-OpenClaw-Signature over timestamp.body), standard (Standard Webhooks), legacy-body (HMAC of the body alone; not with openclaw)."),
+      .describe(
+        "Signature schemes: openclaw (X-OpenClaw-Signature over timestamp.body), standard (Standard Webhooks), legacy-body (HMAC of the body alone; not with openclaw).",
+      ),
     enabled: z.boolean().default(true).describe("Deliver to this endpoint (false: it receives nothing)."),
     concurrency: z.number().int().min(1).max(1_000).default(10).describe("Attempts in flight to this endpoint, all replicas together."),
-    rateLimit: z.strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (GCRA, one-second burst).") }).optional().describe("Attempts per second to this endpoint."),
+    rateLimit: z
+      .strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (GCRA, one-second burst).") })
+      .optional()
+      .describe("Attempts per second to this endpoint."),
   })
   .refine((e) => !(e.signing.includes("openclaw") && e.signing.includes("legacy-body")), {
     message: "openclaw and legacy-body both set X-OpenClaw-Signature: choose one",
@@ -70,7 +95,9 @@ export const webhooksSchema = z
         allowSystemTypes: z
           .array(eventPattern)
           .default([])
-          .describe("System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved."),
+          .describe(
+            "System event types (message.*, flow.*, inbound.completed, …) POST /v1/events may publish: exact names or prefixes. Default none. Their id namespaces stay reserved.",
+          ),
       })
       .prefault({})
       .describe("What POST /v1/events accepts besides custom types."),
@@ -78,7 +105,9 @@ export const webhooksSchema = z
     disableAfter: durationSchema
       .default(5 * 86_400_000)
       .describe("An endpoint with no success for this long and an exhausted delivery is disabled (Svix's rule)."),
-    circuitBreaker: breakerSchema.describe("Per endpoint, all replicas together: pauses deliveries to a failing receiver without spending attempts.").prefault({}),
+    circuitBreaker: breakerSchema
+      .describe("Per endpoint, all replicas together: pauses deliveries to a failing receiver without spending attempts.")
+      .prefault({}),
     worker: workerSchema.describe("The BullMQ delivery worker of each replica.").prefault({}),
     relayBuffer: z.number().int().min(1).default(10_000).describe("Gateway and flow events kept in memory while Redis is away."),
     inbound: inboundSchema.optional().describe("Inbound endpoints: POST <basePath>/<name> starts an agent run or a wake."),

@@ -33,7 +33,7 @@ export const inboundEndpointSchema = z
     enabled: z.boolean().default(true).describe("Serve this endpoint."),
     action: z.enum(["agent", "wake"]).default("agent").describe("agent starts an agent run; wake wakes the agent with a system event."),
     agentId: trimmed.optional().describe("The agent that runs or is woken (default: the Gateway's)."),
-    template: z.string().min(1).optional().describe("agent: the message, e.g. \"Alert received: {{body.title}}\"."),
+    template: z.string().min(1).optional().describe('agent: the message, e.g. "Alert received: {{body.title}}".'),
     textTemplate: z.string().min(1).optional().describe("wake: the system event text (default: template)."),
     name: trimmed.optional().describe("Shown as the source of the run (default: the endpoint name)."),
     sessionKey: trimmed.optional().describe("The session the run or wake goes to (default: the Gateway's)."),
@@ -74,6 +74,9 @@ export const inboundSchema = z.strictObject({
     .transform((p) => `/${p.replace(/^\/+|\/+$/g, "")}`)
     .refine((p) => p !== "/", "basePath cannot be /")
     .describe("Path prefix of every inbound endpoint (not /)."),
-  endpoints: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"), inboundEndpointSchema).default({}).describe("Inbound endpoints by name: POST <basePath>/<name>."),
+  endpoints: z
+    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, . _ - (at most 64)"), inboundEndpointSchema)
+    .default({})
+    .describe("Inbound endpoints by name: POST <basePath>/<name>."),
 });
 export type InboundConfig = z.infer<typeof inboundSchema>;

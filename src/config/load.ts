@@ -77,9 +77,7 @@ function buildRoutes(parsed: ParsedConfig): Route[] {
     const path = normalizeWebhookPath(r.path ?? `/plugins/webhooks/${id}`);
     const existing = byPath.get(path);
     if (existing !== undefined) {
-      throw new ConfigError(
-        `plugins.entries.webhooks.config.routes.${id}.path conflicts with routes.${existing}.path (${path}).`,
-      );
+      throw new ConfigError(`plugins.entries.webhooks.config.routes.${id}.path conflicts with routes.${existing}.path (${path}).`);
     }
     byPath.set(path, id);
     routes.push({

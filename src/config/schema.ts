@@ -12,20 +12,22 @@ export const ROUTE_DEFAULTS = {
   maxTrackedKeys: 4096,
 } as const;
 
-const providerSchema = z.discriminatedUnion("source", [
-  z.strictObject({ source: z.literal("env").describe("Secrets from environment variables (what provider \"default\" does).") }),
-  z.strictObject({
-    source: z.literal("file").describe("Secrets from one file."),
-    path: trimmed.describe("Absolute path of the secrets file."),
-    mode: z.enum(["json", "singleValue"]).default("json").describe("json: id is a JSON pointer; singleValue: the file is the secret."),
-  }),
-  z.strictObject({
-    source: z.literal("exec").describe("Secrets printed by a command."),
-    command: trimmed.describe("Absolute path of the command (run without a shell)."),
-    args: z.array(z.string()).default([]).describe("Arguments passed to the command."),
-    timeoutMs: z.number().int().positive().default(5_000).describe("How long the command may run, in ms."),
-  }),
-]).describe("One provider, by its source.");
+const providerSchema = z
+  .discriminatedUnion("source", [
+    z.strictObject({ source: z.literal("env").describe('Secrets from environment variables (what provider "default" does).') }),
+    z.strictObject({
+      source: z.literal("file").describe("Secrets from one file."),
+      path: trimmed.describe("Absolute path of the secrets file."),
+      mode: z.enum(["json", "singleValue"]).default("json").describe("json: id is a JSON pointer; singleValue: the file is the secret."),
+    }),
+    z.strictObject({
+      source: z.literal("exec").describe("Secrets printed by a command."),
+      command: trimmed.describe("Absolute path of the command (run without a shell)."),
+      args: z.array(z.string()).default([]).describe("Arguments passed to the command."),
+      timeoutMs: z.number().int().positive().default(5_000).describe("How long the command may run, in ms."),
+    }),
+  ])
+  .describe("One provider, by its source.");
 
 const rateLimitSchema = z.strictObject({
   windowMs: z.number().int().positive().describe("Fixed window length in ms."),
@@ -40,7 +42,9 @@ const authFailuresSchema = z
     max: z.number().int().positive().describe("Wrong tokens, signatures or logins a client IP may send per window; the next request is 429."),
     windowMs: z.number().int().positive().describe("Window length in ms, counted from the first failure; a locked-out client waits for its end (Retry-After)."),
   })
-  .describe("Limits guessing: admin API, dashboard login, POST /v1/events, TaskFlow routes and inbound endpoints share one count per client IP (in Redis when configured).");
+  .describe(
+    "Limits guessing: admin API, dashboard login, POST /v1/events, TaskFlow routes and inbound endpoints share one count per client IP (in Redis when configured).",
+  );
 
 /** A route exactly as the bundled plugin takes it, plus this service's per-route limit overrides. */
 export const routeSchema = z.strictObject({
@@ -59,7 +63,9 @@ export type RouteInput = z.infer<typeof routeSchema>;
 const webhooksPluginSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Serve the TaskFlow routes at all."),
-    config: z.strictObject({ routes: z.record(trimmed, routeSchema).default({}).describe("TaskFlow routes by route id, as the bundled webhooks plugin takes them.") }).default({ routes: {} }),
+    config: z
+      .strictObject({ routes: z.record(trimmed, routeSchema).default({}).describe("TaskFlow routes by route id, as the bundled webhooks plugin takes them.") })
+      .default({ routes: {} }),
   })
   .prefault({});
 
@@ -77,7 +83,12 @@ export const gatewaySchema = z
         token: secretInputSchema.describe("Gateway shared token (gateway.auth.token)."),
         callTimeoutMs: z.number().int().positive().default(10_000).describe("Per-call RPC timeout."),
         connectTimeoutMs: z.number().int().positive().default(5_000).describe("Handshake timeout."),
-        reconnectBaseMs: z.number().int().positive().default(250).describe("First reconnect delay after the connection drops; doubles per attempt, with full jitter."),
+        reconnectBaseMs: z
+          .number()
+          .int()
+          .positive()
+          .default(250)
+          .describe("First reconnect delay after the connection drops; doubles per attempt, with full jitter."),
         reconnectMaxMs: z.number().int().positive().default(10_000).describe("Longest reconnect delay."),
         hooks: z
           .strictObject({
@@ -85,7 +96,9 @@ export const gatewaySchema = z
             path: trimmed.default("/hooks").describe("The Gateway's hooks.path."),
           })
           .optional()
-          .describe("Wake inbound endpoints through the Gateway's HTTP hooks (POST <path>/wake), which answer queued or coalesced; without it, the wake RPC (which answers ok)."),
+          .describe(
+            "Wake inbound endpoints through the Gateway's HTTP hooks (POST <path>/wake), which answer queued or coalesced; without it, the wake RPC (which answers ok).",
+          ),
       }),
     ]),
   )
@@ -101,7 +114,12 @@ export const configSchema = z.strictObject({
       shutdownTimeoutMs: z.number().int().positive().default(20_000).describe("On SIGTERM or SIGINT, how long in-flight requests get to finish."),
       maxConnections: z.number().int().positive().default(1_024).describe("Open connections the server takes at once; further ones are closed on arrival."),
       headersTimeoutMs: z.number().int().positive().default(10_000).describe("Time a client has to send a request's head."),
-      requestTimeoutMs: z.number().int().positive().optional().describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
+      requestTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe("Time a client has to send a whole request (default: limits.bodyTimeoutMs + 10 s; the routes' own body deadline comes first)."),
     })
     .prefault({})
     .describe("The HTTP server: address, client IPs behind proxies, connection bounds, shutdown."),
@@ -111,12 +129,26 @@ export const configSchema = z.strictObject({
       prefix: trimmed.default("ocwh:").describe("Key prefix for everything this service stores."),
     })
     .prefault({})
-    .describe("Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without a url, limits live in memory (one replica) and outgoing webhooks are off."),
+    .describe(
+      "Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without a url, limits live in memory (one replica) and outgoing webhooks are off.",
+    ),
   limits: z
     .strictObject({
-      rateLimit: rateLimitSchema.default(ROUTE_DEFAULTS.rateLimit).describe("Fixed-window rate limit per normalised path + client IP, for every route and inbound endpoint (429 rate_limited beyond)."),
-      maxInFlight: z.number().int().positive().default(ROUTE_DEFAULTS.maxInFlight).describe("Requests in flight per normalised path + client IP (429 in_flight_limited beyond)."),
-      maxBodyBytes: z.number().int().positive().default(ROUTE_DEFAULTS.maxBodyBytes).describe("Largest request body (413 beyond); Content-Length is checked before reading, chunked bodies are counted."),
+      rateLimit: rateLimitSchema
+        .default(ROUTE_DEFAULTS.rateLimit)
+        .describe("Fixed-window rate limit per normalised path + client IP, for every route and inbound endpoint (429 rate_limited beyond)."),
+      maxInFlight: z
+        .number()
+        .int()
+        .positive()
+        .default(ROUTE_DEFAULTS.maxInFlight)
+        .describe("Requests in flight per normalised path + client IP (429 in_flight_limited beyond)."),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(ROUTE_DEFAULTS.maxBodyBytes)
+        .describe("Largest request body (413 beyond); Content-Length is checked before reading, chunked bodies are counted."),
       bodyTimeoutMs: z.number().int().positive().default(ROUTE_DEFAULTS.bodyTimeoutMs).describe("Time a client has to send the body (408 beyond)."),
       maxTrackedKeys: z.number().int().positive().default(ROUTE_DEFAULTS.maxTrackedKeys).describe("In-memory store only."),
       leaseMs: z
@@ -137,7 +169,9 @@ export const configSchema = z.strictObject({
         .int()
         .positive()
         .default(30_000)
-        .describe("In-progress lease of an Idempotency-Key or inbound delivery id, renewed while the first request runs: a crashed or cut-off first attempt blocks its retries this long at most."),
+        .describe(
+          "In-progress lease of an Idempotency-Key or inbound delivery id, renewed while the first request runs: a crashed or cut-off first attempt blocks its retries this long at most.",
+        ),
       waitMs: z
         .number()
         .int()
@@ -150,7 +184,7 @@ export const configSchema = z.strictObject({
   secrets: z
     .strictObject({ providers: z.record(trimmed, providerSchema).default({}).describe("Named secret providers that SecretRefs name as their provider.") })
     .prefault({})
-    .describe("Where SecretRefs with a provider other than \"default\" are read from."),
+    .describe('Where SecretRefs with a provider other than "default" are read from.'),
   plugins: z
     .strictObject({ entries: z.strictObject({ webhooks: webhooksPluginSchema }).prefault({}) })
     .prefault({})
@@ -159,14 +193,21 @@ export const configSchema = z.strictObject({
   admin: z
     .strictObject({
       token: secretInputSchema.optional().describe("Bearer token for /admin/api (and the dashboard); unset: the admin API answers 404."),
-      maxLiveSubscribers: z.number().int().positive().default(50).describe("Dashboard live-update streams per replica; the next is 503 live_updates_full with Retry-After."),
+      maxLiveSubscribers: z
+        .number()
+        .int()
+        .positive()
+        .default(50)
+        .describe("Dashboard live-update streams per replica; the next is 503 live_updates_full with Retry-After."),
       loginMaxBodyBytes: z.number().int().positive().default(4_096).describe("Largest dashboard login form body (413 beyond)."),
       loginBodyTimeoutMs: z.number().int().positive().default(2_000).describe("Time a client has to send the login form body (408 beyond)."),
     })
     .prefault({})
     .describe("The admin API (/admin/api) and the dashboard (/dashboard)."),
   log: z
-    .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level (env LOG_LEVEL overrides).") })
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("pino log level (env LOG_LEVEL overrides)."),
+    })
     .prefault({})
     .describe("Logs: pino JSON on stdout."),
 });

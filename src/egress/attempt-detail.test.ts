@@ -20,7 +20,15 @@ test("request headers: credential names and values from the environment are mask
     { "x-api-key": "k1", "X-Auth-Token": "t1", cookie: "a=b", "x-client-secret": "s", "x-plain": "ok", "x-region": "eu-1", "webhook-id": "dlv_1" },
     new Set(["x-region"]),
   );
-  assert.deepEqual(out, { "x-api-key": "…(masked)", "X-Auth-Token": "…(masked)", cookie: "…(masked)", "x-client-secret": "…(masked)", "x-plain": "ok", "x-region": "…(masked)", "webhook-id": "dlv_1" });
+  assert.deepEqual(out, {
+    "x-api-key": "…(masked)",
+    "X-Auth-Token": "…(masked)",
+    cookie: "…(masked)",
+    "x-client-secret": "…(masked)",
+    "x-plain": "ok",
+    "x-region": "…(masked)",
+    "webhook-id": "dlv_1",
+  });
 });
 
 test("response headers are bounded: 32 at most, 2 KiB in all, values cut at 256", () => {

@@ -151,7 +151,14 @@ export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: Secr
     let result: AttemptResult;
     try {
       prepared = await prepare(job, e, raw);
-      result = await attemptDelivery({ url: e.url, headers: prepared.headers, body: prepared.payload, timeoutMs: e.timeoutMs, dispatcher: deps.agent, guard: deps.guard });
+      result = await attemptDelivery({
+        url: e.url,
+        headers: prepared.headers,
+        body: prepared.payload,
+        timeoutMs: e.timeoutMs,
+        dispatcher: deps.agent,
+        guard: deps.guard,
+      });
     } catch (err) {
       await redis.zrem(keys.inflight(e.name), leaseId).catch(() => {});
       if (err instanceof UnrecoverableError) await deliveryLog.markFailed(job.data.deliveryId, e.name, err.message).catch(() => {});

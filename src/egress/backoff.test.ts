@@ -6,13 +6,19 @@ const mid = () => 0.5;
 
 test("default schedule: 30 s, 5 m, 30 m, then failed", () => {
   assert.equal(maxAttempts(DEFAULT_RETRY), 4);
-  assert.deepEqual([2, 3, 4].map((n) => retryDelay(DEFAULT_RETRY, n, { random: mid })), [30_000, 300_000, 1_800_000]);
+  assert.deepEqual(
+    [2, 3, 4].map((n) => retryDelay(DEFAULT_RETRY, n, { random: mid })),
+    [30_000, 300_000, 1_800_000],
+  );
   assert.equal(retryDelay(DEFAULT_RETRY, 5, { random: mid }), undefined);
 });
 
 test("exponential: backoffMs × 2^(n-2) up to maxAttempts", () => {
   const p = { kind: "exponential", maxAttempts: 3, backoffMs: 1000 } as const;
-  assert.deepEqual([2, 3].map((n) => retryDelay(p, n, { random: mid })), [1000, 2000]);
+  assert.deepEqual(
+    [2, 3].map((n) => retryDelay(p, n, { random: mid })),
+    [1000, 2000],
+  );
   assert.equal(retryDelay(p, 4), undefined);
 });
 

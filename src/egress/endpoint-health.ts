@@ -21,9 +21,12 @@ export function createEndpointHealth(ctx: EgressContext, publish: (input: Publis
     if (set !== 1) return;
     const origin = originOf(e.url);
     log.warn({ endpoint: e.name, origin, reason }, "endpoint disabled");
-    await publish({ type: "endpoint.disabled", data: { endpoint: e.name, origin, reason }, id: `endpoint_disabled_${e.name}_${Date.now()}`, source: "system" }).catch(
-      (err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"),
-    );
+    await publish({
+      type: "endpoint.disabled",
+      data: { endpoint: e.name, origin, reason },
+      id: `endpoint_disabled_${e.name}_${Date.now()}`,
+      source: "system",
+    }).catch((err: Error) => log.error({ err: err.message }, "endpoint.disabled event not stored"));
   }
 
   async function status() {

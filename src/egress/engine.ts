@@ -104,7 +104,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     /** Sends a `webhook.test` event to one endpoint, whatever it subscribes to (the CLI's `endpoints test`). */
     async sendTest(name: string) {
       if (!endpoints.has(name)) return undefined;
-      return publish({ type: "webhook.test", data: { endpoint: name, message: "A test delivery from openclaw-webhooks." }, source: "system", onlyEndpoint: name });
+      return publish({
+        type: "webhook.test",
+        data: { endpoint: name, message: "A test delivery from openclaw-webhooks." },
+        source: "system",
+        onlyEndpoint: name,
+      });
     },
     disable: health.disableByName,
     enable: health.enable,

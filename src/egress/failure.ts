@@ -6,11 +6,23 @@
  */
 
 /** Socket errors: Redis unreachable, or the connection dropped mid-command. */
-const NET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ENOTCONN"]);
+const NET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "ENOTCONN",
+]);
 /** Redis replies that mean "not now": loading, busy script, replica, failover, out of memory, disk. */
 const REDIS_NOT_NOW = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|MISCONF|UNBLOCKED)\b/;
 /** ioredis and BullMQ's own words for a connection that is not there. */
-const CLIENT_OFFLINE = /Connection is clos(ed|ing)|Stream isn't writeable|enableOfflineQueue|max retries per request|Command timed out|Socket closed unexpectedly/i;
+const CLIENT_OFFLINE =
+  /Connection is clos(ed|ing)|Stream isn't writeable|enableOfflineQueue|max retries per request|Command timed out|Socket closed unexpectedly/i;
 
 export function isTransient(err: unknown): boolean {
   for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {

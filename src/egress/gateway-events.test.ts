@@ -32,7 +32,8 @@ function unique(events: MappedEvent[]) {
   return [...byId.values()];
 }
 const ofType = (events: MappedEvent[], type: string) => events.filter((e) => e.type === type);
-const recordedMessage = (name: string, role: string) => loadFixture(name).frames.find((f) => f.event === "session.message" && f.payload.message.role === role)!.payload;
+const recordedMessage = (name: string, role: string) =>
+  loadFixture(name).frames.find((f) => f.event === "session.message" && f.payload.message.role === role)!.payload;
 
 describe("Gateway frames → webhook events, on recorded frames", () => {
   test("every fixture was recorded on the real Gateway and is mapped without a throw", () => {
@@ -77,7 +78,10 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
     // Eight task upserts in the recording, two statuses: two task.updated.
     const upserts = loadFixture("agent-text").frames.filter((f) => f.event === "task").length;
     assert.ok(upserts >= 5, `${upserts} upserts`);
-    assert.deepEqual(ofType(events, "task.updated").map((e) => e.data.status), ["running", "completed"]);
+    assert.deepEqual(
+      ofType(events, "task.updated").map((e) => e.data.status),
+      ["running", "completed"],
+    );
     assert.deepEqual(ofType(events, "error.occurred"), []);
     assert.deepEqual(ofType(events, "session.ended"), []);
   });
@@ -85,7 +89,10 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
   test("chat.send: the same message events (the Gateway makes no task for it)", () => {
     const events = unique(mapAll(loadFixture("chat-send-text").frames));
     assert.deepEqual(events.map((e) => e.type).sort(), ["message.received", "message.sent", "session.created"]);
-    assert.equal(ofType(events, "message.received")[0]!.data.message && (ofType(events, "message.received")[0]!.data.message as any).content, "Hi from chat.send");
+    assert.equal(
+      ofType(events, "message.received")[0]!.data.message && (ofType(events, "message.received")[0]!.data.message as any).content,
+      "Hi from chat.send",
+    );
     assert.equal(ofType(events, "message.sent")[0]!.data.model, "stub-1");
   });
 
@@ -96,7 +103,15 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
     const end = frames.find((f) => f.event === "session.tool" && f.payload.data.phase === "result")!.payload;
     const [called, ...moreCalled] = ofType(events, "tool.called");
     assert.equal(moreCalled.length, 0);
-    assert.deepEqual(called!.data, { agentId: "main", sessionKey: "agent:main:rec-agent-tool", sessionId: start.sessionId, runId: start.runId, toolName: "ls", toolCallId: start.data.toolCallId, args: { path: "." } });
+    assert.deepEqual(called!.data, {
+      agentId: "main",
+      sessionKey: "agent:main:rec-agent-tool",
+      sessionId: start.sessionId,
+      runId: start.runId,
+      toolName: "ls",
+      toolCallId: start.data.toolCallId,
+      args: { path: "." },
+    });
     const [completed, ...moreCompleted] = ofType(events, "tool.completed");
     assert.equal(moreCompleted.length, 0);
     assert.equal(completed!.data.toolName, "ls");
@@ -133,10 +148,13 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
     const events = unique(mapAll(loadFixture("sessions-lifecycle").frames));
     assert.equal(ofType(events, "session.created").length, 1);
     assert.equal(ofType(events, "session.created")[0]!.data.createdVia, "operator");
-    assert.deepEqual(ofType(events, "session.ended").map((e) => [e.data.sessionKey, e.data.reason]), [
-      ["agent:main:rec-sessions", "reset"],
-      ["agent:main:rec-sessions", "delete"],
-    ]);
+    assert.deepEqual(
+      ofType(events, "session.ended").map((e) => [e.data.sessionKey, e.data.reason]),
+      [
+        ["agent:main:rec-sessions", "reset"],
+        ["agent:main:rec-sessions", "delete"],
+      ],
+    );
     assert.equal(ofType(events, "message.received").length, 1);
     assert.equal(ofType(events, "message.sent").length, 1);
   });
@@ -145,11 +163,20 @@ describe("Gateway frames → webhook events, on recorded frames", () => {
     const events = unique(mapAll(loadFixture("model-400").frames));
     const [err, ...more] = ofType(events, "error.occurred");
     assert.equal(more.length, 0);
-    assert.deepEqual(err!.data.error, { message: "LLM request failed: provider rejected the request schema or tool payload.", provider: "stub", model: "stub-1", reason: "format", kind: "schema" });
+    assert.deepEqual(err!.data.error, {
+      message: "LLM request failed: provider rejected the request schema or tool payload.",
+      provider: "stub",
+      model: "stub-1",
+      reason: "format",
+      kind: "schema",
+    });
     assert.equal(err!.data.agentId, "main");
     assert.equal(err!.data.sessionKey, "agent:main:rec-400");
     assert.deepEqual(ofType(events, "message.sent"), []);
-    assert.deepEqual(ofType(events, "task.updated").map((e) => e.data.status), ["running", "failed"]);
+    assert.deepEqual(
+      ofType(events, "task.updated").map((e) => e.data.status),
+      ["running", "failed"],
+    );
   });
 
   test("a model that answers 500: nothing while the Gateway retries (7 retries, ~85 s), then one error.occurred", () => {

@@ -195,7 +195,13 @@ function sessionsChanged(p: Obj): MappedEvent[] {
   const sessionId = str(p.sessionId) ?? str(session.sessionId) ?? "";
   if (reason === "reset" || reason === "delete") {
     // A reset keeps the session id (recorded): the frame's time tells two resets apart.
-    return [{ type: "session.ended", id: `gw_session_ended_${key}_${sessionId}_${reason}_${num(p.ts) ?? digest(p)}`, data: compact({ ...base(p), runId: undefined, sessionId: sessionId || undefined, reason }) }];
+    return [
+      {
+        type: "session.ended",
+        id: `gw_session_ended_${key}_${sessionId}_${reason}_${num(p.ts) ?? digest(p)}`,
+        data: compact({ ...base(p), runId: undefined, sessionId: sessionId || undefined, reason }),
+      },
+    ];
   }
   const createdAt = num(session.createdAt);
   const ts = num(p.ts);
@@ -205,7 +211,14 @@ function sessionsChanged(p: Obj): MappedEvent[] {
     {
       type: "session.created",
       id: `gw_session_created_${key}_${sessionId}`,
-      data: compact({ agentId: agentIdOf(p), sessionKey: key, sessionId: sessionId || undefined, createdVia: str(session.createdVia), kind: str(session.kind), createdAt }),
+      data: compact({
+        agentId: agentIdOf(p),
+        sessionKey: key,
+        sessionId: sessionId || undefined,
+        createdVia: str(session.createdVia),
+        kind: str(session.kind),
+        createdAt,
+      }),
     },
   ];
 }

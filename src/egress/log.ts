@@ -54,7 +54,9 @@ export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptR
  * are built by ids.ts (printable ASCII, no `:`); an id of any other form is looked up nowhere.
  */
 export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number; endpoints: readonly string[] }) {
-  const k: { record: (id: string) => string; byEndpoint: (e: string) => string; byStatus: (e: string, s: DeliveryStatus) => string } = createKeys(opts.prefix).delivery;
+  const k: { record: (id: string) => string; byEndpoint: (e: string) => string; byStatus: (e: string, s: DeliveryStatus) => string } = createKeys(
+    opts.prefix,
+  ).delivery;
   const STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
   const ttl = Math.ceil(opts.retentionMs / 1000);
 
@@ -97,7 +99,22 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     return { ...fields(h), attemptLog };
   }
 
-  const SUMMARY_FIELDS = ["id", "eventId", "eventIdJson", "eventType", "endpoint", "status", "attempts", "createdAt", "updatedAt", "lastStatus", "lastError", "nextAttemptAt", "lastDurationMs", "lastErrorClass"] as const;
+  const SUMMARY_FIELDS = [
+    "id",
+    "eventId",
+    "eventIdJson",
+    "eventType",
+    "endpoint",
+    "status",
+    "attempts",
+    "createdAt",
+    "updatedAt",
+    "lastStatus",
+    "lastError",
+    "nextAttemptAt",
+    "lastDurationMs",
+    "lastErrorClass",
+  ] as const;
 
   /**
    * Rows for the lists and the dashboard: the record's own fields only (HMGET), never its
@@ -110,7 +127,11 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     for (const row of rows) {
       if (!row[0]) continue;
       const h = Object.fromEntries(SUMMARY_FIELDS.map((f, i) => [f, row[i] ?? undefined])) as Record<string, string | undefined>;
-      out.push({ ...fields(h), lastDurationMs: h.lastDurationMs ? Number(h.lastDurationMs) : null, lastErrorClass: normaliseErrorClass(h.lastErrorClass || undefined) ?? null });
+      out.push({
+        ...fields(h),
+        lastDurationMs: h.lastDurationMs ? Number(h.lastDurationMs) : null,
+        lastErrorClass: normaliseErrorClass(h.lastErrorClass || undefined) ?? null,
+      });
     }
     return out;
   }
@@ -120,7 +141,9 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
    * from the event id and the endpoint name (ids.ts), so an event's deliveries are one lookup per
    * configured endpoint, no index. Undefined when neither is known.
    */
-  async function find(id: string): Promise<{ kind: "delivery"; delivery: DeliveryRecordWithAttempts } | { kind: "event"; eventId: string; deliveries: DeliverySummary[] } | undefined> {
+  async function find(
+    id: string,
+  ): Promise<{ kind: "delivery"; delivery: DeliveryRecordWithAttempts } | { kind: "event"; eventId: string; deliveries: DeliverySummary[] } | undefined> {
     const one = await get(id);
     if (one) return { kind: "delivery", delivery: one };
     const deliveries = await summaries(opts.endpoints.map((e) => deliveryId(id, e)));
@@ -153,7 +176,9 @@ export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentio
     const limit = q.limit ?? 50;
     const names = q.endpoint ? [q.endpoint] : opts.endpoints;
     const ranges = await Promise.all(
-      names.map((e) => redis.zrevrangebyscore(q.status ? k.byStatus(e, q.status) : k.byEndpoint(e), q.until ?? "+inf", q.since ?? "-inf", "WITHSCORES", "LIMIT", 0, limit)),
+      names.map((e) =>
+        redis.zrevrangebyscore(q.status ? k.byStatus(e, q.status) : k.byEndpoint(e), q.until ?? "+inf", q.since ?? "-inf", "WITHSCORES", "LIMIT", 0, limit),
+      ),
     );
     const merged: [string, number][] = [];
     for (const r of ranges) for (let i = 0; i < r.length; i += 2) merged.push([r[i]!, Number(r[i + 1])]);

@@ -42,7 +42,13 @@ type Commands = { ocwhPark(...args: (string | number)[]): Promise<string[]> };
  */
 export function createParkedStore(
   redis: Redis,
-  opts: { prefix: string; retentionMs: number; maxEntries?: number; maxMemory?: number; onDrop?: (dropped: { parkedId: string; eventId?: string | undefined }[]) => void },
+  opts: {
+    prefix: string;
+    retentionMs: number;
+    maxEntries?: number;
+    maxMemory?: number;
+    onDrop?: (dropped: { parkedId: string; eventId?: string | undefined }[]) => void;
+  },
 ) {
   redis.defineCommand("ocwhPark", { numberOfKeys: 2, lua: readFileSync(new URL("./lua/park-2.lua", import.meta.url), "utf8") });
   const r = redis as unknown as Commands;

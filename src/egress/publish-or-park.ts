@@ -15,11 +15,17 @@ export type PublishResult = {
   parked?: { parkedId: string; reason: string; storedIn: ParkedEvent["storedIn"] };
 };
 /** The engine's own publish: stores the event and queues its jobs, or throws. */
-export type StoreEvent = (input: PublishInput & { id: string }, repair: boolean) => Promise<{ id: string; duplicate: boolean; deliveries: string[]; queued: string[] }>;
+export type StoreEvent = (
+  input: PublishInput & { id: string },
+  repair: boolean,
+) => Promise<{ id: string; duplicate: boolean; deliveries: string[]; queued: string[] }>;
 
 /** Why a parked event was not replayed or discarded: the admin API maps these to 404 / 409. */
 export class ParkedRefused extends Error {
-  constructor(readonly code: "not_found" | "not_replayable" | "replay_failed", message: string) {
+  constructor(
+    readonly code: "not_found" | "not_replayable" | "replay_failed",
+    message: string,
+  ) {
     super(message);
     this.name = "ParkedRefused";
   }
@@ -42,7 +48,15 @@ export function createPublisher(opts: { store: StoreEvent; parked: ParkedStore; 
     const entry = await parked.park(input, reason);
     opts.metrics?.eventsParked.inc({ source: entry.source });
     log.error(
-      { eventId: entry.eventId, type: entry.type, source: entry.source, reason: entry.reason, parkedId: entry.parkedId, storedIn: entry.storedIn, times: entry.times },
+      {
+        eventId: entry.eventId,
+        type: entry.type,
+        source: entry.source,
+        reason: entry.reason,
+        parkedId: entry.parkedId,
+        storedIn: entry.storedIn,
+        times: entry.times,
+      },
       "event parked: it could not be stored or queued (replay it once the cause is fixed)",
     );
     return entry;

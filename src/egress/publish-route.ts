@@ -13,7 +13,11 @@ import { eventIdProblem } from "./ids.js";
 import { isSystemEventId, isSystemType, SYSTEM_ID_NAMESPACES } from "./system-events.js";
 
 export const publishSchema = z.strictObject({
-  type: z.string().trim().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified").max(200),
+  type: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an event name such as lead.qualified")
+    .max(200),
   data: z.json().optional(),
   // Any Unicode but control characters, 1 to 256 characters after trimming (ids.ts): ids are
   // hashed wherever they would not fit as they are, so `:`, spaces or emoji are fine.
@@ -55,7 +59,10 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
     // is a matter of permission (config can grant it); an id namespace never is.
     const { type, id } = parsed.data;
     if (isSystemType(type) && !matchesEvent(config.webhooks.publish.allowSystemTypes, type)) {
-      throw new AppError("reserved_event_type", `${type} is an event type the service sends itself; publishing it needs webhooks.publish.allowSystemTypes to list it`);
+      throw new AppError(
+        "reserved_event_type",
+        `${type} is an event type the service sends itself; publishing it needs webhooks.publish.allowSystemTypes to list it`,
+      );
     }
     if (id !== undefined && isSystemEventId(id)) {
       throw new AppError("reserved_event_id", `the id is in a namespace the service uses for its own events (${SYSTEM_ID_NAMESPACES}); choose another`);
@@ -67,7 +74,12 @@ export function mountPublishRoute(app: Hono<AppEnv>, deps: Deps): void {
       throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { cause, retryAfterS: 1 });
     }
     // Parked in this replica's memory only (Redis refused that too): not safe yet, so retry.
-    if (out.parked?.storedIn === "memory") throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { retryAfterS: 1 });
-    return c.json({ ok: true, id: out.id, duplicate: out.duplicate, deliveries: out.deliveries.length, ...(out.parked ? { parked: true } : {}) }, 202, JSON_UTF8);
+    if (out.parked?.storedIn === "memory")
+      throw new AppError("storage_unavailable", "The event could not be stored; retry with the same id.", { retryAfterS: 1 });
+    return c.json(
+      { ok: true, id: out.id, duplicate: out.duplicate, deliveries: out.deliveries.length, ...(out.parked ? { parked: true } : {}) },
+      202,
+      JSON_UTF8,
+    );
   });
 }

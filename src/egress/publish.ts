@@ -22,7 +22,12 @@ export function createEventStore(ctx: EgressContext, instanceId: string) {
     const ids = targets.map((e) => deliveryId(event.id, e.name));
     // A repeated id is told by the event itself, kept for the retention: no key per id besides it.
     const { isNew, flags } = targets.length
-      ? await scripts.publish({ id: event.id, type: event.type, json: JSON.stringify(event) }, targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })), Date.now(), repair)
+      ? await scripts.publish(
+          { id: event.id, type: event.type, json: JSON.stringify(event) },
+          targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })),
+          Date.now(),
+          repair,
+        )
       : { isNew: true, flags: [] as number[] };
     const jobs = targets.flatMap((e, i) =>
       flags[i] === 1

@@ -31,7 +31,10 @@ test("a buffered event that keeps failing does not hold up the ones behind it; i
     await new Promise((r) => setTimeout(r, 15));
   }
   await until(() => stored.length === 10 && parked.length === 1);
-  assert.deepEqual(stored, Array.from({ length: 10 }, (_, i) => `ok-${i}`));
+  assert.deepEqual(
+    stored,
+    Array.from({ length: 10 }, (_, i) => `ok-${i}`),
+  );
   assert.equal(parked[0]!.id, "bad");
   assert.match(parked[0]!.reason, /failed 3 times while other events were stored: Connection is closed\./);
   assert.equal(relay.pending, 0);

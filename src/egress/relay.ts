@@ -174,7 +174,12 @@ export function createRelay(
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      if (buffer.length) drop(buffer.length, "events not stored at shutdown", buffer.map((x) => x.e.id));
+      if (buffer.length)
+        drop(
+          buffer.length,
+          "events not stored at shutdown",
+          buffer.map((x) => x.e.id),
+        );
     },
   };
 }

@@ -38,7 +38,11 @@ export function createReplay(ctx: EgressContext) {
     const taken = await redis.set(keys.replay(id), jobId, "PX", 2 * e.timeoutMs + 60_000, "NX");
     if (taken !== "OK") throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
     try {
-      await queue.add(rec.eventType, { deliveryId: id, eventId: rec.eventId, endpoint: e.name, manual: true }, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3_600 } });
+      await queue.add(
+        rec.eventType,
+        { deliveryId: id, eventId: rec.eventId, endpoint: e.name, manual: true },
+        { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3_600 } },
+      );
     } catch (err) {
       await redis.del(keys.replay(id)).catch(() => {});
       throw err;
@@ -53,7 +57,8 @@ export function createReplay(ctx: EgressContext) {
    */
   async function replayFailed(endpoint: string, since: number, opts: { dryRun?: boolean } = {}) {
     if (!endpoints.has(endpoint)) throw new ReplayRefused("not_found", `no endpoint ${endpoint}`);
-    if (await redis.hexists(keys.state(endpoint), "disabled")) throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
+    if (await redis.hexists(keys.state(endpoint), "disabled"))
+      throw new ReplayRefused("endpoint_disabled", `endpoint ${endpoint} is disabled; enable it first`);
     const ids = await deliveryLog.list({ status: "failed", endpoint, since, limit: 10_000 });
     let started = 0;
     const skipped: { id: string; reason: string }[] = [];

@@ -42,7 +42,16 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
       // A lone surrogate would reach Redis as U+FFFD: the record then keeps the id's JSON as well,
       // so the log (and a replay, which finds the event by it) has the exact id.
       const lossy = /\p{Cs}/u.test(event.id);
-      const args: (string | number)[] = [event.json, deliveryLog.retentionMs, deliveryLog.ttl, createdAt, event.id, event.type, repair ? 1 : 0, lossy ? JSON.stringify(event.id) : ""];
+      const args: (string | number)[] = [
+        event.json,
+        deliveryLog.retentionMs,
+        deliveryLog.ttl,
+        createdAt,
+        event.id,
+        event.type,
+        repair ? 1 : 0,
+        lossy ? JSON.stringify(event.id) : "",
+      ];
       for (const t of targets) {
         keys.push(ep.state(t.endpoint), k.record(t.deliveryId), k.byEndpoint(t.endpoint), k.byStatus(t.endpoint, "pending"));
         args.push(t.deliveryId, t.endpoint);
@@ -54,7 +63,18 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
       const interval = endpoint.rateLimit ? 1000 / endpoint.rateLimit.perSecond : 0;
       const n = endpoint.name;
       const leaseMs = endpoint.timeoutMs + 5_000;
-      return r.ocwhGate(ep.state(n), ep.inflight(n), ep.rate(n), ep.event(eventId), leaseId, leaseMs, endpoint.concurrency, interval, Math.max(0, 1000 - interval), leaseMs);
+      return r.ocwhGate(
+        ep.state(n),
+        ep.inflight(n),
+        ep.rate(n),
+        ep.event(eventId),
+        leaseId,
+        leaseMs,
+        endpoint.concurrency,
+        interval,
+        Math.max(0, 1000 - interval),
+        leaseMs,
+      );
     },
     finish(
       a: { endpoint: string; leaseId: string; ok: boolean; isProbe: boolean; breaker: { failureThreshold: number; cooldownMs: number; maxCooldownMs: number } },
@@ -62,10 +82,29 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
     ) {
       const n = a.endpoint;
       return r.ocwhFinish(
-        ep.state(n), ep.inflight(n), k.record(d.id), k.byStatus(n, d.from), k.byStatus(n, d.status), statsKey(prefix, n, d.attempt.at),
-        a.leaseId, a.ok ? 1 : 0, a.breaker.failureThreshold, a.breaker.cooldownMs, a.breaker.maxCooldownMs, a.isProbe ? 1 : 0,
-        d.attempt.attempt, JSON.stringify(d.attempt), d.status, d.attempt.at, d.lastStatus ?? "", d.lastError ?? "", d.attempt.nextAttemptAt ?? "",
-        d.attempt.durationMs, d.attempt.errorClass ?? "", d.attempt.status !== undefined ? latencyBucket(d.attempt.durationMs) : "", STATS_BUCKET_TTL_MS,
+        ep.state(n),
+        ep.inflight(n),
+        k.record(d.id),
+        k.byStatus(n, d.from),
+        k.byStatus(n, d.status),
+        statsKey(prefix, n, d.attempt.at),
+        a.leaseId,
+        a.ok ? 1 : 0,
+        a.breaker.failureThreshold,
+        a.breaker.cooldownMs,
+        a.breaker.maxCooldownMs,
+        a.isProbe ? 1 : 0,
+        d.attempt.attempt,
+        JSON.stringify(d.attempt),
+        d.status,
+        d.attempt.at,
+        d.lastStatus ?? "",
+        d.lastError ?? "",
+        d.attempt.nextAttemptAt ?? "",
+        d.attempt.durationMs,
+        d.attempt.errorClass ?? "",
+        d.attempt.status !== undefined ? latencyBucket(d.attempt.durationMs) : "",
+        STATS_BUCKET_TTL_MS,
       );
     },
   };

@@ -6,7 +6,10 @@ type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
 
 export class BlockedAddressError extends Error {
   readonly errorClass = "ssrf_blocked";
-  constructor(readonly address: string, readonly range: string) {
+  constructor(
+    readonly address: string,
+    readonly range: string,
+  ) {
     super(`delivery to ${address} refused: ${range} address (allow it with webhooks.allowPrivateCidrs)`);
     this.name = "BlockedAddressError";
   }

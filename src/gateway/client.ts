@@ -5,15 +5,7 @@ import WebSocket from "ws";
 import { corkUntilTurnEnds } from "../util/cork.js";
 import { AppError } from "../errors.js";
 import { exponentialDelay } from "../util/backoff.js";
-import {
-  connectParams,
-  helloOkSchema,
-  parseFrame,
-  isAuthRejection,
-  type EventFrame,
-  type GatewayError,
-  type HelloOk,
-} from "./protocol.js";
+import { connectParams, helloOkSchema, parseFrame, isAuthRejection, type EventFrame, type GatewayError, type HelloOk } from "./protocol.js";
 
 export type GatewayEvent = Pick<EventFrame, "event" | "payload" | "seq">;
 
@@ -224,12 +216,15 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
   function startWatchdog(tickMs: number) {
     clearInterval(watchdog);
     lastFrameAt = Date.now();
-    watchdog = setInterval(() => {
-      if (Date.now() - lastFrameAt > 2 * tickMs) {
-        log.warn({ silentMs: Date.now() - lastFrameAt }, "gateway silent for two tick intervals; reconnecting");
-        ws?.terminate();
-      }
-    }, Math.max(50, Math.floor(tickMs / 2)));
+    watchdog = setInterval(
+      () => {
+        if (Date.now() - lastFrameAt > 2 * tickMs) {
+          log.warn({ silentMs: Date.now() - lastFrameAt }, "gateway silent for two tick intervals; reconnecting");
+          ws?.terminate();
+        }
+      },
+      Math.max(50, Math.floor(tickMs / 2)),
+    );
     watchdog.unref();
   }
 

@@ -6,7 +6,10 @@ import type { GatewayClient } from "./client.js";
  * cached per method: the label lookup is on every ingress request's path.
  */
 export function instrumented(client: GatewayClient, metrics: Metrics): Pick<GatewayClient, "call" | "onEvent"> {
-  const children = new Map<string, { timer: ReturnType<Metrics["gatewayCallDuration"]["labels"]>; outcomes: Map<string, ReturnType<Metrics["gatewayCalls"]["labels"]>> }>();
+  const children = new Map<
+    string,
+    { timer: ReturnType<Metrics["gatewayCallDuration"]["labels"]>; outcomes: Map<string, ReturnType<Metrics["gatewayCalls"]["labels"]>> }
+  >();
   const forMethod = (method: string) => {
     let c = children.get(method);
     if (!c) children.set(method, (c = { timer: metrics.gatewayCallDuration.labels(method), outcomes: new Map() }));

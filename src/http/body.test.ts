@@ -21,8 +21,14 @@ test("parseJsonBody: too deep is 400 naming the limit; the limit itself parses",
   const at = "[".repeat(MAX_JSON_DEPTH) + "]".repeat(MAX_JSON_DEPTH);
   assert.equal(JSON.stringify(parseJsonBody(b(at))), at);
   const over = `[${at}]`;
-  assert.throws(() => parseJsonBody(b(over)), (e) => e instanceof AppError && e.status === 400 && /nested more than 64 levels deep/.test(e.message));
-  assert.throws(() => parseJsonBody(b("{")), (e) => e instanceof AppError && e.message === "invalid request body");
+  assert.throws(
+    () => parseJsonBody(b(over)),
+    (e) => e instanceof AppError && e.status === 400 && /nested more than 64 levels deep/.test(e.message),
+  );
+  assert.throws(
+    () => parseJsonBody(b("{")),
+    (e) => e instanceof AppError && e.message === "invalid request body",
+  );
 });
 
 test("the scan is linear: a 256 KiB body of brackets is judged in well under a request's budget", () => {

@@ -3,8 +3,7 @@ import { AppError } from "../errors.js";
 
 export type BodyLimits = { maxBytes: number; timeoutMs: number };
 
-const tooLarge = (max: number) =>
-  new AppError("payload_too_large", `Payload too large (limit ${max} bytes).`, { closeConnection: true });
+const tooLarge = (max: number) => new AppError("payload_too_large", `Payload too large (limit ${max} bytes).`, { closeConnection: true });
 const timedOut = () => new AppError("request_timeout", "Request body timeout.", { closeConnection: true });
 const closed = () => new AppError("invalid_request", "Connection closed.", { closeConnection: true });
 
@@ -15,11 +14,7 @@ const closed = () => new AppError("invalid_request", "Connection closed.", { clo
  * forces a web `Request` and costs ~110 µs a request: docs/http-contract.md, "Why the stages are hand-written").
  * Every failure answers with `Connection: close`, since the rest of the upload stays unread.
  */
-export async function readBody(
-  incoming: IncomingMessage | undefined,
-  request: Request,
-  limits: BodyLimits,
-): Promise<Buffer> {
+export async function readBody(incoming: IncomingMessage | undefined, request: Request, limits: BodyLimits): Promise<Buffer> {
   const declared = incoming ? incoming.headers["content-length"] : request.headers.get("content-length");
   if (declared != null && Number(declared) > limits.maxBytes) throw tooLarge(limits.maxBytes);
   return incoming ? readIncoming(incoming, limits) : readWebStream(request, limits);
@@ -100,7 +95,12 @@ async function readWebStream(request: Request, limits: BodyLimits): Promise<Buff
  */
 export const MAX_JSON_DEPTH = 64;
 
-const OPEN_BRACE = 0x7b, OPEN_BRACKET = 0x5b, CLOSE_BRACE = 0x7d, CLOSE_BRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b,
+  OPEN_BRACKET = 0x5b,
+  CLOSE_BRACE = 0x7d,
+  CLOSE_BRACKET = 0x5d,
+  QUOTE = 0x22,
+  BACKSLASH = 0x5c;
 
 /**
  * Whether a JSON text nests deeper than `max`, read off the raw bytes in one linear pass before

@@ -46,14 +46,17 @@ export function createIdempotency(store: IdempotencyStore, opts: IdempotencyOpti
   /** Runs `work` as the lease's owner: renews the lease meanwhile, then stores the answer or gives the key up. */
   async function own(key: string, owner: string, o: RunOptions, work: () => Promise<Answer>): Promise<Answer> {
     let working = true;
-    const renew = setInterval(() => {
-      store.renew(key, owner, leaseMs).then(
-        (held) => {
-          if (!held && working) log.warn({ label: o.label }, "idempotency lease lost while the request was still running");
-        },
-        (err: Error) => log.warn({ err: err.message }, "idempotency lease not renewed"),
-      );
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        store.renew(key, owner, leaseMs).then(
+          (held) => {
+            if (!held && working) log.warn({ label: o.label }, "idempotency lease lost while the request was still running");
+          },
+          (err: Error) => log.warn({ err: err.message }, "idempotency lease not renewed"),
+        );
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     renew.unref();
     let answer: Answer;
     try {

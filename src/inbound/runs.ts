@@ -88,7 +88,13 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
   const onEvent = (e: GatewayEvent) => {
     // The Gateway's `chat` and `agent` frames, as far as this reads them (docs/openclaw-contract.md).
     const p = e.payload as
-      | { runId?: unknown; state?: unknown; message?: unknown; stream?: unknown; data?: { phase?: unknown; error?: unknown; terminalReply?: { text?: unknown } } }
+      | {
+          runId?: unknown;
+          state?: unknown;
+          message?: unknown;
+          stream?: unknown;
+          data?: { phase?: unknown; error?: unknown; terminalReply?: { text?: unknown } };
+        }
       | undefined;
     const runId = typeof p?.runId === "string" ? p.runId : undefined;
     if (!runId) return;
@@ -102,8 +108,12 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
       // The real Gateway sends the lifecycle end before the chat final, with the reply in it.
       const text = p!.data?.terminalReply?.text;
       const terminal = typeof text === "string" ? text : undefined;
-      if (phase === "end") void finish(runId, "ok", undefined, terminal).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
-      if (phase === "error") void finish(runId, "error", String(p!.data?.error ?? "run failed")).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
+      if (phase === "end")
+        void finish(runId, "ok", undefined, terminal).catch((err: Error) => opts.log.error({ err: err.message }, "inbound.completed not published"));
+      if (phase === "error")
+        void finish(runId, "error", String(p!.data?.error ?? "run failed")).catch((err: Error) =>
+          opts.log.error({ err: err.message }, "inbound.completed not published"),
+        );
     }
   };
   const unsubscribe = opts.agent.onEvent(onEvent);

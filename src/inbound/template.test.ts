@@ -5,7 +5,16 @@ import { templateContext } from "./routes.js";
 
 const at = new Date("2026-11-22T12:00:00.000Z");
 const ctx = templateContext(
-  { title: "Disk full", severity: "high", items: [{ name: "first" }, { name: "second" }], meta: { region: "eu" }, emoji: "🔥 東京", n: 0, ok: false, none: null },
+  {
+    title: "Disk full",
+    severity: "high",
+    items: [{ name: "first" }, { name: "second" }],
+    meta: { region: "eu" },
+    emoji: "🔥 東京",
+    n: 0,
+    ok: false,
+    none: null,
+  },
   { "x-event-type": "alert", "content-type": "application/json" },
   { kind: "ops" },
   "/webhooks/inbound/alert",
@@ -17,7 +26,10 @@ test("the seed's alert template", () => {
 });
 
 test("hooks.mappings forms: {{payload.x}}, {{x}}, headers, query, path, now", () => {
-  assert.equal(renderTemplate("{{payload.title}}|{{title}}|{{headers.x-event-type}}|{{query.kind}}|{{path}}|{{now}}", ctx), "Disk full|Disk full|alert|ops|/webhooks/inbound/alert|2026-11-22T12:00:00.000Z");
+  assert.equal(
+    renderTemplate("{{payload.title}}|{{title}}|{{headers.x-event-type}}|{{query.kind}}|{{path}}|{{now}}", ctx),
+    "Disk full|Disk full|alert|ops|/webhooks/inbound/alert|2026-11-22T12:00:00.000Z",
+  );
 });
 
 test("arrays, objects, falsy values, unicode", () => {

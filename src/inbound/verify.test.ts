@@ -64,8 +64,14 @@ describe("inbound signatures, against vectors from the real libraries", () => {
     const t = Math.floor(now / 1000);
     assert.equal(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": stripeHeader(t, secret, body) }), now).ok, true);
     assert.equal(verifyInbound(a, [secret], reserialised, headersOf({ "stripe-signature": stripeHeader(t, secret, body) }), now).ok, false);
-    assert.deepEqual(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": stripeHeader(t - 400, secret, body) }), now), { ok: false, reason: "timestamp too old" });
-    assert.deepEqual(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": stripeHeader(t + 400, secret, body) }), now), { ok: false, reason: "timestamp in the future" });
+    assert.deepEqual(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": stripeHeader(t - 400, secret, body) }), now), {
+      ok: false,
+      reason: "timestamp too old",
+    });
+    assert.deepEqual(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": stripeHeader(t + 400, secret, body) }), now), {
+      ok: false,
+      reason: "timestamp in the future",
+    });
     // During Stripe's own secret rotation the header carries two v1 entries.
     const two = `${stripeHeader(t, "old-secret", body)},v1=${createHmac("sha256", secret).update(`${t}.`).update(body).digest("hex")}`;
     assert.equal(verifyInbound(a, [secret], body, headersOf({ "stripe-signature": two }), now).ok, true);
@@ -88,7 +94,11 @@ describe("inbound signatures, against vectors from the real libraries", () => {
     assert.equal(verifyInbound(a, ["new-token-123", "old-token-456"], body, headersOf({ authorization: "Bearer old-token-456" }), now).ok, true);
     assert.equal(verifyInbound(a, ["new-token-123"], body, headersOf({ "x-ci-token": "new-token-123" }), now).ok, true);
     assert.equal(verifyInbound(a, ["new-token-123"], body, headersOf({ authorization: "Bearer nope" }), now).ok, false);
-    assert.equal(verifyInbound(a, ["new-token-123"], body, headersOf({ "x-openclaw-webhook-secret": "new-token-123" }), now).ok, false, "only the named header");
+    assert.equal(
+      verifyInbound(a, ["new-token-123"], body, headersOf({ "x-openclaw-webhook-secret": "new-token-123" }), now).ok,
+      false,
+      "only the named header",
+    );
     assert.equal(verifyInbound(a, [], body, headersOf({ authorization: "Bearer new-token-123" }), now).ok, false, "no secret resolves");
   });
 

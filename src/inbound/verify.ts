@@ -58,7 +58,10 @@ export function verifyInbound(auth: InboundAuth, secrets: readonly string[], raw
       if (bad) return bad;
       const content = Buffer.concat([Buffer.from(`${id}.${ts}.`), raw]);
       // A key that decodes to nothing is no key (config and the resolver refuse it; this holds anyway).
-      const expected = secrets.map(standardKey).filter((k) => k.length > 0).map((k) => hmac("sha256", k, content));
+      const expected = secrets
+        .map(standardKey)
+        .filter((k) => k.length > 0)
+        .map((k) => hmac("sha256", k, content));
       for (const entry of sigs.split(" ")) {
         const [version, value] = entry.split(",", 2);
         if (version !== "v1" || !value) continue;

@@ -58,7 +58,10 @@ export function mountTaskFlowRoutes(app: Hono<AppEnv>, deps: Deps): void {
       }
       if (out.status >= 400) {
         c.set("errorCode", out.code ?? "request_rejected");
-        return { status: out.status, body: envelope(route.id, out.code ?? "request_rejected", out.error ?? "request rejected", out.result as Record<string, unknown>) };
+        return {
+          status: out.status,
+          body: envelope(route.id, out.code ?? "request_rejected", out.error ?? "request rejected", out.result as Record<string, unknown>),
+        };
       }
       return { status: out.status, body: { ok: true, routeId: route.id, ...(out.code ? { code: out.code } : {}), result: out.result } };
     }

@@ -68,7 +68,10 @@ export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leas
     const batch = pendingReleases;
     pendingReleases = new Map();
     // A failed release is not fatal: the lease expires on its own after leaseMs.
-    return Promise.all([...batch].map(([key, tokens]) => redis.zrem(key, ...tokens))).then(() => undefined, () => undefined);
+    return Promise.all([...batch].map(([key, tokens]) => redis.zrem(key, ...tokens))).then(
+      () => undefined,
+      () => undefined,
+    );
   };
   let flushing: Promise<void> = Promise.resolve();
   const release = (leaseKey: string, token: string): Promise<void> => {

@@ -13,7 +13,9 @@ const id = z.string().min(1);
 export const errorEnvelope = z.strictObject({
   ok: z.literal(false),
   routeId: z.string().nullable().describe("The TaskFlow or inbound route, or null."),
-  code: z.string().describe(`One of: ${Object.keys(ERROR_STATUS).join(", ")}; a TaskFlow refusal may carry the runtime's code (revision_conflict, terminal, …).`),
+  code: z
+    .string()
+    .describe(`One of: ${Object.keys(ERROR_STATUS).join(", ")}; a TaskFlow refusal may carry the runtime's code (revision_conflict, terminal, …).`),
   error: z.string(),
   result: z.record(z.string(), z.unknown()),
 });
@@ -71,7 +73,14 @@ const delivery = z.looseObject({
   nextAttemptAt: z.number().optional(),
 });
 const summary = delivery.extend({ lastDurationMs: z.number().nullable(), lastErrorClass: z.string().nullable() });
-const inboundEndpoint = z.looseObject({ name: id, path: z.string(), enabled: z.boolean(), action: z.string(), agentId: z.string().nullable(), auth: z.string() });
+const inboundEndpoint = z.looseObject({
+  name: id,
+  path: z.string(),
+  enabled: z.boolean(),
+  action: z.string(),
+  agentId: z.string().nullable(),
+  auth: z.string(),
+});
 const endpointStatus = z.looseObject({
   name: id,
   url: z.string(),
@@ -103,7 +112,15 @@ const parkedEntry = z.looseObject({
 export const adminAnswers = {
   routes: adminOk(
     z.strictObject({
-      taskflow: z.array(z.looseObject({ id, path: z.string(), sessionKey: z.string(), controllerId: z.string().optional(), secret: z.string().describe("How the secret is configured, never its value.") })),
+      taskflow: z.array(
+        z.looseObject({
+          id,
+          path: z.string(),
+          sessionKey: z.string(),
+          controllerId: z.string().optional(),
+          secret: z.string().describe("How the secret is configured, never its value."),
+        }),
+      ),
       inbound: z.array(inboundEndpoint),
     }),
   ),

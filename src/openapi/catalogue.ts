@@ -173,7 +173,8 @@ export const EVENT_CATALOGUE = {
   "endpoint.disabled": {
     source: "system",
     summary: "An endpoint was disabled",
-    description: "After a 410 or a failure run past the disable rule, or by an operator. Names the endpoint by name and origin only (a URL's path often is its credential).",
+    description:
+      "After a 410 or a failure run past the disable rule, or by an operator. Names the endpoint by name and origin only (a URL's path often is its credential).",
     data: z.looseObject({ endpoint: id, origin: z.string(), reason: z.string() }),
   },
   "webhook.test": {
@@ -234,11 +235,12 @@ export const DELIVERY_HEADERS = {
   "webhook-id": { description: "Standard Webhooks: the delivery id (one per event and endpoint; the same on every retry).", required: false },
   "webhook-timestamp": { description: "Standard Webhooks: unix seconds when this attempt was signed.", required: false },
   "webhook-signature": {
-    description: "Standard Webhooks: `v1,<base64 HMAC-SHA256(key, \"<webhook-id>.<webhook-timestamp>.<body>\")>`, one entry per active secret (space-separated during rotation).",
+    description:
+      'Standard Webhooks: `v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>`, one entry per active secret (space-separated during rotation).',
     required: false,
   },
   "x-openclaw-signature": {
-    description: "Seed 002: `sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<body>\")>` (or over the body alone with the endpoint's `legacy-body` scheme).",
+    description: 'Seed 002: `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` (or over the body alone with the endpoint\'s `legacy-body` scheme).',
     required: false,
   },
   "x-openclaw-timestamp": { description: "Seed 002: unix seconds, the timestamp the `x-openclaw-signature` covers.", required: false },

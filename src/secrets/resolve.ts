@@ -58,9 +58,7 @@ const nonEmpty = (v: unknown): string | undefined => {
 
 function runExec(command: string, args: string[], timeoutMs: number, stdin: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 1 << 20, shell: false }, (err, stdout) =>
-      err ? reject(err) : resolve(stdout),
-    );
+    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 1 << 20, shell: false }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     child.stdin?.end(stdin);
   });
 }

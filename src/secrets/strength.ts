@@ -24,7 +24,8 @@ export function secretProblem(value: string, opts: { standardKey?: boolean } = {
     if (b64.length === 0) return "whsec_ with no key after it";
     if (!CANONICAL_BASE64.test(b64)) return "the part after whsec_ is not base64 (standard alphabet, padded to a multiple of 4 characters)";
     const bytes = Buffer.byteLength(b64, "base64");
-    if (bytes < MIN_WHSEC_KEY_BYTES) return `the key after whsec_ is ${bytes} bytes; at least ${MIN_WHSEC_KEY_BYTES} are needed (Standard Webhooks asks for 24 to 64)`;
+    if (bytes < MIN_WHSEC_KEY_BYTES)
+      return `the key after whsec_ is ${bytes} bytes; at least ${MIN_WHSEC_KEY_BYTES} are needed (Standard Webhooks asks for 24 to 64)`;
     return undefined;
   }
   if (value.length < MIN_SECRET_CHARS) return `too short to be a secret (${value.length} characters; at least ${MIN_SECRET_CHARS})`;

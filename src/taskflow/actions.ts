@@ -21,7 +21,10 @@ import { toFlowView, toFlowViewOrNull, toTaskView } from "./views.js";
 type Scope = "operator.read" | "operator.write";
 type FlowEvent = "flow.created" | "flow.waiting" | "flow.resumed" | "flow.finished" | "flow.failed" | "flow.cancelled";
 type Row<I extends z.ZodObject, O> = { input: I; scope: Scope; idempotent?: true; event?: FlowEvent; toHttp: (o: O) => HttpOutcome };
-const row = <O>() => <I extends z.ZodObject>(r: Row<I, O>) => r;
+const row =
+  <O>() =>
+  <I extends z.ZodObject>(r: Row<I, O>) =>
+    r;
 
 type CreateOutcome = { created: true; flow: FlowView } | { created: false; code: string };
 type CancelOutcome = { found: boolean; cancelled: boolean; reason?: string; flow?: FlowView; tasks?: TaskView[] };
@@ -50,14 +53,26 @@ export const ACTIONS = {
           ? refusal("persist_failed", "TaskFlow persistence failed.", { created: false, code: o.code })
           : refusal("create_rejected", "TaskFlow creation was rejected.", { created: false, code: o.code }),
   }),
-  get_flow: row<{ flow: FlowView | null }>()({ input: z.strictObject({ action: z.literal("get_flow"), flowId: str() }), scope: "operator.read", toHttp: readFlow }),
+  get_flow: row<{ flow: FlowView | null }>()({
+    input: z.strictObject({ action: z.literal("get_flow"), flowId: str() }),
+    scope: "operator.read",
+    toHttp: readFlow,
+  }),
   list_flows: row<{ flows: FlowView[] }>()({
     input: z.strictObject({ action: z.literal("list_flows") }),
     scope: "operator.read",
     toHttp: (o) => ok({ flows: o.flows.map(toFlowView) }),
   }),
-  find_latest_flow: row<{ flow: FlowView | null }>()({ input: z.strictObject({ action: z.literal("find_latest_flow") }), scope: "operator.read", toHttp: readFlow }),
-  resolve_flow: row<{ flow: FlowView | null }>()({ input: z.strictObject({ action: z.literal("resolve_flow"), token: str() }), scope: "operator.read", toHttp: readFlow }),
+  find_latest_flow: row<{ flow: FlowView | null }>()({
+    input: z.strictObject({ action: z.literal("find_latest_flow") }),
+    scope: "operator.read",
+    toHttp: readFlow,
+  }),
+  resolve_flow: row<{ flow: FlowView | null }>()({
+    input: z.strictObject({ action: z.literal("resolve_flow"), token: str() }),
+    scope: "operator.read",
+    toHttp: readFlow,
+  }),
   get_task_summary: row<{ summary: TaskSummary | null }>()({
     input: z.strictObject({ action: z.literal("get_task_summary"), flowId: str() }),
     scope: "operator.read",

@@ -34,9 +34,7 @@ function patch(record: FlowRecord, fields: Record<string, unknown>): void {
  * revisions checked only on managed mutations, no status state machine, `run_task` refusals, and
  * `cancel_flow` that stays pending while unbacked child tasks are active. Flows live in memory.
  */
-export function createEmbeddedRuntime(
-  opts: { now?: () => number; onEvent?: (e: EmbeddedEvent) => void; maxFlows?: number } = {},
-) {
+export function createEmbeddedRuntime(opts: { now?: () => number; onEvent?: (e: EmbeddedEvent) => void; maxFlows?: number } = {}) {
   const now = opts.now ?? Date.now;
   // Memory is bounded: past maxFlows the oldest flow and its tasks are dropped (the Gateway prunes
   // by age instead; an embedded runtime is for trying the service, not for keeping records).

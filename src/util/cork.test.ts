@@ -45,12 +45,14 @@ test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that 
   assert.equal(order.length, 0, "nothing runs before the turn ends");
   // A setImmediate queued after the job runs after it, in the same turn end, and by then the
   // job's write has been handed to the socket.
-  await new Promise<void>((r) => setImmediate(() => {
-    order.push("next immediate");
-    assert.equal(client.writableCorked, 0, "uncorked in the turn-end callback");
-    assert.equal(client.writableLength, 0, "the job's write did not wait for another turn");
-    r();
-  }));
+  await new Promise<void>((r) =>
+    setImmediate(() => {
+      order.push("next immediate");
+      assert.equal(client.writableCorked, 0, "uncorked in the turn-end callback");
+      assert.equal(client.writableLength, 0, "the job's write did not wait for another turn");
+      r();
+    }),
+  );
   assert.deepEqual(order, ["job", "job added by a job", "next immediate"]);
   const deadline = Date.now() + 2_000;
   while (Buffer.concat(received).toString() !== "a from-job" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));

@@ -19,8 +19,7 @@ export function lookupPath(ctx: unknown, path: string): unknown {
   return cur;
 }
 
-const asText = (v: unknown): string =>
-  v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+const asText = (v: unknown): string => (v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
 
 export function renderTemplate(template: string, ctx: unknown): string {
   return template.replace(TOKEN, (_, path: string) => asText(lookupPath(ctx, path)));

@@ -67,7 +67,11 @@ describe("Prometheus files the stack mounts (promtool)", () => {
     assert.match(r.stdout, /SUCCESS/);
     const tested = new Set([...readFileSync(join(ROOT, "config/alerts.test.yml"), "utf8").matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
     const defined = [...readFileSync(join(ROOT, "config/alerts.yml"), "utf8").matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
-    assert.deepEqual(defined.filter((a) => !tested.has(a)), [], "alerts without a unit test");
+    assert.deepEqual(
+      defined.filter((a) => !tested.has(a)),
+      [],
+      "alerts without a unit test",
+    );
     console.log(`# promtool test rules: ${defined.length} alerts, each tested`);
   });
 });
@@ -94,7 +98,10 @@ describe("the Gateway image and the service connected to it", () => {
     cfgDir = mkdtempSync(join(tmpdir(), "ocwh-gwcfg-"));
     chmodSync(cfgDir, 0o777);
     const cfg = JSON.parse(readFileSync(join(ROOT, "deploy/gateway/openclaw.json"), "utf8")) as Record<string, unknown>;
-    writeFileSync(join(cfgDir, "openclaw.json"), JSON.stringify({ ...cfg, models: { catalogRefresh: { enabled: false } }, telemetry: { enabled: false } }, null, 2));
+    writeFileSync(
+      join(cfgDir, "openclaw.json"),
+      JSON.stringify({ ...cfg, models: { catalogRefresh: { enabled: false } }, telemetry: { enabled: false } }, null, 2),
+    );
     chmodSync(join(cfgDir, "openclaw.json"), 0o666);
   });
 
@@ -179,7 +186,9 @@ describe("the Gateway image and the service connected to it", () => {
     const known = (name: string) => exported.has(name) || name === "up";
     const used = (expr: string) => [...expr.matchAll(/\b(openclaw_webhooks_[a-zA-Z0-9_]+|up)\b(?=\s*[{[)]|\s*$|\s*[=!<>]|\s*\))/g)].map((m) => m[1]!);
 
-    const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy/grafana/dashboards/openclaw-webhooks.json"), "utf8")) as { panels: { title: string; type: string; targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(join(ROOT, "deploy/grafana/dashboards/openclaw-webhooks.json"), "utf8")) as {
+      panels: { title: string; type: string; targets?: { expr: string }[] }[];
+    };
     const problems: string[] = [];
     let queries = 0;
     for (const p of dashboard.panels.filter((x) => x.type !== "row")) {

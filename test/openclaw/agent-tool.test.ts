@@ -45,7 +45,11 @@ before(async () => {
   const bridge = {
     bridgeConversationAccess: true,
     bridge: {
-      service: { url: `http://127.0.0.1:${port}`, token: { source: "env", id: "OCWH_TEST_PUBLISH_TOKEN" }, adminToken: { source: "env", id: "OCWH_TEST_ADMIN_TOKEN" } },
+      service: {
+        url: `http://127.0.0.1:${port}`,
+        token: { source: "env", id: "OCWH_TEST_PUBLISH_TOKEN" },
+        adminToken: { source: "env", id: "OCWH_TEST_ADMIN_TOKEN" },
+      },
       emit: { perSession: { max: 3, windowMs: 60_000 } },
     },
     env: { OCWH_TEST_PUBLISH_TOKEN: PUBLISH },
@@ -119,7 +123,14 @@ function openclaw(args: string[], opts: { home?: string; adminToken?: string } =
       {
         cwd: gw.dir,
         timeout: 90_000,
-        env: { ...process.env, HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1", OCWH_TEST_ADMIN_TOKEN: opts.adminToken ?? ADMIN },
+        env: {
+          ...process.env,
+          HOME: home,
+          OPENCLAW_STATE_DIR: join(home, ".openclaw"),
+          OPENCLAW_DISABLE_BONJOUR: "1",
+          OPENCLAW_NO_AUTO_UPDATE: "1",
+          OCWH_TEST_ADMIN_TOKEN: opts.adminToken ?? ADMIN,
+        },
       },
       (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
     );
@@ -144,7 +155,10 @@ describe("webhooks_emit: agents fire their own events (real Gateway, stub model)
 
   test("a bare name through Tool Search's tool_call: custom.triggered with event_name", async () => {
     const key = "agent:main:emit-search";
-    await turn(key, 'I want to cancel my subscription [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"cancellation_intent","data":{"sentiment":"frustrated"}}}]');
+    await turn(
+      key,
+      'I want to cancel my subscription [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"cancellation_intent","data":{"sentiment":"frustrated"}}}]',
+    );
     const result = await toolResult(key);
     assert.equal(result.isError, false, JSON.stringify(result));
     const [e, ...more] = await deliveries((x) => x.type === "custom.triggered" && x.data.sessionKey === key);
@@ -169,7 +183,10 @@ describe("webhooks_emit: agents fire their own events (real Gateway, stub model)
     assert.match(JSON.stringify(result), /cannot fire it/);
     await turn(key, 'And this [stub:tool tool_call {"id":"webhooks_emit","args":{"type":"billing.refund","data":{}}}]');
     await sleep(1_500);
-    assert.deepEqual(envelopes().filter((x) => x.data.sessionKey === key), []);
+    assert.deepEqual(
+      envelopes().filter((x) => x.data.sessionKey === key),
+      [],
+    );
   });
 
   test("openclaw deliveries list --recent 20, list --status failed, show and replay: the real CLI prints the service's deliveries", async () => {

@@ -107,7 +107,10 @@ async function webhooksPage(gw: RealGateway, path: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(`${gw.http}${path}#token=${gw.token}`);
   // The page is in the sidebar too.
-  await page.locator("a", { hasText: /^\s*Webhooks\s*$/ }).first().waitFor({ timeout: 30_000 });
+  await page
+    .locator("a", { hasText: /^\s*Webhooks\s*$/ })
+    .first()
+    .waitFor({ timeout: 30_000 });
   return page;
 }
 const NATIVE_PAGE = "/plugin?plugin=webhooks-bridge&id=webhooks";
@@ -122,7 +125,10 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     await rows.first().waitFor({ timeout: 20_000 });
     const failed = page.locator("#wb-deliveries tbody tr[data-id]", { hasText: "legacy-crm" }).first();
     assert.match(await failed.innerText(), /lead\.qualified\s+legacy-crm\s+failed\s+1\s+500\s+\d+\s+HTTP 500/);
-    assert.match(await page.locator("#wb-deliveries tbody tr[data-id]", { hasText: "crm" }).filter({ hasText: "delivered" }).first().innerText(), /crm\s+delivered\s+1\s+200\s+\d+/);
+    assert.match(
+      await page.locator("#wb-deliveries tbody tr[data-id]", { hasText: "crm" }).filter({ hasText: "delivered" }).first().innerText(),
+      /crm\s+delivered\s+1\s+200\s+\d+/,
+    );
     const endpoints = await page.locator("#wb-endpoints").innerText();
     assert.match(endpoints, /crm\s+http:\/\/127\.0\.0\.1:\d+ · circuit closed/);
     assert.doesNotMatch(await page.content(), /query-secret-xyz|\/hook/, "an endpoint is shown by name and origin only");
@@ -131,7 +137,9 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     const before = await rows.count();
     const second = await publish({ n: 2 });
     await settled(second);
-    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll("#wb-deliveries tbody tr[data-id]").length >= n + 2, before, { timeout: 10_000 });
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll("#wb-deliveries tbody tr[data-id]").length >= n + 2, before, {
+      timeout: 10_000,
+    });
 
     // Replay the newest failed delivery from its button: one more attempt, same webhook-id.
     const id = (await failed.getAttribute("data-id"))!;
@@ -143,7 +151,11 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     assert.equal(down.received.at(-1)!.headers["webhook-id"], id);
     // Its row now counts two attempts; opening it lists them.
     const row = page.locator(`#wb-deliveries tr[data-id="${id}"]`);
-    await page.waitForFunction((x) => (globalThis as any).document.querySelector(`#wb-deliveries tr[data-id="${x}"]`)?.querySelectorAll("td")[4]?.textContent === "2", id, { timeout: 10_000 });
+    await page.waitForFunction(
+      (x) => (globalThis as any).document.querySelector(`#wb-deliveries tr[data-id="${x}"]`)?.querySelectorAll("td")[4]?.textContent === "2",
+      id,
+      { timeout: 10_000 },
+    );
     await row.locator("td").first().click();
     await page.locator(".wb-attempts").getByText("#2").waitFor({ timeout: 10_000 });
     await page.screenshot({ path: `${OUT}/control-ui-native.png`, fullPage: true });
@@ -165,10 +177,16 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
     await reader.start();
     await readOnly.start();
     try {
-      const snap = (await readOnly.call("webhooksBridge.list_deliveries", { status: "failed", limit: 5 })) as { deliveries: { status: string; id: string }[]; endpoints: { name: string; origin: string }[] };
+      const snap = (await readOnly.call("webhooksBridge.list_deliveries", { status: "failed", limit: 5 })) as {
+        deliveries: { status: string; id: string }[];
+        endpoints: { name: string; origin: string }[];
+      };
       assert.ok(snap.deliveries.length >= 1 && snap.deliveries.every((d) => d.status === "failed"));
       assert.deepEqual(snap.endpoints.map((e) => e.name).sort(), ["crm", "legacy-crm"]);
-      assert.ok(snap.endpoints.every((e) => /^http:\/\/127\.0\.0\.1:\d+$/.test(e.origin)), JSON.stringify(snap.endpoints));
+      assert.ok(
+        snap.endpoints.every((e) => /^http:\/\/127\.0\.0\.1:\d+$/.test(e.origin)),
+        JSON.stringify(snap.endpoints),
+      );
       const id = snap.deliveries[0]!.id;
       const attempts = down.received.length;
       await assert.rejects(readOnly.call("webhooksBridge.replay_delivery", { id }), /\(INVALID_REQUEST\)|\(FORBIDDEN\)/);
@@ -209,7 +227,10 @@ describe("The Control UI's Webhooks page (real Gateway, headless Chromium)", () 
   test("the service away: both pages say so instead of showing stale rows, and recover when it is back", async () => {
     await service.close();
     const page = await webhooksPage(native, NATIVE_PAGE);
-    await page.locator("#wb-error").getByText(/cannot reach the webhook service at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/).waitFor({ timeout: 15_000 });
+    await page
+      .locator("#wb-error")
+      .getByText(/cannot reach the webhook service at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/)
+      .waitFor({ timeout: 15_000 });
     const html = await (await fetch(`${tab.http}/plugins/webhooks-bridge/deliveries/`, { headers: { authorization: `Bearer ${tab.token}` } })).text();
     assert.match(html, /id="error">cannot reach the webhook service/);
     await startTheService(servicePort);

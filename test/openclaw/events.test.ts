@@ -97,7 +97,11 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
     assert.equal(created.data.sessionId, received.data.sessionId);
     const tasks = await deliveries((e) => e.type === "task.updated" && e.data.runId === runId, 2);
     assert.deepEqual(tasks.map((e) => e.data.status).sort(), ["completed", "running"]);
-    assert.equal(rx.received.every((r) => r.verified), true, "every delivery verifies with standardwebhooks");
+    assert.equal(
+      rx.received.every((r) => r.verified),
+      true,
+      "every delivery verifies with standardwebhooks",
+    );
   });
 
   test("chat.send: message.received and message.sent for that session", async () => {
@@ -151,7 +155,10 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
     assert.equal(err!.data.error.provider, "stub");
     assert.equal(err!.data.error.model, "stub-1");
     assert.match(err.data.error.message, /LLM request failed/);
-    assert.deepEqual(envelopes().filter((e) => e.type === "message.sent" && inSession(key)(e)), []);
+    assert.deepEqual(
+      envelopes().filter((e) => e.type === "message.sent" && inSession(key)(e)),
+      [],
+    );
   });
 
   test("cron command jobs: a scheduled run and a manual cron.run (its id holds ':') both give cron.finished, and a normal run after them is delivered", async () => {
@@ -186,7 +193,8 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
       for (let i = 0; i < 150 && !own.received.some((r) => JSON.parse(r.body).runAtMs === m.data.runAtMs); i++) await sleep(100);
       const ownManual = own.received.map((r) => JSON.parse(r.body)).find((b) => b.runAtMs === m.data.runAtMs);
       assert.ok(ownManual, "the Gateway's own POST for the manual run");
-      for (const k of ["jobId", "action", "status", "summary", "diagnostics", "runAtMs", "delivered", "deliveryStatus", "delivery"]) assert.deepEqual(m.data[k], ownManual[k], k);
+      for (const k of ["jobId", "action", "status", "summary", "diagnostics", "runAtMs", "delivered", "deliveryStatus", "delivery"])
+        assert.deepEqual(m.data[k], ownManual[k], k);
     } finally {
       await caller.call("cron.remove", { id: job.id }).catch(() => {});
       await own.close();
@@ -200,7 +208,9 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
     assert.equal(err!.data.runId, f.runId);
     assert.equal(err!.data.error.provider, "stub");
     assert.equal(err!.data.error.reason, "server_error");
-    const retries = seen.filter((s) => s.event === "agent" && s.payload.runId === f.runId && s.payload.stream === "run_status" && s.payload.data?.phase === "retrying");
+    const retries = seen.filter(
+      (s) => s.event === "agent" && s.payload.runId === f.runId && s.payload.stream === "run_status" && s.payload.data?.phase === "retrying",
+    );
     assert.ok(retries.length >= 5, `${retries.length} retry frames`);
     const delivered = rx.received.find((r) => JSON.parse(r.body).id === err!.id)!;
     assert.ok(delivered.at > retries.at(-1)!.at, "delivered only after the Gateway's last retry");
@@ -217,7 +227,18 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
       assert.deepEqual(v.problems(e), [], r.body.slice(0, 500));
       types.add(e.type);
     }
-    for (const t of ["message.received", "message.sent", "tool.called", "tool.completed", "session.created", "session.ended", "error.occurred", "cron.finished", "task.updated"]) assert.ok(types.has(t), `${t} was delivered and checked`);
+    for (const t of [
+      "message.received",
+      "message.sent",
+      "tool.called",
+      "tool.completed",
+      "session.created",
+      "session.ended",
+      "error.occurred",
+      "cron.finished",
+      "task.updated",
+    ])
+      assert.ok(types.has(t), `${t} was delivered and checked`);
     console.log(`# catalogue: ${rx.received.length} deliveries from real runs, ${types.size} types, all valid`);
   });
 });

@@ -18,7 +18,9 @@ const S = { a: "agent:main:hook:a", b: "agent:main:hook:b" };
 const SECRET = { a: "secret-route-a-0123456789", b: "secret-route-b-0123456789" };
 const diffSession = (name: string, side: "builtin" | "service" | "embedded") => `agent:main:hook:${name}-${side}`;
 const diffRoutes = (side: "builtin" | "service" | "embedded", prefix: string) =>
-  Object.fromEntries(SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `${prefix}/${routeOf(n)}`, sessionKey: diffSession(routeOf(n), side), secret: DIFF_SECRET }]));
+  Object.fromEntries(
+    SEQUENCE_NAMES.map((n) => [routeOf(n), { path: `${prefix}/${routeOf(n)}`, sessionKey: diffSession(routeOf(n), side), secret: DIFF_SECRET }]),
+  );
 
 let gw: RealGateway;
 let svc: TestService;
@@ -168,7 +170,10 @@ describe("the bridge plugin's own guards (called directly over the Gateway proto
       const count = async () => ((await c.call("webhooksBridge.list_flows", { sessionKey: S.a })) as { flows: unknown[] }).flows.length;
       const before = await count();
       const params = { sessionKey: S.a, goal: "ship", controllerId: "c", idempotencyKey: key };
-      const [x, y] = (await Promise.all([c.call("webhooksBridge.create_flow", params), c.call("webhooksBridge.create_flow", params)])) as { created: boolean; flow: { flowId: string } }[];
+      const [x, y] = (await Promise.all([c.call("webhooksBridge.create_flow", params), c.call("webhooksBridge.create_flow", params)])) as {
+        created: boolean;
+        flow: { flowId: string };
+      }[];
       const z = (await c.call("webhooksBridge.create_flow", params)) as { created: boolean; flow: { flowId: string } };
       assert.equal(x!.created, true);
       assert.equal(y!.flow.flowId, x!.flow.flowId);
@@ -304,14 +309,26 @@ describe("outgoing webhooks from the real Gateway's event stream", () => {
       assert.equal(r.status, 200, r.text);
       const taskId = r.json.result.task.taskId;
       const got = () => rx.received.map((x) => JSON.parse(x.body));
-      for (let i = 0; i < 100 && !(got().some((e) => e.type === "task.updated" && e.data.task.taskId === taskId) && got().some((e) => e.type === "flow.created")); i++) {
+      for (
+        let i = 0;
+        i < 100 && !(got().some((e) => e.type === "task.updated" && e.data.task.taskId === taskId) && got().some((e) => e.type === "flow.created"));
+        i++
+      ) {
         await new Promise((res) => setTimeout(res, 50));
       }
       const task = got().find((e) => e.type === "task.updated" && e.data.task.taskId === taskId);
-      assert.ok(task, `task.updated delivered (got ${got().map((e) => e.type).join(", ")})`);
+      assert.ok(
+        task,
+        `task.updated delivered (got ${got()
+          .map((e) => e.type)
+          .join(", ")})`,
+      );
       assert.equal(task.data.task.flowId, flow.flowId);
       assert.ok(got().some((e) => e.type === "flow.created" && e.data.flow.flowId === flow.flowId));
-      assert.ok(rx.received.every((x) => x.verified), "every delivery verifies with standardwebhooks");
+      assert.ok(
+        rx.received.every((x) => x.verified),
+        "every delivery verifies with standardwebhooks",
+      );
     } finally {
       await egressSvc.close();
       await rx.close();

@@ -30,7 +30,16 @@ export const HOOKS_TOKEN = "gw-hooks-token-0123456789abcdef";
  * default model of every agent (docs/openclaw-contract.md §4.2), so agent turns run offline. Heartbeat turns and
  * title generation are off, and cron webhooks may target 127.0.0.1 (§4.3).
  */
-export async function startRealGateway(opts: { routes?: Record<string, BuiltinRoute>; trustedProxies?: string[]; model?: string; bridge?: Record<string, unknown>; bridgeConversationAccess?: boolean; env?: Record<string, string>; config?: Record<string, unknown>; gateway?: Record<string, unknown> }) {
+export async function startRealGateway(opts: {
+  routes?: Record<string, BuiltinRoute>;
+  trustedProxies?: string[];
+  model?: string;
+  bridge?: Record<string, unknown>;
+  bridgeConversationAccess?: boolean;
+  env?: Record<string, string>;
+  config?: Record<string, unknown>;
+  gateway?: Record<string, unknown>;
+}) {
   const entry = openclawEntry();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "ocwh-openclaw-"));
@@ -64,7 +73,15 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
                   apiKey: "stub-key",
                   api: "openai-completions",
                   models: [
-                    { id: "stub-1", name: "Stub", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 128000, maxTokens: 4096 },
+                    {
+                      id: "stub-1",
+                      name: "Stub",
+                      reasoning: false,
+                      input: ["text"],
+                      cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+                      contextWindow: 128000,
+                      maxTokens: 4096,
+                    },
                   ],
                 },
               },
@@ -90,7 +107,14 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
       2,
     ),
   );
-  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, HOME: home, OPENCLAW_STATE_DIR: stateDir, OPENCLAW_DISABLE_BONJOUR: "1", OPENCLAW_NO_AUTO_UPDATE: "1" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...opts.env,
+    HOME: home,
+    OPENCLAW_STATE_DIR: stateDir,
+    OPENCLAW_DISABLE_BONJOUR: "1",
+    OPENCLAW_NO_AUTO_UPDATE: "1",
+  };
   delete env.OPENCLAW_GATEWAY_TOKEN;
   delete env.OPENCLAW_GATEWAY_URL;
   let proc: ChildProcess | undefined;
@@ -98,7 +122,11 @@ export async function startRealGateway(opts: { routes?: Record<string, BuiltinRo
 
   const start = () =>
     new Promise<void>((resolvePromise, reject) => {
-      const p = spawn(process.execPath, [entry, "gateway", "run", "--bind", "loopback", "--port", String(port)], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+      const p = spawn(process.execPath, [entry, "gateway", "run", "--bind", "loopback", "--port", String(port)], {
+        cwd: dir,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       proc = p;
       const timer = setTimeout(() => reject(new Error(`Gateway not ready within 90 s:\n${log.slice(-3000)}`)), 90_000);
       const onData = (d: Buffer) => {
@@ -176,7 +204,12 @@ export function deliveriesTo(rx: { received: { body: string }[] }) {
   async function deliveries(pred: (e: Envelope) => boolean, n = 1, ms = 30_000): Promise<Envelope[]> {
     const end = Date.now() + ms;
     while (envelopes().filter(pred).length < n) {
-      if (Date.now() > end) throw new Error(`expected ${n} deliveries, got ${envelopes().filter(pred).length}; all types: ${envelopes().map((e) => e.type).join(", ")}`);
+      if (Date.now() > end)
+        throw new Error(
+          `expected ${n} deliveries, got ${envelopes().filter(pred).length}; all types: ${envelopes()
+            .map((e) => e.type)
+            .join(", ")}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
     await new Promise((r) => setTimeout(r, 400));

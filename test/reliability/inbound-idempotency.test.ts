@@ -33,7 +33,8 @@ describe("reliability: inbound idempotency", () => {
     try {
       replicas.push(await startServiceProcess(config), await startServiceProcess(config));
       // The first agent calls: slow and then failing, or admitted and answered late, in turn.
-      for (let i = 0; i < 16; i++) gw.script("agent", i % 2 === 0 ? { delayMs: 400, error: { code: "UNAVAILABLE", message: "provider down" } } : { answerDelayMs: 300 });
+      for (let i = 0; i < 16; i++)
+        gw.script("agent", i % 2 === 0 ? { delayMs: 400, error: { code: "UNAVAILABLE", message: "provider down" } } : { answerDelayMs: 300 });
       let requests = 0;
       let inProgress = 0;
       let replayed = 0;
@@ -44,7 +45,11 @@ describe("reliability: inbound idempotency", () => {
         const id = `msg_rel_${n}`;
         const text = JSON.stringify({ n });
         const at = new Date();
-        const headers = { "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(WHSEC).sign(id, at, text) };
+        const headers = {
+          "webhook-id": id,
+          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+          "webhook-signature": new Webhook(WHSEC).sign(id, at, text),
+        };
         const r = await post(`${replicas[replica % 2]!.url}/webhooks/inbound/alert`, text, { headers }).catch(() => undefined);
         if (r?.status === 409) inProgress++;
         if (r?.headers.get("idempotent-replayed") === "true") replayed++;

@@ -39,12 +39,14 @@ const ADMIN = "admin-token-0123456789";
 async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(n);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -62,7 +64,11 @@ describe("reliability", () => {
       redis: { url: redis.url, prefix: redis.prefix() },
       gateway: { url: gw.url, token: GW_TOKEN },
       plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes() } } } },
-      webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], concurrency: 50 }] },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], concurrency: 50 }],
+      },
     };
     const replicas: ServiceProcess[] = [];
     try {
@@ -75,7 +81,9 @@ describe("reliability", () => {
       assert.equal(statuses.filter((s) => s === 429).length, 180);
       // In-flight: 20 slow calls at once over both replicas, 8 slots.
       for (let i = 0; i < 20; i++) gw.script("create_flow", { delayMs: 1_500 });
-      const slow = await Promise.all(Array.from({ length: 20 }, (_, i) => post(`${replicas[i % 2]!.url}/hooks/b`, { action: "create_flow", goal: "slow" }, { secret: SECRET_B })));
+      const slow = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => post(`${replicas[i % 2]!.url}/hooks/b`, { action: "create_flow", goal: "slow" }, { secret: SECRET_B })),
+      );
       const held = slow.filter((r) => r.status === 200).length;
       assert.equal(held, 8, `in flight at once: ${held}`);
       assert.ok(slow.filter((r) => r.status === 429).every((r) => r.json.code === "in_flight_limited"));
@@ -88,7 +96,10 @@ describe("reliability", () => {
       await new Promise((r) => setTimeout(r, 1_000));
       const dupes = rx.received.length - 1_000;
       assert.equal(dupes, 0, "exactly once with no fault injected");
-      record("two replicas, one Redis", `rate: ${accepted}/300 accepted (budget 120); in flight: ${held}/20 (limit 8); events: 1000/1000 delivered, ${dupes} duplicates`);
+      record(
+        "two replicas, one Redis",
+        `rate: ${accepted}/300 accepted (budget 120); in flight: ${held}/20 (limit 8); events: 1000/1000 delivered, ${dupes} duplicates`,
+      );
     } finally {
       await Promise.all(replicas.map((r) => r.stop("SIGKILL")));
       await rx.close();
@@ -124,7 +135,9 @@ describe("reliability", () => {
       assert.equal(first.status, 202);
       await until(() => rx.received.length === 1); // replica A is mid-delivery
       for (let i = 0; i < 8; i++) gw.script("create_flow", { delayMs: 10_000 });
-      const pending = Array.from({ length: 8 }, () => post(`${a!.url}/hooks/a`, { action: "create_flow", goal: "x" }, { secret: SECRET_A }).catch(() => undefined));
+      const pending = Array.from({ length: 8 }, () =>
+        post(`${a!.url}/hooks/a`, { action: "create_flow", goal: "x" }, { secret: SECRET_A }).catch(() => undefined),
+      );
       await new Promise((r) => setTimeout(r, 300)); // replica A holds all 8 slots of route a
       b = await startServiceProcess(config);
       assert.equal((await post(`${b.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status, 429, "the slots are global");
@@ -132,7 +145,8 @@ describe("reliability", () => {
       await a.stop("SIGKILL");
       await Promise.all(pending);
       // Events keep coming through the survivor.
-      for (let i = 1; i <= 100; i++) assert.equal((await post(`${b.url}/v1/events`, { type: "order.created", data: { n: i }, id: `order-${i}` }, { secret: PUBLISH })).status, 202);
+      for (let i = 1; i <= 100; i++)
+        assert.equal((await post(`${b.url}/v1/events`, { type: "order.created", data: { n: i }, id: `order-${i}` }, { secret: PUBLISH })).status, 202);
       await until(async () => (await post(`${b!.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status === 200, 10_000);
       const freedMs = Date.now() - killedAt;
       assert.ok(freedMs < 3_000 + 1_500, `in-flight slots freed ${freedMs} ms after the kill (lease 3 s)`);
@@ -140,8 +154,14 @@ describe("reliability", () => {
       await until(() => rx.received.some((r) => r.headers["webhook-id"] === firstId && r.at > killedAt), 45_000);
       const redeliveredMs = rx.received.find((r) => r.headers["webhook-id"] === firstId && r.at > killedAt)!.at - killedAt;
       await until(() => new Set(rx.received.map((r) => r.headers["webhook-id"])).size === 101, 30_000);
-      assert.ok(rx.received.every((r) => r.verified), "every delivery signed");
-      record("replica SIGKILLed", `in-flight slots freed ${freedMs} ms after the kill (lease 3 s); its hanging delivery resent by the survivor ${(redeliveredMs / 1000).toFixed(1)} s after (lock 18 s); 101/101 events delivered, 0 lost`);
+      assert.ok(
+        rx.received.every((r) => r.verified),
+        "every delivery signed",
+      );
+      record(
+        "replica SIGKILLed",
+        `in-flight slots freed ${freedMs} ms after the kill (lease 3 s); its hanging delivery resent by the survivor ${(redeliveredMs / 1000).toFixed(1)} s after (lock 18 s); 101/101 events delivered, 0 lost`,
+      );
     } finally {
       await a?.stop("SIGKILL");
       await b?.stop("SIGKILL");
@@ -156,8 +176,16 @@ describe("reliability", () => {
     const rx = await startReceiver({ secret: WHSEC });
     const svc = await startServiceProcess({
       redis: { url: redis.url, prefix: redis.prefix() },
-      plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 1_000_000 }, maxInFlight: 1_000 }) } } } },
-      webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.1/32"], endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }] },
+      plugins: {
+        entries: {
+          webhooks: { enabled: true, config: { routes: twoRoutes({ rateLimit: { windowMs: 60_000, maxRequests: 1_000_000 }, maxInFlight: 1_000 }) } },
+        },
+      },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.1/32"],
+        endpoints: [{ name: "sink", url: rx.url, secret: WHSEC, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],
+      },
     });
     try {
       const accepted = new Set<string>();
@@ -189,11 +217,22 @@ describe("reliability", () => {
       await load;
       assert.ok((publishes.get(503) ?? 0) > 0 && (ingress.get(503) ?? 0) > 0, "the outage was seen");
       assert.deepEqual([...codes503].sort(), ["ingress:limits_unavailable", "publish:storage_unavailable"]);
-      assert.deepEqual([...publishes.keys()].filter((s) => s !== 202 && s !== 503), [], `publish answers: ${JSON.stringify([...publishes])}`);
-      assert.deepEqual([...ingress.keys()].filter((s) => s !== 200 && s !== 503), [], `ingress answers: ${JSON.stringify([...ingress])}`);
+      assert.deepEqual(
+        [...publishes.keys()].filter((s) => s !== 202 && s !== 503),
+        [],
+        `publish answers: ${JSON.stringify([...publishes])}`,
+      );
+      assert.deepEqual(
+        [...ingress.keys()].filter((s) => s !== 200 && s !== 503),
+        [],
+        `ingress answers: ${JSON.stringify([...ingress])}`,
+      );
       const delivered = () => new Set(rx.received.map((r) => JSON.parse(r.body).id as string));
       await until(() => [...accepted].every((id) => delivered().has(id)), 60_000);
-      record("Redis restarted", `publish ${JSON.stringify(Object.fromEntries(publishes))}, ingress ${JSON.stringify(Object.fromEntries(ingress))}; ${accepted.size}/${accepted.size} accepted events delivered, 0 lost`);
+      record(
+        "Redis restarted",
+        `publish ${JSON.stringify(Object.fromEntries(publishes))}, ingress ${JSON.stringify(Object.fromEntries(ingress))}; ${accepted.size}/${accepted.size} accepted events delivered, 0 lost`,
+      );
     } finally {
       await svc.stop("SIGKILL");
       await rx.close();
@@ -223,7 +262,15 @@ describe("reliability", () => {
         allowPrivateCidrs: ["127.0.0.0/8"],
         circuitBreaker: { failureThreshold: 1_000 },
         endpoints: [
-          ...Object.entries(bad).map(([name, r]) => ({ name, url: r.url, secret: WHSEC, events: ["*"], timeoutMs: 1_000, retry: { schedule: ["100ms", "200ms"] }, concurrency: 10 })),
+          ...Object.entries(bad).map(([name, r]) => ({
+            name,
+            url: r.url,
+            secret: WHSEC,
+            events: ["*"],
+            timeoutMs: 1_000,
+            retry: { schedule: ["100ms", "200ms"] },
+            concurrency: 10,
+          })),
           { name: "healthy", url: healthy.url, secret: WHSEC, events: ["*"] },
         ],
       },
@@ -236,7 +283,9 @@ describe("reliability", () => {
         assert.equal((await post(`${svc.url}/v1/events`, { type: "order.created", data: {}, id }, { secret: PUBLISH })).status, 202);
       }
       const statusOf = async (status: string, endpoint: string) => {
-        const r = await fetch(`${svc.url}/admin/api/deliveries?status=${status}&endpoint=${endpoint}&limit=1000`, { headers: { authorization: `Bearer ${ADMIN}` } });
+        const r = await fetch(`${svc.url}/admin/api/deliveries?status=${status}&endpoint=${endpoint}&limit=1000`, {
+          headers: { authorization: `Bearer ${ADMIN}` },
+        });
         return ((await r.json()) as { result: { deliveries: unknown[] } }).result.deliveries.length;
       };
       await until(async () => {
@@ -275,7 +324,10 @@ describe("reliability", () => {
       await new Promise((r) => setTimeout(r, 300));
       await gw.stop();
       const cut = await hanging;
-      assert.ok(cut.every((r) => r.status === 503), cut.map((r) => r.status).join(","));
+      assert.ok(
+        cut.every((r) => r.status === 503),
+        cut.map((r) => r.status).join(","),
+      );
       let worst = 0;
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now();
@@ -288,8 +340,13 @@ describe("reliability", () => {
       await gw.restart();
       await until(async () => (await post(`${svc.url}/hooks/a`, { action: "list_flows" }, { secret: SECRET_A })).status === 200, 15_000);
       const recoveredMs = Date.now() - t0;
-      const all = await Promise.all(Array.from({ length: 8 }, () => post(`${svc.url}/hooks/a`, { action: "create_flow", goal: "after" }, { secret: SECRET_A })));
-      assert.ok(all.every((r) => r.status === 200), `8 slots free again: ${all.map((r) => r.status).join(",")}`);
+      const all = await Promise.all(
+        Array.from({ length: 8 }, () => post(`${svc.url}/hooks/a`, { action: "create_flow", goal: "after" }, { secret: SECRET_A })),
+      );
+      assert.ok(
+        all.every((r) => r.status === 200),
+        `8 slots free again: ${all.map((r) => r.status).join(",")}`,
+      );
       record("Gateway gone and back", `503 in ≤ ${worst.toFixed(0)} ms; recovered ${recoveredMs} ms after restart; 8/8 slots free`);
     } finally {
       await svc.stop("SIGKILL");
@@ -299,18 +356,26 @@ describe("reliability", () => {
 
   test("hostile input: 10,000 generated requests on every route kind, no 5xx, no crash, no pollution, memory back to baseline", async () => {
     const redis = await startRedis();
-    const svc = await startServiceProcess({
-      redis: { url: redis.url, prefix: redis.prefix() },
-      admin: { token: ADMIN },
-      limits: { rateLimit: { windowMs: 60_000, maxRequests: 1_000_000 }, maxInFlight: 1_000 },
-      plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes() } } } },
-      webhooks: {
-        publishToken: PUBLISH,
-        allowPrivateCidrs: ["127.0.0.0/8"],
-        endpoints: [{ name: "sink", url: "http://127.0.0.1:9/", secret: WHSEC, events: ["never.*"] }],
-        inbound: { endpoints: { deploy: { template: "{{body.repo}}", auth: { scheme: "token", secret: CI } }, sig: { template: "{{body.x}}", auth: { scheme: "standard-webhooks", secret: WHSEC } } } },
+    const svc = await startServiceProcess(
+      {
+        redis: { url: redis.url, prefix: redis.prefix() },
+        admin: { token: ADMIN },
+        limits: { rateLimit: { windowMs: 60_000, maxRequests: 1_000_000 }, maxInFlight: 1_000 },
+        plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes() } } } },
+        webhooks: {
+          publishToken: PUBLISH,
+          allowPrivateCidrs: ["127.0.0.0/8"],
+          endpoints: [{ name: "sink", url: "http://127.0.0.1:9/", secret: WHSEC, events: ["never.*"] }],
+          inbound: {
+            endpoints: {
+              deploy: { template: "{{body.repo}}", auth: { scheme: "token", secret: CI } },
+              sig: { template: "{{body.x}}", auth: { scheme: "standard-webhooks", secret: WHSEC } },
+            },
+          },
+        },
       },
-    }, { inspect: true });
+      { inspect: true },
+    );
     // The service's own heap after a full GC, and its Object.prototype, read through the inspector.
     const heapAfterGcMb = async () => {
       await svc.inspect("HeapProfiler.collectGarbage");
@@ -318,12 +383,17 @@ describe("reliability", () => {
       return ((await svc.inspect("Runtime.getHeapUsage")) as { usedSize: number }).usedSize / 2 ** 20;
     };
     const prototypeKeys = async () =>
-      ((await svc.inspect("Runtime.evaluate", { expression: "JSON.stringify([Object.prototype, Array.prototype, Function.prototype].map(Object.getOwnPropertyNames))", returnByValue: true })) as { result: { value: string } }).result.value;
+      (
+        (await svc.inspect("Runtime.evaluate", {
+          expression: "JSON.stringify([Object.prototype, Array.prototype, Function.prototype].map(Object.getOwnPropertyNames))",
+          returnByValue: true,
+        })) as { result: { value: string } }
+      ).result.value;
     const agent = new Agent({ keepAlive: true, maxSockets: 50 });
     try {
       let seed = 42;
-      const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff);
-      const pick = <T,>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+      const rand = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff;
+      const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
       const targets = [
         { path: "/hooks/a", auth: `Bearer ${SECRET_A}` },
         { path: "/webhooks/inbound/deploy", auth: `Bearer ${CI}` },
@@ -335,7 +405,7 @@ describe("reliability", () => {
       const bodies: (() => Buffer | string)[] = [
         () => "{not json",
         () => `${"[".repeat(20_000)}${"]".repeat(20_000)}`,
-        () => `{"a":${"{\"a\":".repeat(5_000)}1${"}".repeat(5_001)}`,
+        () => `{"a":${'{"a":'.repeat(5_000)}1${"}".repeat(5_001)}`,
         () => '{"action":"create_flow","goal":1e400}',
         () => '{"action":"create_flow","goal":"g","stateJson":123456789012345678901234567890123456789}',
         () => '{"action":["create_flow"],"goal":{"x":1}}',
@@ -351,28 +421,34 @@ describe("reliability", () => {
       const statuses = new Map<number, number>();
       const N = 10_000;
       const prototypesBefore = await prototypeKeys();
-      const storm = (n: number) => pool(n, 50, (i) => {
-        const t = pick(targets);
-        const body = pick(bodies)();
-        const method = rand() < 0.1 ? pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS"]) : "POST";
-        const headers: Record<string, string> = { "content-type": rand() < 0.1 ? pick(["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "", "application/vnd.x+json"]) : "application/json" };
-        if (t.auth && rand() < 0.9) headers.authorization = t.auth;
-        if (rand() < 0.02) headers["x-huge"] = "h".repeat(20_000);
-        if (rand() < 0.05) headers["webhook-id"] = `msg_${i}`;
-        return new Promise<void>((resolve) => {
-          const req = httpRequest(`${svc.url}${t.path}`, { method, headers, agent }, (res) => {
-            statuses.set(res.statusCode!, (statuses.get(res.statusCode!) ?? 0) + 1);
-            res.resume();
-            res.on("end", resolve);
-            res.on("error", () => resolve());
+      const storm = (n: number) =>
+        pool(n, 50, (i) => {
+          const t = pick(targets);
+          const body = pick(bodies)();
+          const method = rand() < 0.1 ? pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS"]) : "POST";
+          const headers: Record<string, string> = {
+            "content-type":
+              rand() < 0.1
+                ? pick(["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "", "application/vnd.x+json"])
+                : "application/json",
+          };
+          if (t.auth && rand() < 0.9) headers.authorization = t.auth;
+          if (rand() < 0.02) headers["x-huge"] = "h".repeat(20_000);
+          if (rand() < 0.05) headers["webhook-id"] = `msg_${i}`;
+          return new Promise<void>((resolve) => {
+            const req = httpRequest(`${svc.url}${t.path}`, { method, headers, agent }, (res) => {
+              statuses.set(res.statusCode!, (statuses.get(res.statusCode!) ?? 0) + 1);
+              res.resume();
+              res.on("end", resolve);
+              res.on("error", () => resolve());
+            });
+            req.on("error", () => {
+              statuses.set(0, (statuses.get(0) ?? 0) + 1);
+              resolve();
+            });
+            req.end(body);
           });
-          req.on("error", () => {
-            statuses.set(0, (statuses.get(0) ?? 0) + 1);
-            resolve();
-          });
-          req.end(body);
         });
-      });
       // The baseline is taken after a warm-up round (JIT, pools and caches filled) and a full GC.
       await storm(1_000);
       statuses.clear();
@@ -399,8 +475,14 @@ describe("reliability", () => {
       assert.ok(!/polluted/.test(prototypesBefore));
       const heapMb = await heapAfterGcMb();
       assert.ok(heapMb <= baseMb * 1.1 + 2, `heap after a full GC: ${heapMb.toFixed(1)} MB after the storm, ${baseMb.toFixed(1)} MB before`);
-      const codes = [...statuses].sort(([a], [b]) => a - b).map(([s, c]) => `${s}×${c}`).join(" ");
-      record("hostile input", `${N} requests: ${codes} (0 = the server closed the connection, after a 431); 0 5xx; prototypes untouched; heap after full GC ${baseMb.toFixed(1)} → ${heapMb.toFixed(1)} MB`);
+      const codes = [...statuses]
+        .sort(([a], [b]) => a - b)
+        .map(([s, c]) => `${s}×${c}`)
+        .join(" ");
+      record(
+        "hostile input",
+        `${N} requests: ${codes} (0 = the server closed the connection, after a 431); 0 5xx; prototypes untouched; heap after full GC ${baseMb.toFixed(1)} → ${heapMb.toFixed(1)} MB`,
+      );
     } finally {
       agent.destroy();
       await svc.stop("SIGKILL");
@@ -451,7 +533,10 @@ describe("reliability", () => {
       assert.equal(limited, 192, "the rest are refused at once by the in-flight limit");
       assert.ok(closedAfter >= 14_500 && closedAfter < 18_000, `the slow bodies were cut at ${closedAfter} ms (body timeout 15 s)`);
       assert.ok(during < Math.max(3 * before, before + 20), `normal p50 ${during.toFixed(1)} ms during vs ${before.toFixed(1)} ms before`);
-      record("slow clients", `200 slowloris: 8 × 408 at ${(closedAfter / 1000).toFixed(1)} s (body timeout 15 s), 192 × 429 at once; normal p50 ${before.toFixed(1)} → ${during.toFixed(1)} ms`);
+      record(
+        "slow clients",
+        `200 slowloris: 8 × 408 at ${(closedAfter / 1000).toFixed(1)} s (body timeout 15 s), 192 × 429 at once; normal p50 ${before.toFixed(1)} → ${during.toFixed(1)} ms`,
+      );
     } finally {
       for (const s of sockets) s.destroy();
       await svc.stop("SIGKILL");
@@ -461,8 +546,13 @@ describe("reliability", () => {
   const SOAK_WARMUP_SECONDS = Number(process.env.RELIABILITY_SOAK_WARMUP_SECONDS ?? 60);
   const SOAK_DEBUG = process.env.RELIABILITY_SOAK_DEBUG === "1";
   const SOAK_EXTRA_MINUTES = Number(process.env.RELIABILITY_SOAK_EXTRA_MINUTES ?? 5);
-  test(`soak: ${SOAK_SECONDS} s at half the measured maximum rate, ingress and egress together; p99 and RSS at the end within 10% of the first minute`, { timeout: (SOAK_WARMUP_SECONDS + SOAK_SECONDS + SOAK_EXTRA_MINUTES * 60 + 240) * 1_000 }, async () => {
-    assert.ok(Number.isInteger(SOAK_SECONDS) && SOAK_SECONDS >= 120, "RELIABILITY_SOAK_SECONDS: a whole number of seconds, at least 120 (the first minute is compared with the last)");
+  test(`soak: ${SOAK_SECONDS} s at half the measured maximum rate, ingress and egress together; p99 and RSS at the end within 10% of the first minute`, {
+    timeout: (SOAK_WARMUP_SECONDS + SOAK_SECONDS + SOAK_EXTRA_MINUTES * 60 + 240) * 1_000,
+  }, async () => {
+    assert.ok(
+      Number.isInteger(SOAK_SECONDS) && SOAK_SECONDS >= 120,
+      "RELIABILITY_SOAK_SECONDS: a whole number of seconds, at least 120 (the first minute is compared with the last)",
+    );
     const redis = await startRedis();
     // The Gateway stand-in runs on this main thread: it keeps no log of its frames, whose tens of
     // thousands of objects would only add GC work to the measuring process.
@@ -501,9 +591,16 @@ describe("reliability", () => {
       // warm-up) Redis began expiring ~1,500 keys a second part-way through the soak, its CPU per
       // request rose by a quarter, and the last minute was compared with a first minute that had
       // none of that work: a step into the steady state, not a leak, but it failed the check.
-      webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.1/32"], retention: "30s", endpoints: [{ name: "sink", url: `http://127.0.0.1:${rxPort}`, secret: WHSEC, events: ["*"], concurrency: 100 }] },
+      webhooks: {
+        publishToken: PUBLISH,
+        allowPrivateCidrs: ["127.0.0.1/32"],
+        retention: "30s",
+        endpoints: [{ name: "sink", url: `http://127.0.0.1:${rxPort}`, secret: WHSEC, events: ["*"], concurrency: 100 }],
+      },
     });
-    const load = new Worker(new URL("./soak-worker.ts", import.meta.url), { workerData: { role: "load", url: svc.url, publishToken: PUBLISH, secretA: SECRET_A, secretB: SECRET_B } satisfies LoadData });
+    const load = new Worker(new URL("./soak-worker.ts", import.meta.url), {
+      workerData: { role: "load", url: svc.url, publishToken: PUBLISH, secretA: SECRET_A, secretB: SECRET_B } satisfies LoadData,
+    });
     const loadErrors: Error[] = [];
     load.on("error", (e) => loadErrors.push(e));
     const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${svc.child.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
@@ -535,7 +632,11 @@ describe("reliability", () => {
       const span = (arr: number[][], from: number, to: number) => arr.slice(from, to).flatMap((x) => x ?? []);
       // A minute's p99 is the median of its six 10-second p99s: one scheduler hiccup on a shared
       // 2-core machine moves a single window, a leak or a growing queue moves them all.
-      const minuteP99 = (arr: number[][], from: number) => pct(Array.from({ length: 6 }, (_, w) => pct(span(arr, from + w * 10, from + w * 10 + 10), 0.99)), 0.5);
+      const minuteP99 = (arr: number[][], from: number) =>
+        pct(
+          Array.from({ length: 6 }, (_, w) => pct(span(arr, from + w * 10, from + w * 10 + 10), 0.99)),
+          0.5,
+        );
       const minute = (from: number) => ({
         p99: minuteP99(ingressMs.get(1) ?? [], from),
         egress: minuteP99(egressMs.get(1) ?? [], from),
@@ -548,7 +649,8 @@ describe("reliability", () => {
         const sampler = setInterval(() => {
           const sec = offset + Math.floor((performance.now() - t0) / 1_000);
           rss[sec] ??= rssMb();
-          if (diag && sec > offset && sec % 10 === 0 && !diag.done(phase, sec)) void diag.window(phase === 0 ? "warm-up" : "soak", phase, sec, ingressMs.get(phase) ?? [], egressMs.get(phase) ?? []);
+          if (diag && sec > offset && sec % 10 === 0 && !diag.done(phase, sec))
+            void diag.window(phase === 0 ? "warm-up" : "soak", phase, sec, ingressMs.get(phase) ?? [], egressMs.get(phase) ?? []);
         }, 100);
         try {
           end = await ask({ cmd: "run", phase, rate, seconds, offset }, "phase-end");
@@ -582,7 +684,9 @@ describe("reliability", () => {
       // with time; each extra minute is printed and counted in the figure.
       let extra = 0;
       while (!holds() && extra < SOAK_EXTRA_MINUTES) {
-        console.log(`  minute ${length / 60}: p99 ${final.p99.toFixed(1)} ms, delivery p99 ${final.egress.toFixed(1)} ms, RSS ${final.rss.toFixed(0)} MB against the first minute's ${first.p99.toFixed(1)} ms, ${first.egress.toFixed(1)} ms, ${first.rss.toFixed(0)} MB: one more minute`);
+        console.log(
+          `  minute ${length / 60}: p99 ${final.p99.toFixed(1)} ms, delivery p99 ${final.egress.toFixed(1)} ms, RSS ${final.rss.toFixed(0)} MB against the first minute's ${first.p99.toFixed(1)} ms, ${first.egress.toFixed(1)} ms, ${first.rss.toFixed(0)} MB: one more minute`,
+        );
         await run(1, 60, length);
         length += 60;
         extra++;
@@ -592,7 +696,9 @@ describe("reliability", () => {
       assert.deepEqual(loadErrors, [], "the load generator ran");
       for (let m = 0; m * 60 < length; m++) {
         const x = minute(m * 60);
-        console.log(`  minute ${m + 1}: ${x.requests.length} requests, p50 ${pct(x.requests, 0.5).toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms (whole minute ${pct(x.requests, 0.99).toFixed(1)}), delivery p99 ${x.egress.toFixed(1)} ms, RSS ${x.rss.toFixed(0)} MB`);
+        console.log(
+          `  minute ${m + 1}: ${x.requests.length} requests, p50 ${pct(x.requests, 0.5).toFixed(1)} ms, p99 ${x.p99.toFixed(1)} ms (whole minute ${pct(x.requests, 0.99).toFixed(1)}), delivery p99 ${x.egress.toFixed(1)} ms, RSS ${x.rss.toFixed(0)} MB`,
+        );
       }
       assert.deepEqual(end.failures, [], "every request answered 2xx");
       assert.equal(end.behind, 0, "the service kept up with half its maximum rate");
@@ -600,7 +706,10 @@ describe("reliability", () => {
       assert.equal(rxStats.delivered, end.published, "every accepted event delivered");
       const minutes = `${extra ? ` (${extra} more minute${extra > 1 ? "s" : ""} after ${SOAK_SECONDS} s)` : ""}`;
       assert.ok(within(first.p99, final.p99), `request p99: first minute ${first.p99.toFixed(1)} ms, last ${final.p99.toFixed(1)} ms${minutes}`);
-      assert.ok(withinDelivery(first.egress, final.egress), `delivery p99 (within 50%): first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms${minutes}`);
+      assert.ok(
+        withinDelivery(first.egress, final.egress),
+        `delivery p99 (within 50%): first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms${minutes}`,
+      );
       assert.ok(final.rss <= first.rss * 1.1, `RSS: first minute ${first.rss.toFixed(0)} MB, end ${final.rss.toFixed(0)} MB${minutes}`);
       record(
         "soak",
@@ -652,7 +761,9 @@ async function soakDiagnostics(redisUrl: string, servicePid: number, serviceUrl:
   // The service's GC time so far, by kind (prom-client's default metrics).
   const serviceGc = async () => {
     const text = await (await fetch(`${serviceUrl}/metrics`)).text();
-    const gc = Object.fromEntries([...text.matchAll(/^openclaw_webhooks_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    const gc = Object.fromEntries(
+      [...text.matchAll(/^openclaw_webhooks_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+    );
     const lag = Number(/^openclaw_webhooks_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)?.[1] ?? NaN);
     return { gc, lag };
   };

@@ -54,88 +54,103 @@ if (data.role === "load") {
     let status: number;
     if (i % 2 === 0) {
       const body = JSON.stringify({ type: "order.created", id: `soak-${i}`, data: { i, at: start, phase, sec } });
-      const r = await http.request({ method: "POST", path: "/v1/events", headers: { "content-type": "application/json", authorization: `Bearer ${data.publishToken}` }, body });
+      const r = await http.request({
+        method: "POST",
+        path: "/v1/events",
+        headers: { "content-type": "application/json", authorization: `Bearer ${data.publishToken}` },
+        body,
+      });
       await r.body.dump();
       status = r.statusCode;
       if (status === 202) published++;
     } else {
       const [path, secret] = i % 4 === 1 ? ["/hooks/a", data.secretA] : ["/hooks/b", data.secretB];
-      const r = await http.request({ method: "POST", path, headers: { "content-type": "application/json", authorization: `Bearer ${secret}` }, body: '{"action":"list_flows"}' });
+      const r = await http.request({
+        method: "POST",
+        path,
+        headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+        body: '{"action":"list_flows"}',
+      });
       await r.body.dump();
       status = r.statusCode === 200 ? 202 : r.statusCode;
     }
     if (status !== 202) failures.set(status, (failures.get(status) ?? 0) + 1);
     return clock() - start;
   };
-  port.on("message", async (m: { cmd: "max"; seconds: number; concurrency: number } | { cmd: "run"; phase: number; rate: number; seconds: number; offset: number } | { cmd: "close" }) => {
-    if (m.cmd === "close") {
-      await http.close();
-      port.close();
-      return;
-    }
-    if (m.cmd === "max") {
+  port.on(
+    "message",
+    async (
+      m: { cmd: "max"; seconds: number; concurrency: number } | { cmd: "run"; phase: number; rate: number; seconds: number; offset: number } | { cmd: "close" },
+    ) => {
+      if (m.cmd === "close") {
+        await http.close();
+        port.close();
+        return;
+      }
+      if (m.cmd === "max") {
+        const t0 = performance.now();
+        let done = 0;
+        await Promise.all(
+          Array.from({ length: m.concurrency }, async () => {
+            while (performance.now() - t0 < m.seconds * 1_000) {
+              await one(-1, 0).catch(() => failures.set(0, (failures.get(0) ?? 0) + 1));
+              done++;
+            }
+          }),
+        );
+        port.postMessage({ type: "max", rate: done / ((performance.now() - t0) / 1_000) } satisfies LoadMessage);
+        return;
+      }
+      // The open loop: requests issued on a 2 ms clock at `rate`, each timed on its own. The
+      // generator never queues without bound: past 512 outstanding a request is counted, not sent.
+      const { phase, rate, seconds, offset } = m;
+      let issued = 0;
+      let behind = 0;
+      let outstanding = 0;
+      let pairs: number[] = [];
+      const inflight = new Set<Promise<void>>();
+      const flush = () => {
+        port.postMessage({ type: "samples", phase, pairs: Float64Array.from(pairs), loopP99: loop.percentile(99) / 1e6 } satisfies LoadMessage);
+        pairs = [];
+        loop.reset();
+      };
+      port.postMessage({ type: "phase-start", phase } satisfies LoadMessage);
       const t0 = performance.now();
-      let done = 0;
-      await Promise.all(
-        Array.from({ length: m.concurrency }, async () => {
-          while (performance.now() - t0 < m.seconds * 1_000) {
-            await one(-1, 0).catch(() => failures.set(0, (failures.get(0) ?? 0) + 1));
-            done++;
+      const end = t0 + seconds * 1_000;
+      let lastFlush = t0;
+      while (performance.now() < end) {
+        const now = performance.now();
+        const sec = offset + Math.floor((now - t0) / 1_000);
+        const due = Math.floor(((now - t0) / 1_000) * rate);
+        while (issued < due) {
+          issued++;
+          if (outstanding >= 512) {
+            behind++;
+            continue;
           }
-        }),
-      );
-      port.postMessage({ type: "max", rate: done / ((performance.now() - t0) / 1_000) } satisfies LoadMessage);
-      return;
-    }
-    // The open loop: requests issued on a 2 ms clock at `rate`, each timed on its own. The
-    // generator never queues without bound: past 512 outstanding a request is counted, not sent.
-    const { phase, rate, seconds, offset } = m;
-    let issued = 0;
-    let behind = 0;
-    let outstanding = 0;
-    let pairs: number[] = [];
-    const inflight = new Set<Promise<void>>();
-    const flush = () => {
-      port.postMessage({ type: "samples", phase, pairs: Float64Array.from(pairs), loopP99: loop.percentile(99) / 1e6 } satisfies LoadMessage);
-      pairs = [];
-      loop.reset();
-    };
-    port.postMessage({ type: "phase-start", phase } satisfies LoadMessage);
-    const t0 = performance.now();
-    const end = t0 + seconds * 1_000;
-    let lastFlush = t0;
-    while (performance.now() < end) {
-      const now = performance.now();
-      const sec = offset + Math.floor((now - t0) / 1_000);
-      const due = Math.floor(((now - t0) / 1_000) * rate);
-      while (issued < due) {
-        issued++;
-        if (outstanding >= 512) {
-          behind++;
-          continue;
+          outstanding++;
+          const p: Promise<void> = one(phase, sec)
+            .then(
+              (ms) => void pairs.push(sec, ms),
+              () => void failures.set(0, (failures.get(0) ?? 0) + 1),
+            )
+            .finally(() => {
+              outstanding--;
+              inflight.delete(p);
+            });
+          inflight.add(p);
         }
-        outstanding++;
-        const p: Promise<void> = one(phase, sec)
-          .then(
-            (ms) => void pairs.push(sec, ms),
-            () => void failures.set(0, (failures.get(0) ?? 0) + 1),
-          )
-          .finally(() => {
-            outstanding--;
-            inflight.delete(p);
-          });
-        inflight.add(p);
+        if (now - lastFlush >= 250) {
+          flush();
+          lastFlush = now;
+        }
+        await new Promise((r) => setTimeout(r, 2));
       }
-      if (now - lastFlush >= 250) {
-        flush();
-        lastFlush = now;
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    await Promise.all(inflight);
-    flush();
-    port.postMessage({ type: "phase-end", phase, issued, behind, published, failures: [...failures] } satisfies LoadMessage);
-  });
+      await Promise.all(inflight);
+      flush();
+      port.postMessage({ type: "phase-end", phase, issued, behind, published, failures: [...failures] } satisfies LoadMessage);
+    },
+  );
 } else {
   // A lean receiver: a soak delivers hundreds of thousands of events, so it keeps counts and
   // latencies, not bodies; "seen" is one byte per event number.
@@ -177,7 +192,13 @@ if (data.role === "load") {
   });
   server.listen(0, "127.0.0.1", () => port.postMessage({ type: "listening", port: (server.address() as AddressInfo).port } satisfies ReceiverMessage));
   const timer = setInterval(() => {
-    port.postMessage({ type: "tick", delivered, duplicates, badSignatures, samples: [...samples].map(([p, xs]) => [p, Float64Array.from(xs)]) } satisfies ReceiverMessage);
+    port.postMessage({
+      type: "tick",
+      delivered,
+      duplicates,
+      badSignatures,
+      samples: [...samples].map(([p, xs]) => [p, Float64Array.from(xs)]),
+    } satisfies ReceiverMessage);
     samples = new Map();
   }, 200);
   port.on("message", (m: { cmd: "close" }) => {

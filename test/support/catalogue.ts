@@ -1,6 +1,9 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 
-type Doc = { webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: { $ref: string } }> } } }>; components: { schemas: Record<string, unknown> } };
+type Doc = {
+  webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: { $ref: string } }> } } }>;
+  components: { schemas: Record<string, unknown> };
+};
 
 /** A JSON Schema 2020-12 validator that knows the formats the document uses (zod writes `date-time`). */
 export function newAjv() {

@@ -79,7 +79,18 @@ const runTask: Step[] = [
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "work", runId: "r-1" }),
   (c) => ({ action: "run_task", flowId: c.flows[1], runtime: "subagent", task: "work", runId: "r-1", label: "L" }),
   // A reuse fills what the task lacks (sourceId, parentTaskId), never replaces what it has (agentId).
-  (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "work", runId: "r-1", label: "L", sourceId: "src-1", parentTaskId: "pt-1", agentId: "ops", preferMetadata: true }),
+  (c) => ({
+    action: "run_task",
+    flowId: c.flows[0],
+    runtime: "subagent",
+    task: "work",
+    runId: "r-1",
+    label: "L",
+    sourceId: "src-1",
+    parentTaskId: "pt-1",
+    agentId: "ops",
+    preferMetadata: true,
+  }),
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "work", runId: "r-1", label: "L", sourceId: "src-2", parentTaskId: "pt-2" }),
   // acp: a runId is reused whatever the label and text; preferMetadata decides whether they change.
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "acp work", runId: "a-1" }),
@@ -101,13 +112,40 @@ const runTask: Step[] = [
   // Without a runId, every call is a new task; the defaults the Gateway fills.
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "defaults" }),
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "defaults" }),
-  (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "explicit", agentId: " Ops ", sourceId: "s", parentTaskId: "p", label: "lbl", notifyPolicy: "silent" }),
+  (c) => ({
+    action: "run_task",
+    flowId: c.flows[0],
+    runtime: "subagent",
+    task: "explicit",
+    agentId: " Ops ",
+    sourceId: "s",
+    parentTaskId: "p",
+    label: "lbl",
+    notifyPolicy: "silent",
+  }),
   // Timestamps: createdAt is the earliest time given, startedAt and lastEventAt never before it.
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "running now", status: "running" }),
-  (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "started earlier", status: "running", startedAt: T1, progressSummary: "  half \n  done  " }),
+  (c) => ({
+    action: "run_task",
+    flowId: c.flows[0],
+    runtime: "subagent",
+    task: "started earlier",
+    status: "running",
+    startedAt: T1,
+    progressSummary: "  half \n  done  ",
+  }),
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "event before start", status: "running", startedAt: T2, lastEventAt: T1 }),
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "event only", status: "running", lastEventAt: T3 }),
-  (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "acp", task: "cleared summary", status: "running", startedAt: T0, lastEventAt: T3, progressSummary: null }),
+  (c) => ({
+    action: "run_task",
+    flowId: c.flows[0],
+    runtime: "acp",
+    task: "cleared summary",
+    status: "running",
+    startedAt: T0,
+    lastEventAt: T3,
+    progressSummary: null,
+  }),
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "queued explicitly", status: "queued" }),
   // Refusals.
   (c) => ({ action: "run_task", flowId: c.flows[0], runtime: "subagent", task: "child", childSessionKey: "agent:main:subagent:x" }),
@@ -147,7 +185,15 @@ const cancelFlow: Step[] = [
   (c) => ({ action: "cancel_flow", flowId: c.flows[2] }),
   // A blocked, waiting flow with a standing request and no tasks: cancelled, blocked fields and waitJson cleared.
   () => ({ action: "create_flow", goal: "Blocked", stateJson: { keep: true } }),
-  (c) => ({ action: "set_waiting", flowId: c.flows[3], expectedRevision: 0, currentStep: "approval", waitJson: { on: "human" }, blockedTaskId: "bt-1", blockedSummary: "needs a human" }),
+  (c) => ({
+    action: "set_waiting",
+    flowId: c.flows[3],
+    expectedRevision: 0,
+    currentStep: "approval",
+    waitJson: { on: "human" },
+    blockedTaskId: "bt-1",
+    blockedSummary: "needs a human",
+  }),
   (c) => ({ action: "request_cancel", flowId: c.flows[3], expectedRevision: 1 }),
   (c) => ({ action: "cancel_flow", flowId: c.flows[3] }),
   (c) => ({ action: "resume_flow", flowId: c.flows[3], expectedRevision: 3 }),
@@ -217,7 +263,9 @@ export async function runSequence(name: SequenceName, session: string, send: Sen
     if (body.action === "create_flow" && result?.created === true) ctx.flows.push(result.flow.flowId);
     if (body.action === "run_task" && result?.created === true && !ctx.tasks.includes(result.task.taskId)) ctx.tasks.push(result.task.taskId);
     const answer =
-      r.status === 400 ? { status: r.status, body: { code: r.json?.code, error: r.json?.error } } : { status: r.status, body: { ...r.json, routeId: "<route>" } };
+      r.status === 400
+        ? { status: r.status, body: { code: r.json?.code, error: r.json?.error } }
+        : { status: r.status, body: { ...r.json, routeId: "<route>" } };
     // Requests are normalised with the same numbering, so ids in them read as in the answers.
     requests.push(normalise(body, ids, session));
     answers.push(normalise(answer, ids, session) as Answer);

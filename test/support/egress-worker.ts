@@ -7,7 +7,12 @@ import { createSecretResolver } from "../../src/secrets/resolve.js";
 import { openEgressConnections } from "../../src/redis.js";
 
 const config = configFrom(JSON.parse(process.argv[2]!));
-const egress = await createEgress({ config, secrets: createSecretResolver({ providers: {} }), log: createLogger({ level: "silent" }), connections: await openEgressConnections(config.redis.url!) });
+const egress = await createEgress({
+  config,
+  secrets: createSecretResolver({ providers: {} }),
+  log: createLogger({ level: "silent" }),
+  connections: await openEgressConnections(config.redis.url!),
+});
 const worker = egress.startWorker();
 await worker.waitUntilReady();
 process.stdout.write("ready\n");

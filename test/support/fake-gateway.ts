@@ -26,7 +26,14 @@ type DedupeEntry = { ts: number; ok: boolean; payload: Record<string, unknown>; 
  * Controls: script the next answer of a method (delay, error, payload, dropped socket), broadcast
  * events, stop ticking, drop every socket, stop and restart on the same port.
  */
-export async function startFakeGateway(opts: { token: string; tickIntervalMs?: number; port?: number; maxFlows?: number; recordFrames?: boolean; replyDelayMs?: number }) {
+export async function startFakeGateway(opts: {
+  token: string;
+  tickIntervalMs?: number;
+  port?: number;
+  maxFlows?: number;
+  recordFrames?: boolean;
+  replyDelayMs?: number;
+}) {
   const frames: ReqFrame[] = [];
   const scripts = new Map<string, Script[]>();
   const sockets = new Set<WebSocket>();
@@ -49,7 +56,10 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
     const now = Date.now();
     for (const [k, v] of dedupe) if (!v.active && now - v.ts > 300_000) dedupe.delete(k);
     if (dedupe.size > 1_000) {
-      const old = [...dedupe].filter(([, v]) => !v.active).sort(([, a], [, b]) => a.ts - b.ts).slice(0, dedupe.size - 1_000);
+      const old = [...dedupe]
+        .filter(([, v]) => !v.active)
+        .sort(([, a], [, b]) => a.ts - b.ts)
+        .slice(0, dedupe.size - 1_000);
       for (const [k] of old) dedupe.delete(k);
     }
   };
@@ -135,7 +145,9 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       const cached = dedupe.get(key);
       if (cached) {
         const c = cached.payload;
-        const payload = cached.active ? { runId: c.runId, status: "in_flight", ...(c.sessionKey ? { sessionKey: c.sessionKey } : {}), ...(c.agentId ? { agentId: c.agentId } : {}) } : c;
+        const payload = cached.active
+          ? { runId: c.runId, status: "in_flight", ...(c.sessionKey ? { sessionKey: c.sessionKey } : {}), ...(c.agentId ? { agentId: c.agentId } : {}) }
+          : c;
         return send(ws, { type: "res", id: req.id, ok: cached.ok, payload });
       }
       const sessionKey = p.sessionKey ?? `agent:${p.agentId ?? "main"}:main`;
@@ -147,7 +159,9 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       // The run's end (its lifecycle `end` or `error` frame) turns the entry into the terminal answer.
       const failed = frames.some((f) => f.event === "agent" && f.payload?.stream === "lifecycle" && f.payload?.data?.phase === "error");
       const status = failed ? "error" : "ok";
-      replay(frames, replyDelayMs, () => dedupe.set(key, { ts: Date.now(), ok: true, payload: { runId, status, summary: failed ? "failed" : "completed" }, active: false }));
+      replay(frames, replyDelayMs, () =>
+        dedupe.set(key, { ts: Date.now(), ok: true, payload: { runId, status, summary: failed ? "failed" : "completed" }, active: false }),
+      );
       if (script?.answerDelayMs) await new Promise((r) => setTimeout(r, script.answerDelayMs));
       return send(ws, { type: "res", id: req.id, ok: true, payload: accepted });
     }
@@ -165,7 +179,12 @@ export async function startFakeGateway(opts: { token: string; tickIntervalMs?: n
       return send(ws, { type: "res", id: req.id, ok: false, error: { code: "INVALID_REQUEST", message: `unknown method: ${req.method}` } });
     }
     if (!(ws as any).scopes.includes(scope)) {
-      return send(ws, { type: "res", id: req.id, ok: false, error: { code: "FORBIDDEN", message: "missing scope", details: { code: "MISSING_SCOPE", missingScope: scope } } });
+      return send(ws, {
+        type: "res",
+        id: req.id,
+        ok: false,
+        error: { code: "FORBIDDEN", message: "missing scope", details: { code: "MISSING_SCOPE", missingScope: scope } },
+      });
     }
     try {
       const payload = await runtime.invoke(action, req.params);

@@ -39,7 +39,10 @@ function recordedRun(f: Fixture): { runId?: string; sessionKey?: string; message
  * UUIDs) replaced by a fresh one, consistently within one replay, and timestamps moved to now. The
  * shapes stay exactly as recorded.
  */
-export function rewriteFixture(name: string, to: { runId?: string; sessionKey?: string; message?: string; replace?: Record<string, string> } = {}): RecordedFrame[] {
+export function rewriteFixture(
+  name: string,
+  to: { runId?: string; sessionKey?: string; message?: string; replace?: Record<string, string> } = {},
+): RecordedFrame[] {
   const f = loadFixture(name);
   const from = recordedRun(f);
   let text = JSON.stringify(f.frames);

@@ -24,9 +24,17 @@ export function requirePodman(): void {
 }
 
 /** Runs `podman --runtime runc ARGS`; resolves with stdout, rejects with stderr on failure. */
-export async function podman(args: string[], opts: { timeoutMs?: number; allowFail?: boolean } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function podman(
+  args: string[],
+  opts: { timeoutMs?: number; allowFail?: boolean } = {},
+): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await pexec("podman", ["--runtime", "runc", ...args], { env: env(), cwd: ROOT, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await pexec("podman", ["--runtime", "runc", ...args], {
+      env: env(),
+      cwd: ROOT,
+      timeout: opts.timeoutMs ?? 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: number | string };
@@ -60,7 +68,11 @@ export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
  * podman would schedule it with systemd, which these machines do not run); `podman healthcheck run`
  * still runs the image's HEALTHCHECK on demand.
  */
-export async function runContainer(name: string, image: string, opts: { env?: Record<string, string>; volumes?: string[]; cmd?: string[] } = {}): Promise<void> {
+export async function runContainer(
+  name: string,
+  image: string,
+  opts: { env?: Record<string, string>; volumes?: string[]; cmd?: string[] } = {},
+): Promise<void> {
   await podman(["rm", "-f", "--ignore", name], { allowFail: true });
   const args = ["run", "-d", "--name", name, "--network=host", "--health-interval=disable"];
   for (const [k, v] of Object.entries(opts.env ?? {})) args.push("-e", `${k}=${v}`);

@@ -20,7 +20,10 @@ export type ServiceProcess = {
  * The service as its own process (`src/main.ts`, as `npm start` runs it) on a config written to a
  * temp file; resolves once it listens. `stop` sends the signal (SIGTERM by default) and waits.
  */
-export async function startServiceProcess(config: Record<string, unknown>, opts: { port?: number; env?: Record<string, string>; inspect?: boolean } = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  config: Record<string, unknown>,
+  opts: { port?: number; env?: Record<string, string>; inspect?: boolean } = {},
+): Promise<ServiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), "ocwh-proc-"));
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify({ server: { host: "127.0.0.1" }, ...config }));
@@ -30,14 +33,20 @@ export async function startServiceProcess(config: Record<string, unknown>, opts:
   // `inspect`: the V8 inspector on a loopback port, so a test can force a GC and read the heap,
   // or look at Object.prototype, inside the service itself.
   const inspectPort = opts.inspect ? await freePort() : 0;
-  const child = spawn(process.execPath, [...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
   const url = `http://127.0.0.1:${port}`;
   await until(async () => {
     if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${out}`);
-    return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    return fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
   }, 30_000);
   return {
     url,

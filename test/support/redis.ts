@@ -46,9 +46,24 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
 
   const launch = () =>
     new Promise<void>((resolve, reject) => {
-      const p = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...(opts.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]), "--dir", dir, ...(opts.args ?? [])], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const p = spawn(
+        "redis-server",
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          ...(opts.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
+          "--dir",
+          dir,
+          ...(opts.args ?? []),
+        ],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       proc = p;
       let out = "";
       const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);

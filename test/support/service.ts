@@ -30,10 +30,7 @@ export function testConfig(input: ConfigInput & { routes?: Record<string, unknow
 export type TestService = { deps: Deps; app: ReturnType<typeof createApp>; server: RunningServer; url: string; close: () => Promise<void> };
 
 /** The real app on a real socket (port 0), with the same createDeps as main.ts. */
-export async function startService(
-  input: ConfigInput & { routes?: Record<string, unknown> },
-  overrides: Partial<Deps> = {},
-): Promise<TestService> {
+export async function startService(input: ConfigInput & { routes?: Record<string, unknown> }, overrides: Partial<Deps> = {}): Promise<TestService> {
   const config = testConfig({ server: { host: "127.0.0.1", port: 0 }, ...input });
   const deps = await createDeps(config, {
     log: createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
@@ -55,11 +52,7 @@ export async function startService(
 }
 
 /** POSTs JSON to the service with a secret (Bearer by default). */
-export async function post(
-  url: string,
-  body: unknown,
-  opts: { secret?: string; headers?: Record<string, string>; method?: string } = {},
-) {
+export async function post(url: string, body: unknown, opts: { secret?: string; headers?: Record<string, string>; method?: string } = {}) {
   const res = await fetch(url, {
     method: opts.method ?? "POST",
     headers: {

@@ -44,7 +44,11 @@ export async function startStubModel(opts: { port?: number } = {}) {
     if (tool && !r.hasToolResult) return { kind: "tool", name: tool[1]!, args: JSON.parse(tool[2]!) };
     if (tool) return { kind: "text", text: "The tool ran." };
     // The first user message of the turn is the user's text, after a `[timestamp]` prefix.
-    const first = r.userText.split("\n")[0]!.replace(/^\[[^\]]*\]\s*/, "").replace(/\[stub:[^\]]*\]/g, "").trim();
+    const first = r.userText
+      .split("\n")[0]!
+      .replace(/^\[[^\]]*\]\s*/, "")
+      .replace(/\[stub:[^\]]*\]/g, "")
+      .trim();
     return { kind: "text", text: `Echo: ${first.slice(0, 200)}` };
   }
 
@@ -73,23 +77,45 @@ export async function startStubModel(opts: { port?: number } = {}) {
     const start = messages.findLastIndex((m) => m.role === "user" && !isContext(m));
     const turn = start < 0 ? [] : messages.slice(start);
     const hasToolResult = turn.some((m) => m.role === "tool");
-    const userText = turn.filter((m) => m.role === "user").map(textOf).join("\n");
+    const userText = turn
+      .filter((m) => m.role === "user")
+      .map(textOf)
+      .join("\n");
     const r: StubRequest = { model: String(body.model ?? ""), userText, messages, hasToolResult };
     requests.push(r);
     if (requests.length > 5_000) requests.splice(0, 2_500);
     const reply = decide(r);
     if (reply.kind === "status") {
       res.writeHead(reply.status, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: reply.message ?? `stub model answered ${reply.status}`, type: reply.status >= 500 ? "server_error" : "invalid_request_error", code: null } }));
+      res.end(
+        JSON.stringify({
+          error: {
+            message: reply.message ?? `stub model answered ${reply.status}`,
+            type: reply.status >= 500 ? "server_error" : "invalid_request_error",
+            code: null,
+          },
+        }),
+      );
       return;
     }
     const id = `chatcmpl-stub-${++seq}`;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: unknown, finish: string | null) => ({ id, object: "chat.completion.chunk", created, model: r.model || "stub-1", choices: [{ index: 0, delta, finish_reason: finish }] });
+    const chunk = (delta: unknown, finish: string | null) => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: r.model || "stub-1",
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const send = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
     if (reply.kind === "tool") {
-      send(chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: `call_${seq}`, type: "function", function: { name: reply.name, arguments: "" } }] }, null));
+      send(
+        chunk(
+          { role: "assistant", content: null, tool_calls: [{ index: 0, id: `call_${seq}`, type: "function", function: { name: reply.name, arguments: "" } }] },
+          null,
+        ),
+      );
       send(chunk({ tool_calls: [{ index: 0, function: { arguments: JSON.stringify(reply.args) } }] }, null));
       send(chunk({}, "tool_calls"));
       send({ id, object: "chat.completion.chunk", created, model: r.model, choices: [], usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 } });
@@ -99,7 +125,14 @@ export async function startStubModel(opts: { port?: number } = {}) {
       for (const w of words) send(chunk({ content: w }, null));
       send(chunk({}, "stop"));
       const u = reply.usage ?? { prompt: 32, completion: words.length };
-      send({ id, object: "chat.completion.chunk", created, model: r.model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } });
+      send({
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model: r.model,
+        choices: [],
+        usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion },
+      });
     }
     res.end("data: [DONE]\n\n");
   }

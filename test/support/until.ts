@@ -6,4 +6,3 @@ export async function until(cond: () => boolean | Promise<boolean>, ms = 15_000)
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
