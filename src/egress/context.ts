@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Endpoint } from "../config/endpoints.js";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics.js";
-import type { DeliveryLog } from "./log.js";
+import type { DeliveryLog, DeliveryStatus } from "./log.js";
 import type { EgressScripts } from "./scripts.js";
 
 /** A delivery job: which delivery of which event to which endpoint; `manual` for a replay. */
@@ -29,3 +29,6 @@ export type EgressContext = {
   scripts: EgressScripts;
   keys: EgressScripts["endpointKeys"] & { replay: (deliveryId: string) => string };
 };
+
+/** What `prepare` hands to `send`: the request, and where this attempt stands in the delivery. */
+export type Prepared = { attempt: number; from: DeliveryStatus; headers: Record<string, string>; payload: string };

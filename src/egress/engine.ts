@@ -24,8 +24,8 @@ import { createKeys } from "../redis-keys.js";
  * Outgoing webhooks on BullMQ, composed from its stages:
  * - publish.ts: an event and its delivery records stored, one job per delivery (publish-or-park.ts
  *   parks an event that fails for a reason other than Redis being away);
- * - attempt.ts: admit (the endpoint's gate) → prepare (body, signature) → send (deliver.ts) →
- *   settle (log, breaker, retry or give up), run by worker.ts;
+ * - attempt.ts: admit (gate.ts: the endpoint's gate) → prepare (body, signature) → send (deliver.ts) →
+ *   settle (record.ts: log, breaker, retry or give up), run by worker.ts;
  * - replay.ts: manual attempts; endpoint-health.ts: disable, enable, status; stats.ts: the last hour.
  * Event ids are never used raw in a key or a job id (ids.ts). The connections come from the
  * caller (src/redis.ts `openEgressConnections`), and are closed by close().

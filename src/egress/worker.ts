@@ -1,6 +1,6 @@
 import { Worker, type Job, type Processor } from "bullmq";
 import type { Redis } from "ioredis";
-import { AttemptFailed } from "./attempt.js";
+import { AttemptFailed } from "./record.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
 import { QUEUE, type EgressContext, type JobData } from "./context.js";
 import { createKeys } from "../redis-keys.js";
