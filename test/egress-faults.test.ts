@@ -28,7 +28,12 @@ describe("nothing lost", () => {
       redis: { url: redis.url, prefix: redis.prefix() },
       webhooks: {
         allowPrivateCidrs: ["127.0.0.0/8"],
-        endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],
+        // A job whose move to active Redis wrote just before the kill, with the reply lost, is in
+        // no worker's hands: it comes back when its lock expires (2 × timeout + 2 s) and the
+        // stalled check runs. At the default 30 s interval that is up to ~70 s; the test checks
+        // recovery, so it checks every second.
+        worker: { stalledIntervalMs: 1_000 },
+        endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], timeoutMs: 2_000, retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],
       },
     });
     const egress = await egressFor(config);
@@ -56,7 +61,19 @@ describe("nothing lost", () => {
       await restart;
       assert.ok(refused > 0, "the restart did interrupt publishing");
       const ids = () => new Set(rx.received.map((r) => JSON.parse(r.body).id as string));
-      await until(() => ids().size === 1_000, 60_000);
+      try {
+        await until(() => ids().size === 1_000, 60_000);
+      } catch (err) {
+        // Say where the missing ones are: queued, active, failed, pending in the log, or parked.
+        const missing = Array.from({ length: 1_000 }, (_, i) => `order-${i}`).filter((id) => !ids().has(id));
+        const found = await Promise.all(missing.slice(0, 5).map((id) => egress.log.find(id)));
+        const counts = await egress.queue.getJobCounts("waiting", "active", "delayed", "completed", "failed");
+        const parked = await egress.parked.list(5);
+        throw new Error(
+          `${missing.length} not delivered (${missing.slice(0, 5).join(", ")}): jobs ${JSON.stringify(counts)}, records ${JSON.stringify(found)}, parked ${parked.total}`,
+          { cause: err },
+        );
+      }
       assert.ok(rx.received.every((r) => r.verified));
       // At least once: a duplicate may only repeat a webhook-id, never invent a new one.
       const webhookIds = new Set(rx.received.map((r) => String(r.headers["webhook-id"])));

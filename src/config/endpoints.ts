@@ -84,7 +84,11 @@ const breakerSchema = z.strictObject({
 
 const workerSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(1_000).default(50).describe("Attempts in flight per replica."),
-  stalledIntervalMs: durationSchema.default(30_000).describe("How often a lost worker's jobs are looked for (BullMQ stalled check)."),
+  stalledIntervalMs: durationSchema
+    .default(30_000)
+    .describe(
+      "How often a lost worker's jobs are looked for (BullMQ stalled check). A job a dead worker, or a Redis crash, left in no worker's hands is attempted again within its lock (2 × the longest endpoint timeout + 2 s) plus two of these.",
+    ),
 });
 
 export const webhooksSchema = z
