@@ -18,7 +18,7 @@ import { keyPart } from "./util/key-part.js";
  * | inbound-runs:<endpoint>         | list (≤ 50) | 24 h                                  | inbound/runs.ts |
  * | event:<id>                      | string      | webhooks.retention                    | egress/lua/publish.lua |
  * | delivery:<deliveryId>           | hash        | webhooks.retention                    | publish.lua, finish-6.lua, log.ts markFailed |
- * | deliveries:<endpoint>:all       | zset        | none; entries past the retention trimmed (log.ts trim) | publish.lua |
+ * | deliveries:<endpoint>:all       | zset        | none; entries past the retention trimmed every min(retention, 60 s) (engine.ts) | publish.lua |
  * | deliveries:<endpoint>:<status>  | zset        | none; trimmed as above                | publish.lua, finish-6.lua, log.ts |
  * | endpoint:<name>:state           | hash        | none (breaker, disabled marker)       | gate-4.lua, finish-6.lua, endpoint-health.ts |
  * | endpoint:<name>:inflight        | zset        | none; leases swept when expired       | gate-4.lua, finish-6.lua |

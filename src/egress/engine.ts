@@ -79,6 +79,15 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const processJob = createAttemptProcessor(ctx, { secrets: opts.secrets, agent, guard, health });
   const longestTimeoutMs = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   let worker: Worker<JobData> | undefined;
+  // The delivery indexes drop entries past the retention (their records have expired) on a timer,
+  // traffic or not, so an endpoint that goes quiet does not keep a retention's worth of ids.
+  const trimmer = setInterval(
+    () => {
+      for (const name of endpoints.keys()) void deliveryLog.trim(name).catch(() => {});
+    },
+    Math.min(60_000, Math.max(1_000, wh.retention)),
+  );
+  trimmer.unref();
 
   return {
     queue,
@@ -127,6 +136,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     },
     /** Stops the worker (letting attempts finish, worker.ts), then the queue and the connections. */
     async close() {
+      clearInterval(trimmer);
       if (worker) await closeDeliveryWorker(worker, longestTimeoutMs + 1_000, log);
       await queue.close();
       await agent.close();

@@ -25,8 +25,7 @@ export class AttemptFailed extends Error {
  * `AttemptFailed` with the next delay (retry), `UnrecoverableError` (failed for good).
  */
 export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
-  const { scripts, deliveryLog, log, metrics, webhooks: wh } = ctx;
-  let finishes = 0;
+  const { scripts, log, metrics, webhooks: wh } = ctx;
   return async function settle(job: Job<JobData>, e: Endpoint, leaseId: string, isProbe: boolean, p: Prepared, result: AttemptResult): Promise<void> {
     const { deliveryId: id, manual } = job.data;
     const ok = result.outcome === "delivered";
@@ -60,7 +59,6 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
         },
       },
     );
-    if ((finishes++ & 1023) === 0) void deliveryLog.trim(e.name).catch(() => {});
     if (metrics) {
       const outcome = ok ? "delivered" : result.outcome === "disable" ? "disabled" : status === "failed" ? "failed" : "retry";
       metrics.deliveries.inc({ endpoint: e.name, outcome });
