@@ -10,6 +10,7 @@ import { startReceiver } from "./support/receiver.js";
 import { useRedisAndGateway } from "./support/shared.js";
 import { startService, type TestService } from "./support/service.js";
 import { until } from "./support/until.js";
+import { SERVICE_EVENT_TYPES } from "./support/event-types.js";
 
 /**
  * `/openapi.json` (issue #20): a valid OpenAPI 3.1 document of every surface this deployment
@@ -271,29 +272,7 @@ function register() {
   describe("the outgoing event catalogue (the document's webhooks)", () => {
     test("lists every event type the service sends, with the delivery's signature headers", () => {
       const types = Object.keys(doc.webhooks);
-      for (const t of [
-        "message.received",
-        "message.sent",
-        "tool.called",
-        "tool.completed",
-        "session.created",
-        "session.ended",
-        "error.occurred",
-        "cron.finished",
-        "task.updated",
-        "flow.created",
-        "flow.waiting",
-        "flow.resumed",
-        "flow.finished",
-        "flow.failed",
-        "flow.cancelled",
-        "inbound.completed",
-        "endpoint.disabled",
-        "webhook.test",
-        "custom.triggered",
-        "agent event",
-        "published event",
-      ]) {
+      for (const t of [...SERVICE_EVENT_TYPES, "custom.triggered", "agent event", "published event"]) {
         assert.ok(types.includes(t), `${t} is in the catalogue`);
       }
       const headers = doc.webhooks["message.sent"].post.parameters.map((p: any) => p.name);

@@ -8,6 +8,7 @@ import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { post, startService, type TestService } from "./support/service.js";
 import { until } from "./support/until.js";
+import { SERVICE_EVENT_TYPES } from "./support/event-types.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const PUBLISH = "publish-token-0123456789";
@@ -16,26 +17,7 @@ const webhooksWith = (extra: Record<string, unknown> = {}) =>
   ({ publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "crm", url: rxUrl, secret: SECRET, events: ["*"] }], ...extra }) as never;
 
 /** Every type the service emits itself (README's event table, flow lifecycle, inbound, egress). */
-const SYSTEM_TYPES = [
-  "message.received",
-  "message.sent",
-  "tool.called",
-  "tool.completed",
-  "session.created",
-  "session.ended",
-  "error.occurred",
-  "cron.finished",
-  "task.updated",
-  "flow.created",
-  "flow.waiting",
-  "flow.resumed",
-  "flow.finished",
-  "flow.failed",
-  "flow.cancelled",
-  "inbound.completed",
-  "endpoint.disabled",
-  "webhook.test",
-];
+const SYSTEM_TYPES = SERVICE_EVENT_TYPES;
 /** The shapes of the ids the service gives its own events (README's table, flow-events.ts, runs.ts, engine.ts, envelope.ts). */
 const SYSTEM_IDS = [
   "gw_in_m-1",

@@ -8,6 +8,7 @@ import { startRedis, type TestRedis } from "../support/redis.js";
 import { startService, type TestService } from "../support/service.js";
 import { startStubModel, type StubModel } from "../support/stub-model.js";
 import { deliveriesTo, operatorClient, startRealGateway, type Envelope, type RealGateway } from "./real-gateway.js";
+import { GATEWAY_EVENT_TYPES } from "../support/event-types.js";
 
 /**
  * Outgoing webhooks from real agent turns on the real OpenClaw 2026.9.6 Gateway (issue #14): a
@@ -227,18 +228,7 @@ describe("outgoing webhooks from real agent turns (stub model) on the real Gatew
       assert.deepEqual(v.problems(e), [], r.body.slice(0, 500));
       types.add(e.type);
     }
-    for (const t of [
-      "message.received",
-      "message.sent",
-      "tool.called",
-      "tool.completed",
-      "session.created",
-      "session.ended",
-      "error.occurred",
-      "cron.finished",
-      "task.updated",
-    ])
-      assert.ok(types.has(t), `${t} was delivered and checked`);
+    for (const t of GATEWAY_EVENT_TYPES) assert.ok(types.has(t), `${t} was delivered and checked`);
     console.log(`# catalogue: ${rx.received.length} deliveries from real runs, ${types.size} types, all valid`);
   });
 });
