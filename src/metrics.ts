@@ -23,6 +23,10 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
     gatewayConnected?: () => boolean;
     parked?: () => Promise<number>;
   } = {};
+  // The two backlog gauges read the same thing: prom-client collects every metric of a scrape at
+  // once, so the second asks while the first's read is in flight and gets the same answer.
+  let backlogRead: ReturnType<NonNullable<typeof collectors.backlog>> | undefined;
+  const backlog = () => (backlogRead ??= collectors.backlog!().finally(() => (backlogRead = undefined)));
   const seenTypes = new Set<string>();
 
   const m = {
@@ -151,7 +155,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       registers,
       async collect() {
         if (!collectors.backlog) return;
-        for (const e of (await collectors.backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.pending);
+        for (const e of (await backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.pending);
       },
     }),
     endpointOldestPending: new Gauge({
@@ -161,7 +165,7 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       registers,
       async collect() {
         if (!collectors.backlog) return;
-        for (const e of (await collectors.backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.oldestAgeMs / 1000);
+        for (const e of (await backlog().catch(() => undefined)) ?? []) this.set({ endpoint: e.name }, e.oldestAgeMs / 1000);
       },
     }),
     /** Wires the scrape-time gauges to the parts that can answer them. */

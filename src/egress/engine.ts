@@ -37,7 +37,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const log = opts.log.child({ component: "egress" });
   const endpoints = new Map(wh.endpoints.map((e) => [e.name, e]));
   const redis = connections.producer;
-  const queue = new Queue<JobData>(QUEUE, { connection: connections.queue, prefix: createKeys(prefix).bullPrefix });
+  const keys = createKeys(prefix);
+  const queue = new Queue<JobData>(QUEUE, { connection: connections.queue, prefix: keys.bullPrefix });
   queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
   const deliveryLog = createDeliveryLog(redis, { prefix, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, prefix);
@@ -51,7 +52,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     queue,
     deliveryLog,
     scripts,
-    keys: { ...scripts.endpointKeys, replay: createKeys(prefix).replay },
+    keys: { ...scripts.endpointKeys, replay: keys.replay },
   };
 
   const parkedStore = createParkedStore(redis, {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import type { AttemptRecord, DeliveryLog, DeliveryStatus } from "./log.js";
-import { latencyBucket, STATS_BUCKET_TTL_MS, statsKey } from "./stats.js";
+import { latencyBucket, minuteOf, STATS_BUCKET_TTL_MS } from "./stats.js";
 import { createKeys } from "../redis-keys.js";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
@@ -87,7 +87,7 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
         k.record(d.id),
         k.byStatus(n, d.from),
         k.byStatus(n, d.status),
-        statsKey(prefix, n, d.attempt.at),
+        keys.endpoint.stats(n, minuteOf(d.attempt.at)),
         a.leaseId,
         a.ok ? 1 : 0,
         a.breaker.failureThreshold,

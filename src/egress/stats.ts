@@ -31,7 +31,8 @@ export function latencyBucket(ms: number): number {
   return i === -1 ? LATENCY_BOUNDS_MS.length : i;
 }
 
-export const statsKey = (prefix: string, endpoint: string, at: number) => createKeys(prefix).endpoint.stats(endpoint, Math.floor(at / MINUTE));
+/** The minute a time falls in: the stats bucket it counts in (redis-keys.ts `endpoint.stats`). */
+export const minuteOf = (at: number) => Math.floor(at / MINUTE);
 
 export type EndpointStats = {
   endpoint: string;
@@ -63,10 +64,11 @@ const SETTLED_AFTER_MINUTES = 2;
 export function createEndpointStats(redis: Redis, prefix: string) {
   const settled = new Map<string, Record<string, string>>();
   let prunedAt = 0;
+  const statsKey = createKeys(prefix).endpoint.stats;
 
   async function read(endpoint: string, now = Date.now()): Promise<EndpointStats> {
     const keys: string[] = [];
-    for (let m = 0; m <= STATS_WINDOW_MINUTES; m++) keys.push(statsKey(prefix, endpoint, now - m * MINUTE));
+    for (let m = 0; m <= STATS_WINDOW_MINUTES; m++) keys.push(statsKey(endpoint, minuteOf(now - m * MINUTE)));
     const buckets = await Promise.all(
       keys.map(async (key, m) => {
         const kept = settled.get(key);
@@ -102,5 +104,5 @@ export function createEndpointStats(redis: Redis, prefix: string) {
       p95Ms: percentile(hist, answered, 0.95),
     };
   }
-  return { read, key: (endpoint: string, at: number) => statsKey(prefix, endpoint, at) };
+  return { read };
 }
