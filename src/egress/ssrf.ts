@@ -1,8 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
-import ipaddr from "ipaddr.js";
-
-type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
+import { parseIp, rangeMatcher } from "../util/ip.js";
 
 export class BlockedAddressError extends Error {
   readonly errorClass = "ssrf_blocked";
@@ -15,10 +13,6 @@ export class BlockedAddressError extends Error {
   }
 }
 
-function normalise(ip: Parsed): Parsed {
-  return ip.kind() === "ipv6" && (ip as ipaddr.IPv6).isIPv4MappedAddress() ? (ip as ipaddr.IPv6).toIPv4Address() : ip;
-}
-
 /**
  * The SSRF guard for deliveries (Svix's rule): only public unicast addresses, unless a range is
  * allow-listed (`webhooks.allowPrivateCidrs`, e.g. `["127.0.0.0/8"]` in tests). Names are checked
@@ -27,17 +21,14 @@ function normalise(ip: Parsed): Parsed {
  * `lookup`) are checked before any connection is attempted.
  */
 export function createSsrfGuard(opts: { allowCidrs: readonly string[] }) {
-  const allowed = opts.allowCidrs.map((c) => {
-    const [ip, bits] = ipaddr.parseCIDR(c);
-    const n = normalise(ip);
-    return [n, n.kind() !== ip.kind() ? bits - 96 : bits] as const;
-  });
+  // IPv4-mapped addresses and ranges are compared as IPv4 (util/ip.ts), so neither form slips past.
+  const allowed = rangeMatcher(opts.allowCidrs, "webhooks.allowPrivateCidrs");
 
   /** Undefined when the address may be used, else the reason. */
   function refuse(address: string): BlockedAddressError | undefined {
-    if (!ipaddr.isValid(address)) return new BlockedAddressError(address, "unparseable");
-    const ip = normalise(ipaddr.parse(address));
-    if (allowed.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits))) return undefined;
+    const ip = parseIp(address);
+    if (!ip) return new BlockedAddressError(address, "unparseable");
+    if (allowed(ip)) return undefined;
     const range = ip.range();
     return range === "unicast" ? undefined : new BlockedAddressError(address, range);
   }
@@ -46,7 +37,7 @@ export function createSsrfGuard(opts: { allowCidrs: readonly string[] }) {
   function checkUrl(url: URL): BlockedAddressError | Error | undefined {
     if (url.protocol !== "http:" && url.protocol !== "https:") return new Error(`unsupported scheme ${url.protocol}`);
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
-    return ipaddr.isValid(host) ? refuse(host) : undefined;
+    return parseIp(host) ? refuse(host) : undefined;
   }
 
   /** A `lookup` for undici's `connect` options: resolves, then refuses any blocked address. */
