@@ -158,7 +158,7 @@ async function main() {
       log,
       connections: await openEgressConnections(config.redis.url!),
     });
-    await egress.startWorker().waitUntilReady();
+    await egress.startWorker();
     const sent = new Map<string, number>();
     arrivals.clear();
     const publishMs: number[] = [];

@@ -66,7 +66,7 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
       webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "bench", url: rx.url, secret, events: o.allEvents ? ["*"] : ["message.*"] }] },
     });
     const egress = svc.deps.egress!;
-    const worker = egress.startWorker();
+    await egress.startWorker();
     observer = operatorClient(gw, { subscribeSessions: true, version: "bench" });
     await observer.start();
 
@@ -112,18 +112,20 @@ export async function runEventLatency(o: EventBenchOptions): Promise<{ ok: boole
       return publish(input);
     }) as typeof publish;
     // publish() = the event + records script, then the BullMQ add (one script) of its one job.
-    const add = egress.queue.add.bind(egress.queue);
-    egress.queue.add = (async (...args: Parameters<typeof add>) => {
+    const benchLane = egress.lanes.queue("bench");
+    const add = benchLane.add.bind(benchLane);
+    benchLane.add = (async (...args: Parameters<typeof add>) => {
       const s = events.get((args[1] as { eventId: string }).eventId);
       if (s) s.addStart ??= performance.now();
       const job = await add(...args);
       if (s) s.addEnd ??= performance.now();
       return job;
     }) as typeof add;
-    worker.on("active", (job) => {
-      const s = events.get((job.data as { eventId: string }).eventId);
-      if (s) s.active ??= now();
-    });
+    for (const worker of egress.workers())
+      worker.on("active", (job) => {
+        const s = events.get((job.data as { eventId: string }).eventId);
+        if (s) s.active ??= now();
+      });
     let seenRx = 0;
     let unexpected = 0;
     const collect = () => {

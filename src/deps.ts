@@ -183,7 +183,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     ...(gatewayClient ? { gatewayConnected: () => gatewayClient.connected } : {}),
     ...(egress
       ? {
-          queue: () => egress.queue.getJobCounts("waiting", "active", "delayed", "failed", "completed", "prioritized"),
+          queue: () => egress.jobCounts(),
           endpoints: async () => (await egress.endpointStatus()).map((e) => ({ name: e.name, disabled: !e.enabled, circuitOpen: e.circuit.state === "open" })),
           backlog: () => Promise.all(config.webhooks.endpoints.map(async (e) => ({ name: e.name, ...(await egress.log.backlog(e.name)) }))),
         }

@@ -30,12 +30,13 @@ export async function connectRedis(url: string, opts: { connectTimeoutMs?: numbe
  * the requests they belong to live long enough to be promoted out of V8's young generation,
  * which made every scavenge under load 3× longer (bench:ingress with BENCH_DEBUG).
  */
-function batchTurnWrites(redis: Redis): void {
+export function batchTurnWrites(redis: Redis): Redis {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, stream) => {
     corkUntilTurnEnds(redis.stream);
     return send(command, stream);
   };
+  return redis;
 }
 
 /**
@@ -97,9 +98,9 @@ export async function closeRedis(r: Redis | undefined): Promise<void> {
 export type EgressConnections = { producer: Redis; queue: Redis; worker: () => Redis };
 
 export async function openEgressConnections(url: string): Promise<EgressConnections> {
-  const producer = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: true });
+  const producer = batchTurnWrites(new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true }));
   producer.on("error", () => {});
-  const queue = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  const queue = batchTurnWrites(new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true }));
   queue.on("error", () => {});
   try {
     await Promise.all([producer.connect(), queue.connect()]);
@@ -108,5 +109,5 @@ export async function openEgressConnections(url: string): Promise<EgressConnecti
     queue.disconnect();
     throw err;
   }
-  return { producer, queue, worker: () => new Redis(url, { maxRetriesPerRequest: null }) };
+  return { producer, queue, worker: () => batchTurnWrites(new Redis(url, { maxRetriesPerRequest: null })) };
 }

@@ -67,7 +67,7 @@ export async function serveMain(argv: string[], env: NodeJS.ProcessEnv = process
     }
   }
   const app = createApp(deps);
-  deps.egress?.startWorker();
+  await deps.egress?.startWorker();
   const running = await startServer(app, serverOptionsOf(config));
   log.info({ ...summary(config), url: running.url }, "openclaw-webhooks listening");
 

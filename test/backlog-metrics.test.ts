@@ -30,7 +30,7 @@ describe("backlog metrics per endpoint", () => {
         ],
       },
     } as never);
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc?.close();

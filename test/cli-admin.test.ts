@@ -46,7 +46,7 @@ before(async () => {
       inbound: { endpoints: { deploy: { agentId: "devops", template: "{{body.repo}}", auth: { scheme: "token", secret: "ci-token-0123456789" } } } },
     },
   });
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
   const e = svc.deps.egress!;
   rx.next({ status: 500, body: "nope" });
   failedId = (await e.publish({ type: "lead.lost", data: {} })).deliveries[0]!;

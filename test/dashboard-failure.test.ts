@@ -48,7 +48,7 @@ before(async () => {
       inbound: { endpoints: { deploy: { agentId: "devops-agent", template: "deploy {{body.repo}}", auth: { scheme: "token", secret: INBOUND_TOKEN } } } },
     },
   } as never);
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   mkdirSync(OUT, { recursive: true });

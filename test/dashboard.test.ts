@@ -22,7 +22,7 @@ before(async () => {
     admin: { token: ADMIN },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "crm", url: rx.url, secret: WHSEC, events: ["lead.*"] }] },
   });
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
   // Debian's chromium, driven by playwright-core (no browser download).
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
 });

@@ -48,7 +48,7 @@ describe("deeply nested JSON bodies", () => {
       },
       { log: createLogger({ level: "info", destination: sink }) },
     );
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc?.close();

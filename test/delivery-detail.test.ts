@@ -73,7 +73,7 @@ before(async () => {
       inbound: { endpoints: { deploy: { agentId: "devops-agent", template: "deploy {{body.repo}}", auth: { scheme: "token", secret: INBOUND_TOKEN } } } },
     },
   } as never);
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
 });
 after(async () => {
   await svc?.close();

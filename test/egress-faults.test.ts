@@ -37,7 +37,7 @@ describe("nothing lost", () => {
       },
     });
     const egress = await egressFor(config);
-    egress.startWorker();
+    await egress.startWorker();
     let refused = 0;
     try {
       let restart: Promise<void> | undefined;
@@ -67,7 +67,7 @@ describe("nothing lost", () => {
         // Say where the missing ones are: queued, active, failed, pending in the log, or parked.
         const missing = Array.from({ length: 1_000 }, (_, i) => `order-${i}`).filter((id) => !ids().has(id));
         const found = await Promise.all(missing.slice(0, 5).map((id) => egress.log.find(id)));
-        const counts = await egress.queue.getJobCounts("waiting", "active", "delayed", "completed", "failed");
+        const counts = await egress.jobCounts();
         const parked = await egress.parked.list(5);
         throw new Error(
           `${missing.length} not delivered (${missing.slice(0, 5).join(", ")}): jobs ${JSON.stringify(counts)}, records ${JSON.stringify(found)}, parked ${parked.total}`,
@@ -113,7 +113,7 @@ describe("nothing lost", () => {
       child.kill("SIGKILL");
       await exited;
       second = await egressFor(configFrom(input as never));
-      second.startWorker();
+      await second.startWorker();
       await until(() => rx.received.length === 2, 20_000);
       assert.equal(rx.received[1]!.headers["webhook-id"], out.deliveries[0]);
       assert.equal(rx.received[0]!.headers["webhook-id"], out.deliveries[0]);
@@ -139,7 +139,7 @@ describe("nothing lost", () => {
       },
     });
     const egress = await egressFor(config);
-    egress.startWorker();
+    await egress.startWorker();
     let rx: Awaited<ReturnType<typeof startReceiver>> | undefined;
     try {
       const out = [];

@@ -29,7 +29,7 @@ async function replicas(n: number, webhooks: Record<string, unknown>): Promise<E
       log,
       connections: await openEgressConnections(config.redis.url!),
     });
-    e.startWorker();
+    await e.startWorker();
     out.push(e);
   }
   return out;

@@ -32,8 +32,8 @@ describe("events from the Gateway stream (recorded real frames, replayed)", () =
     };
     const a = await startService(cfg);
     const b = await startService(cfg);
-    a.deps.egress!.startWorker();
-    b.deps.egress!.startWorker();
+    await a.deps.egress!.startWorker();
+    await b.deps.egress!.startWorker();
     try {
       // The subscription is made on connect: session.* frames reach only subscribed sockets.
       await until(() => gw.subscribed() === 2);
@@ -93,7 +93,7 @@ describe("flow lifecycle events from the TaskFlow routes", () => {
       routes: { ci: { path: "/hooks/ci", sessionKey: "agent:main:ci", secret: "route-secret-0123456789" } },
       webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "flows", url: rx.url, secret: SECRET, events: ["flow.*"] }] },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const call = (body: unknown) => post(`${svc.url}/hooks/ci`, body, { secret: "route-secret-0123456789" });
     try {
       const loud = (await call({ action: "create_flow", goal: "deploy", notifyPolicy: "state_changes" })).json.result.flow;
@@ -141,7 +141,7 @@ describe("admin API: delivery log and replay", () => {
         endpoints: [{ name: "crm", url: rxUrl, secret: SECRET, events: ["lead.*"], retry: { maxAttempts: 2, backoffMs: 100 }, ...extra }],
       },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const admin = async (method: string, path: string, body?: unknown, token = ADMIN) => {
       const res = await fetch(`${svc.url}/admin/api${path}`, {
         method,

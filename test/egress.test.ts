@@ -30,7 +30,7 @@ async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> 
     log,
     connections: await openEgressConnections(config.redis.url!),
   });
-  egress.startWorker();
+  await egress.startWorker();
   return egress;
 }
 
@@ -255,7 +255,7 @@ describe("POST /v1/events", () => {
     const { post } = await import("./support/service.js");
     const rx = await startReceiver({ secret: SECRET });
     const svc = await serviceWith(rx.url);
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const url = `${svc.url}/v1/events`;
     try {
       assert.equal((await post(url, { type: "lead.qualified", data: {} }, { secret: "wrong" })).status, 401);

@@ -64,7 +64,7 @@ describe("webhooks_emit against the service (real sockets, real Redis)", () => {
       redis: { url: redis.url, prefix: redis.prefix() },
       webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "crm", url: rx.url, secret: SECRET, events: ["*"] }] },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc.close();

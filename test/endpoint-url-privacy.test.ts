@@ -56,7 +56,7 @@ describe("endpoint URLs stay out of events and logs", () => {
         },
         { log: createLogger({ level: "trace", destination: sink }) },
       );
-      svc.deps.egress!.startWorker();
+      await svc.deps.egress!.startWorker();
       try {
         assert.equal((await post(`${svc.url}/v1/events`, { type: "job.done", data: {} }, { secret: PUBLISH })).status, 202);
         await until(() => ops.received.length === 1, 10_000);

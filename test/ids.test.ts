@@ -73,7 +73,7 @@ async function setup(extra: Record<string, unknown> = {}) {
     limits: { rateLimit: { windowMs: 60_000, maxRequests: 100_000 }, maxInFlight: 100 },
     webhooks: { publishToken: PUBLISH, allowPrivateCidrs: ["127.0.0.0/8"], endpoints: endpoints(rx.url), ...extra },
   });
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
   const envelopes = new Map<number, { id: string; type: string; data: any }>();
   const bodies = () =>
     rx.received.map((r, i) => {
@@ -259,7 +259,7 @@ describe("any id from the Gateway's own frames", () => {
       gateway: { url: gw.url, token: GW_TOKEN },
       webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "all", url: rx.url, secret: WHSEC, events: ["*"] }] },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const frame = (name: string, pred: (f: RecordedFrame) => boolean) => structuredClone(loadFixture(name).frames.find(pred)!);
     const user = frame("agent-text", (f) => f.event === "session.message" && f.payload.message.role === "user");
     const toolStart = frame("agent-tool", (f) => f.event === "session.tool" && f.payload.data.phase === "start");

@@ -56,7 +56,7 @@ describe("inbound endpoints (seed 002's incoming webhooks)", () => {
         endpoints: [{ name: "callbacks", url: rx.url, secret: WHSEC, events: ["inbound.completed"] }],
       },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     try {
       const before = agentCalls().length;
       const r = await post(`${svc.url}/webhooks/inbound/deploy`, deployBody, { secret: CI_TOKEN });

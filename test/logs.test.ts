@@ -46,7 +46,7 @@ test("every log line at trace level, across ingress, inbound, publish, admin, eg
     },
     { log: createLogger({ level: "trace", destination: sink }) },
   );
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
   let sig = "";
   try {
     await post(`${svc.url}/hooks/a`, { action: "create_flow", goal: "g" }, { secret: SECRET_A });

@@ -68,7 +68,7 @@ describe("the API description", () => {
         },
       },
     } as never);
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const res = await fetch(`${svc.url}/openapi.json`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /^application\/json/);

@@ -41,7 +41,7 @@ describe("metrics", () => {
         endpoints: [{ name: "crm", url: rx.url, secret: WHSEC, events: ["lead.*"], retry: { schedule: ["100ms"] } }],
       },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     try {
       for (let i = 0; i < 3; i++) assert.equal((await post(`${svc.url}/hooks/a`, { action: "create_flow", goal: `g${i}` }, { secret: SECRET_A })).status, 200);
       assert.equal((await post(`${svc.url}/hooks/a`, { action: "get_flow", flowId: "nope" }, { secret: SECRET_A })).status, 200);
@@ -87,7 +87,7 @@ describe("health", () => {
       redis: { url: own.url, prefix: own.prefix() },
       webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "x", url: "http://127.0.0.1:9/", secret: WHSEC, events: ["*"] }] },
     });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
     const ready = async () => {
       const r = await fetch(`${svc.url}/readyz`);
       return { status: r.status, body: (await r.json()) as { checks: Record<string, boolean> } };

@@ -66,7 +66,7 @@ before(async () => {
     },
     { log: createLogger({ level: "info", destination: { write: (line: string) => void logLines.push(JSON.parse(line)) } }) },
   );
-  svc.deps.egress!.startWorker();
+  await svc.deps.egress!.startWorker();
 });
 after(async () => {
   await svc.close();

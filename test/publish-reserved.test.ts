@@ -43,7 +43,7 @@ describe("POST /v1/events: the service's own event types and ids are not a publi
     rx = await startReceiver({ secret: SECRET });
     rxUrl = rx.url;
     svc = await startService({ redis: { url: redis.url, prefix: redis.prefix() }, webhooks: webhooksWith() });
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc?.close();
@@ -107,7 +107,7 @@ describe("POST /v1/events: the service's own event types and ids are not a publi
       redis: { url: redis.url, prefix: redis.prefix() },
       webhooks: webhooksWith({ publish: { allowSystemTypes: ["message.received", "cron.*"] } }),
     });
-    allowing.deps.egress!.startWorker();
+    await allowing.deps.egress!.startWorker();
     const before = rx.received.length;
     const a = await publish(allowing, { type: "message.received", data: { via: "bridge" }, id: "import-1" });
     assert.equal(a.status, 202, a.text);

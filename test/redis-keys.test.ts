@@ -44,7 +44,7 @@ describe("the key registry", () => {
         inbound: { endpoints: { tok: { template: "Alert {{body.title}}", auth: { scheme: "token", secret: TOKEN } } } },
       },
     } as never);
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc?.close();
@@ -67,7 +67,7 @@ describe("the key registry", () => {
     ["endpoint", /^endpoint:[^:]+:(state|inflight|rate|stats:\d+)$/],
     ["replay", /^replay:.+$/],
     ["parked", /^parked:(items|at)$/],
-    ["bull", /^bull:deliveries:.+$/],
+    ["bull", /^bull:deliveries(\.[^:]+)?:.+$/],
   ];
 
   test("every key the service wrote belongs to a family of the registry", async () => {

@@ -38,7 +38,7 @@ describe("retention", () => {
         ],
       },
     } as never);
-    svc.deps.egress!.startWorker();
+    await svc.deps.egress!.startWorker();
   });
   after(async () => {
     await svc?.close();

@@ -160,7 +160,7 @@ export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
     return ok(c, { endpoints, runs, runsRecorded: deps.runs !== undefined });
   });
   app.get("/admin/api/queue", async (c) => {
-    const counts = await egressOf().queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
+    const counts = await egressOf().jobCounts();
     return ok(c, { counts });
   });
 }

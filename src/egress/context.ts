@@ -1,20 +1,18 @@
-import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Endpoint } from "../config/endpoints.js";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics.js";
+import type { Lanes } from "./lanes.js";
 import type { DeliveryLog, DeliveryStatus } from "./log.js";
 import type { EgressScripts } from "./scripts.js";
 
 /** A delivery job: which delivery of which event to which endpoint; `manual` for a replay. */
 export type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
 
-export const QUEUE = "deliveries";
-
 /**
  * What the egress stages share (engine.ts builds it once): the config, the endpoints by name, the
- * producer connection and BullMQ queue, the delivery log and the scripts. Each stage module takes
+ * producer connection, the lanes (one BullMQ queue per endpoint), the delivery log and the scripts. Each stage module takes
  * this and nothing else that does I/O.
  */
 export type EgressContext = {
@@ -24,7 +22,7 @@ export type EgressContext = {
   metrics: Metrics | undefined;
   endpoints: ReadonlyMap<string, Endpoint>;
   redis: Redis;
-  queue: Queue<JobData>;
+  lanes: Lanes;
   deliveryLog: DeliveryLog;
   scripts: EgressScripts;
   keys: EgressScripts["endpointKeys"] & { replay: (deliveryId: string) => string };

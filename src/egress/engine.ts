@@ -1,14 +1,15 @@
 import { hostname } from "node:os";
-import { Queue, type Worker } from "bullmq";
+import type { Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics.js";
 import { closeRedis, type EgressConnections } from "../redis.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { createAttemptProcessor } from "./attempt.js";
-import { QUEUE, type EgressContext, type JobData } from "./context.js";
+import type { EgressContext, JobData } from "./context.js";
 import { createDeliveryAgent } from "./deliver.js";
 import { createEndpointHealth } from "./endpoint-health.js";
+import { createLanes, laneName } from "./lanes.js";
 import { createDeliveryLog } from "./log.js";
 import { createParkedStore } from "./parked.js";
 import { createEventStore } from "./publish.js";
@@ -17,13 +18,14 @@ import { createReplay } from "./replay.js";
 import { createEgressScripts } from "./scripts.js";
 import { createSsrfGuard } from "./ssrf.js";
 import { createEndpointStats } from "./stats.js";
-import { closeDeliveryWorker, startDeliveryWorker } from "./worker.js";
+import { closeDeliveryWorkers, startDeliveryWorker } from "./worker.js";
 import { createKeys } from "../redis-keys.js";
 
 /**
  * Outgoing webhooks on BullMQ, composed from its stages:
- * - publish.ts: an event and its delivery records stored, one job per delivery (publish-or-park.ts
- *   parks an event that fails for a reason other than Redis being away);
+ * - publish.ts: an event and its delivery records stored, one job per delivery in its endpoint's
+ *   lane (lanes.ts: one BullMQ queue per endpoint; publish-or-park.ts parks an event that fails
+ *   for a reason other than Redis being away);
  * - attempt.ts: admit (gate.ts: the endpoint's gate) → prepare (body, signature) → send (deliver.ts) →
  *   settle (record.ts: log, breaker, retry or give up), run by worker.ts;
  * - replay.ts: manual attempts; endpoint-health.ts: disable, enable, status; stats.ts: the last hour.
@@ -38,8 +40,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const endpoints = new Map(wh.endpoints.map((e) => [e.name, e]));
   const redis = connections.producer;
   const keys = createKeys(prefix);
-  const queue = new Queue<JobData>(QUEUE, { connection: connections.queue, prefix: keys.bullPrefix });
-  queue.on("error", (err) => log.debug({ err: err.message }, "queue connection error"));
+  const lanes = createLanes(connections.queue, keys.bullPrefix, endpoints);
   const deliveryLog = createDeliveryLog(redis, { prefix, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, prefix);
   const ctx: EgressContext = {
@@ -49,7 +50,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     metrics: opts.metrics,
     endpoints,
     redis,
-    queue,
+    lanes,
     deliveryLog,
     scripts,
     keys: { ...scripts.endpointKeys, replay: keys.replay },
@@ -79,7 +80,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const agent = createDeliveryAgent(guard);
   const processJob = createAttemptProcessor(ctx, { secrets: opts.secrets, agent, guard, health });
   const longestTimeoutMs = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
-  let worker: Worker<JobData> | undefined;
+  const workers: Worker<JobData>[] = [];
+  let workerConnection: ReturnType<EgressConnections["worker"]> | undefined;
   // The delivery indexes drop entries past the retention (their records have expired) on a timer,
   // traffic or not, so an endpoint that goes quiet does not keep a retention's worth of ids.
   const trimmer = setInterval(
@@ -91,7 +93,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   trimmer.unref();
 
   return {
-    queue,
+    lanes,
+    /** BullMQ job counts by state, over every lane or one endpoint's. */
+    jobCounts: (endpoint?: string) => lanes.counts(endpoint),
     log: deliveryLog,
     /**
      * Publishes an event (any id: see ids.ts). Resolves once it is stored and queued, or parked
@@ -108,8 +112,10 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     /** Success rate and latency of each configured endpoint (or one) over the last hour (stats.ts). */
     stats: (only?: string) => Promise.all([...endpoints.keys()].filter((n) => only === undefined || n === only).map((n) => stats.read(n))),
     hasEndpoint: (name: string) => endpoints.has(name),
-    /** Undefined before startWorker; then whether the worker is running. */
-    workerRunning: () => (worker ? worker.isRunning() : undefined),
+    /** The workers startWorker started (one per lane, and one per queue being drained). */
+    workers: (): readonly Worker<JobData>[] => workers,
+    /** Undefined before startWorker; then whether every lane's worker is running. */
+    workerRunning: () => (workers.length ? workers.every((w) => w.isRunning()) : undefined),
     isDisabled: health.isDisabled,
     /** Sends a `webhook.test` event to one endpoint, whatever it subscribes to (the CLI's `endpoints test`). */
     async sendTest(name: string) {
@@ -123,23 +129,31 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     },
     disable: health.disableByName,
     enable: health.enable,
-    startWorker(workerOpts: { concurrency?: number } = {}) {
-      const connection = connections.worker();
+    /**
+     * Starts this replica's workers: one per lane, at the endpoint's concurrency (at most
+     * `webhooks.worker.concurrency`), and one for each queue that holds jobs but is no lane here
+     * (the single queue of earlier versions, the lanes of endpoints no longer configured). Resolves
+     * once all are ready.
+     */
+    async startWorker(workerOpts: { concurrency?: number } = {}) {
+      const connection = (workerConnection = connections.worker());
       connection.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
-      worker = startDeliveryWorker(ctx, {
-        connection,
-        process: processJob,
-        settled: replays.settled,
-        concurrency: workerOpts.concurrency ?? wh.worker.concurrency,
-        longestTimeoutMs,
-      });
-      return worker;
+      await lanes.configure();
+      const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
+      const start = (queue: string, concurrency: number, timeoutMs: number) =>
+        workers.push(startDeliveryWorker(ctx, { queue, connection, process: processJob, settled: replays.settled, concurrency, timeoutMs }));
+      for (const e of endpoints.values()) start(laneName(e.name), Math.min(e.concurrency, perReplica), e.timeoutMs);
+      for (const stray of await lanes.strays(redis)) {
+        log.info({ queue: stray }, "draining a queue that is not an endpoint's lane");
+        start(stray, perReplica, longestTimeoutMs);
+      }
+      await Promise.all(workers.map((w) => w.waitUntilReady()));
     },
-    /** Stops the worker (letting attempts finish, worker.ts), then the queue and the connections. */
+    /** Stops the workers (letting attempts finish, worker.ts), then the lanes and the connections. */
     async close() {
       clearInterval(trimmer);
-      if (worker) await closeDeliveryWorker(worker, longestTimeoutMs + 1_000, log);
-      await queue.close();
+      await closeDeliveryWorkers(workers, workerConnection, longestTimeoutMs + 1_000, log);
+      await lanes.close();
       await agent.close();
       parkedStore.close();
       await closeRedis(redis);

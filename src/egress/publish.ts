@@ -8,12 +8,12 @@ import type { PublishInput } from "./publish-or-park.js";
 /**
  * Fan-out: stores the event (first writer wins) and one pending delivery record per matching
  * endpoint in one script call, then adds one job per delivery still pending, whose id is the
- * delivery id (a re-add is a no-op). A publish that failed half way can be repeated with the same
+ * delivery id (a re-add is a no-op), in the endpoint's lane (lanes.ts). A publish that failed half way can be repeated with the same
  * id and loses nothing, and two replicas publishing the same Gateway broadcast deliver it once.
  * Throws when it could not store; publish-or-park.ts decides what a throw means.
  */
 export function createEventStore(ctx: EgressContext, instanceId: string) {
-  const { endpoints, scripts, queue, webhooks: wh, metrics } = ctx;
+  const { endpoints, scripts, lanes, webhooks: wh, metrics } = ctx;
   return async function store(input: PublishInput & { id: string }, repair: boolean) {
     const event = createEnvelope({ type: input.type, data: input.data, id: input.id, instanceId });
     const targets = input.onlyEndpoint
@@ -29,13 +29,14 @@ export function createEventStore(ctx: EgressContext, instanceId: string) {
           repair,
         )
       : { isNew: true, flags: [] as number[] };
-    const jobs = targets.flatMap((e, i) =>
-      flags[i] === 1
-        ? [
-            {
-              name: event.type,
-              data: { deliveryId: ids[i]!, eventId: event.id, endpoint: e.name },
-              opts: {
+    // One job per delivery, in its endpoint's lane (lanes.ts); each add is one script call.
+    await Promise.all(
+      targets.map((e, i) =>
+        flags[i] === 1
+          ? lanes.queue(e.name).add(
+              event.type,
+              { deliveryId: ids[i]!, eventId: event.id, endpoint: e.name },
+              {
                 jobId: ids[i]!,
                 attempts: maxAttempts(retryPolicy(e)),
                 backoff: { type: "endpoint" },
@@ -44,13 +45,10 @@ export function createEventStore(ctx: EgressContext, instanceId: string) {
                 removeOnComplete: { age: Math.min(3_600, Math.ceil(wh.retention / 1000)), count: 10_000 },
                 removeOnFail: { age: Math.ceil(wh.retention / 1000) },
               },
-            },
-          ]
-        : [],
+            )
+          : undefined,
+      ),
     );
-    // One job (the usual case) is one script call; addBulk wraps even one job in a MULTI.
-    if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
-    else if (jobs.length) await queue.addBulk(jobs);
     // A repeat still adds the jobs of deliveries left pending (a publish whose job was not added,
     // answered 503): that is what makes retrying with the same id safe.
     const queued = ids.filter((_, i) => flags[i] === 1);

@@ -17,7 +17,7 @@ export class ReplayRefused extends AppError {
  * twice even when asked twice at once. A delivery still pending is left to its schedule.
  */
 export function createReplay(ctx: EgressContext) {
-  const { redis, keys, endpoints, deliveryLog, queue } = ctx;
+  const { redis, keys, endpoints, deliveryLog, lanes } = ctx;
 
   /** The checks a replay makes before it takes its marker. */
   async function replayable(id: string) {
@@ -38,11 +38,13 @@ export function createReplay(ctx: EgressContext) {
     const taken = await redis.set(keys.replay(id), jobId, "PX", 2 * e.timeoutMs + 60_000, "NX");
     if (taken !== "OK") throw new ReplayRefused("replay_pending", "a replay of this delivery is already under way");
     try {
-      await queue.add(
-        rec.eventType,
-        { deliveryId: id, eventId: rec.eventId, endpoint: e.name, manual: true },
-        { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3_600 } },
-      );
+      await lanes
+        .queue(e.name)
+        .add(
+          rec.eventType,
+          { deliveryId: id, eventId: rec.eventId, endpoint: e.name, manual: true },
+          { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3_600 } },
+        );
     } catch (err) {
       await redis.del(keys.replay(id)).catch(() => {});
       throw err;

@@ -2,25 +2,34 @@ import { Worker, type Job, type Processor } from "bullmq";
 import type { Redis } from "ioredis";
 import { AttemptFailed } from "./record.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
-import { QUEUE, type EgressContext, type JobData } from "./context.js";
+import type { EgressContext, JobData } from "./context.js";
 import { createKeys } from "../redis-keys.js";
 
 /**
- * The BullMQ worker that runs attempts (attempt.ts), on its own blocking connection. The lock
- * outlives the longest attempt, so no attempt runs twice at once; a worker that dies loses its
- * lock and the stalled check hands its jobs to another (same webhook-id). Retry timing is the
- * endpoint's: the delay an attempt chose travels on `AttemptFailed` to the backoff strategy.
+ * A BullMQ worker that runs attempts (attempt.ts) from one queue: an endpoint's lane (lanes.ts),
+ * or a queue being drained. Workers share one connection for their commands; BullMQ gives each its
+ * own blocking connection. The lock outlives the longest attempt, so no attempt runs twice at
+ * once; a worker that dies loses its lock and the stalled check hands its jobs to another (same
+ * webhook-id). Retry timing is the endpoint's: the delay an attempt chose travels on
+ * `AttemptFailed` to the backoff strategy.
  */
 export function startDeliveryWorker(
   ctx: EgressContext,
-  opts: { connection: Redis; process: Processor<JobData>; settled: (job: Job<JobData> | undefined) => void; concurrency: number; longestTimeoutMs: number },
+  opts: {
+    queue: string;
+    connection: Redis;
+    process: Processor<JobData>;
+    settled: (job: Job<JobData> | undefined) => void;
+    concurrency: number;
+    timeoutMs: number;
+  },
 ) {
   const { endpoints, webhooks: wh, log, prefix } = ctx;
-  const worker = new Worker<JobData>(QUEUE, opts.process, {
+  const worker = new Worker<JobData>(opts.queue, opts.process, {
     connection: opts.connection,
     prefix: createKeys(prefix).bullPrefix,
     concurrency: opts.concurrency,
-    lockDuration: 2 * opts.longestTimeoutMs + 2_000,
+    lockDuration: 2 * opts.timeoutMs + 2_000,
     stalledInterval: wh.worker.stalledIntervalMs,
     maxStalledCount: 1_000,
     settings: {
@@ -32,7 +41,7 @@ export function startDeliveryWorker(
       },
     },
   });
-  worker.on("error", (err) => log.error({ err: err.message }, "worker error"));
+  worker.on("error", (err) => log.error({ err: err.message, queue: opts.queue }, "worker error"));
   worker.on("completed", opts.settled);
   worker.on("failed", opts.settled);
   return worker;
@@ -43,7 +52,7 @@ export function startDeliveryWorker(
  * BullMQ's close can wait forever on a blocking connection that lived through a Redis restart. An
  * attempt cut off here is retried later with the same webhook-id (at least once), never lost.
  */
-export async function closeDeliveryWorker(worker: Worker<JobData>, graceMs: number, log: EgressContext["log"]): Promise<void> {
+async function closeDeliveryWorker(worker: Worker<JobData>, graceMs: number, log: EgressContext["log"]): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const finished = await Promise.race([worker.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
   clearTimeout(timer);
@@ -61,5 +70,15 @@ export async function closeDeliveryWorker(worker: Worker<JobData>, graceMs: numb
     internals.stalledCheckStopper?.();
     void internals.lockManager?.close().catch(() => {});
   }
-  (worker.opts.connection as Redis | undefined)?.disconnect();
+}
+
+/** Closes every worker as above, all at once, then the connection they share. */
+export async function closeDeliveryWorkers(
+  workers: Worker<JobData>[],
+  connection: Redis | undefined,
+  graceMs: number,
+  log: EgressContext["log"],
+): Promise<void> {
+  await Promise.all(workers.map((w) => closeDeliveryWorker(w, graceMs, log)));
+  connection?.disconnect();
 }

@@ -13,6 +13,5 @@ const egress = await createEgress({
   log: createLogger({ level: "silent" }),
   connections: await openEgressConnections(config.redis.url!),
 });
-const worker = egress.startWorker();
-await worker.waitUntilReady();
+await egress.startWorker();
 process.stdout.write("ready\n");

@@ -1,0 +1,113 @@
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Endpoint } from "../config/endpoints.js";
+import type { JobData } from "./context.js";
+
+/** The one queue every delivery went through before lanes (kept drained for an upgrade). */
+export const LEGACY_QUEUE = "deliveries";
+/** Endpoint names are `[A-Za-z0-9][A-Za-z0-9._-]*`, so a lane's name never holds BullMQ's `:`. */
+export const laneName = (endpoint: string) => `deliveries.${endpoint}`;
+
+/** The job states a backlog is made of, and the ones the admin API and metrics count. */
+export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "completed", "failed"] as const;
+
+/**
+ * Lanes: one BullMQ queue per endpoint. A queue is the unit BullMQ limits and orders, so giving
+ * each endpoint its own is what keeps endpoints out of each other's way (docs/lanes.md has the
+ * measurements behind the choice):
+ * - the endpoint's concurrency and rate are the queue's global concurrency and rate limit, kept
+ *   by BullMQ in Redis for every replica: a job the endpoint cannot take yet stays in its own
+ *   wait list instead of being fetched and put back;
+ * - an open circuit, a probe under way or a full lease holds the whole lane (`hold`: BullMQ's
+ *   manual rate limit), so 10,000 retries due to a dead endpoint wait in its lane, costing nothing,
+ *   while the other lanes' workers carry on;
+ * - each replica runs one worker per lane (worker.ts), so one endpoint's backlog can only ever
+ *   use its own lane's slots.
+ * The queue of an endpoint that is no longer configured, and the single queue of earlier
+ * versions, are drained by a worker of their own when they hold jobs (engine.ts).
+ */
+export function createLanes(connection: Redis, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
+  const queues = new Map<string, Queue<JobData>>();
+  const open = (name: string) => {
+    const q = new Queue<JobData>(name, { connection, prefix: bullPrefix });
+    q.on("error", () => {}); // surfaces as a failed command (503), not an unhandled event
+    return q;
+  };
+  for (const name of endpoints.keys()) queues.set(name, open(laneName(name)));
+
+  /** The lane of a configured endpoint. */
+  function queue(endpoint: string): Queue<JobData> {
+    const q = queues.get(endpoint);
+    if (!q) throw new Error(`no lane for endpoint ${endpoint}`);
+    return q;
+  }
+
+  return {
+    queue,
+    /**
+     * Writes each lane's limits into its queue's meta (every replica writes the same values, so
+     * the last writer changes nothing). Without a rate limit the lane still gets one far above any
+     * real rate: BullMQ reads a manual hold (`hold`) only on a queue that has a limiter.
+     */
+    async configure() {
+      await Promise.all(
+        [...endpoints.values()].map(async (e) => {
+          const q = queue(e.name);
+          await q.setGlobalConcurrency(e.concurrency);
+          const { max, duration } = limiterOf(e);
+          await q.setGlobalRateLimit(max, duration);
+        }),
+      );
+    },
+    /** Holds an endpoint's lane for `ms`: no replica takes a job from it until then. */
+    hold: (endpoint: string, ms: number) => queue(endpoint).rateLimit(Math.max(1, Math.round(ms))),
+    /** Job counts by state, over every lane (or one endpoint's). */
+    async counts(endpoint?: string): Promise<Record<string, number>> {
+      const lanes = endpoint === undefined ? [...queues.values()] : [queue(endpoint)];
+      const all = await Promise.all(lanes.map((q) => q.getJobCounts(...JOB_STATES)));
+      const out: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
+      for (const c of all) for (const s of JOB_STATES) out[s]! += c[s] ?? 0;
+      return out;
+    },
+    /**
+     * Queues that hold jobs but have no lane here: the single queue of earlier versions, and the
+     * lanes of endpoints removed from the config (found by the keys BullMQ leaves).
+     */
+    async strays(redis: Redis): Promise<string[]> {
+      const names = new Set<string>();
+      let cursor = "0";
+      let rounds = 0;
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${bullPrefix}:deliveries*:meta`, "COUNT", 1_000);
+        cursor = next;
+        for (const k of keys) names.add(k.slice(bullPrefix.length + 1, -":meta".length));
+      } while (cursor !== "0" && ++rounds < 10_000);
+      const mine = new Set([...endpoints.keys()].map(laneName));
+      const out: string[] = [];
+      for (const name of names) {
+        if (mine.has(name)) continue;
+        const q = open(name);
+        const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized");
+        await q.close();
+        if (Object.values(c).some((n) => n > 0)) out.push(name);
+      }
+      return out;
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}
+
+export type Lanes = ReturnType<typeof createLanes>;
+
+/**
+ * An endpoint's `rateLimit.perSecond` as BullMQ's (max jobs, per duration): whole numbers, the
+ * same average rate, a burst of at most `max` (about a second's worth, as before lanes).
+ */
+export function limiterOf(e: Pick<Endpoint, "rateLimit">): { max: number; duration: number } {
+  const perSecond = e.rateLimit?.perSecond;
+  if (perSecond === undefined) return { max: 1_000_000, duration: 1_000 };
+  const max = Math.max(1, Math.round(perSecond));
+  return { max, duration: Math.max(1, Math.round((1_000 * max) / perSecond)) };
+}
