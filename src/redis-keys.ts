@@ -17,16 +17,15 @@ import { keyPart } from "./util/key-part.js";
  * | inbound-run:<runId>             | string      | 24 h                                  | inbound/runs.ts |
  * | inbound-runs:<endpoint>         | list (≤ 50) | 24 h                                  | inbound/runs.ts |
  * | event:<id>                      | string      | webhooks.retention                    | egress/lua/publish.lua |
- * | delivery:<deliveryId>           | hash        | webhooks.retention                    | publish.lua, finish-6.lua, log.ts markFailed |
+ * | delivery:<deliveryId>           | hash        | webhooks.retention                    | publish.lua, finish-5.lua, log.ts markFailed |
  * | deliveries:<endpoint>:all       | zset        | none; entries past the retention trimmed every min(retention, 60 s) (engine.ts) | publish.lua |
- * | deliveries:<endpoint>:<status>  | zset        | none; trimmed as above                | publish.lua, finish-6.lua, log.ts |
- * | endpoint:<name>:state           | hash        | none (breaker, disabled marker)       | gate-4.lua, finish-6.lua, endpoint-health.ts |
- * | endpoint:<name>:inflight        | zset        | none; leases swept when expired       | gate-4.lua, finish-6.lua |
- * | endpoint:<name>:rate            | string      | the rate interval + 1 s               | gate-4.lua |
- * | endpoint:<name>:stats:<minute>  | hash        | 2 h                                   | finish-6.lua |
+ * | deliveries:<endpoint>:<status>  | zset        | none; trimmed as above                | publish.lua, finish-5.lua, log.ts |
+ * | endpoint:<name>:state           | hash        | none; one per configured endpoint (breaker, disabled marker) | probe-1.lua, finish-5.lua, endpoint-health.ts |
+ * | endpoint:<name>:stats:<minute>  | hash        | 2 h                                   | finish-5.lua |
  * | replay:<deliveryId>             | string      | 2 × the endpoint timeout + 60 s       | egress/replay.ts |
  * | parked:items, parked:at         | hash, zset  | webhooks.retention (refreshed)        | egress/lua/park-2.lua |
- * | bull:deliveries:*               | BullMQ's    | completed jobs ≤ 1 h / 10,000, failed for the retention | BullMQ (queue prefix `bull`) |
+ * | bull:deliveries.<endpoint>:*    | BullMQ's    | one lane per endpoint (egress/lanes.ts); completed jobs ≤ min(1 h, retention) / 10,000, failed for the retention | BullMQ (queue prefix `bull`) |
+ * | bull:deliveries:*               | BullMQ's    | the single queue before lanes: drained at startup, then empty | BullMQ |
  */
 export function createKeys(prefix: string) {
   return {
@@ -52,8 +51,6 @@ export function createKeys(prefix: string) {
     },
     endpoint: {
       state: (name: string) => `${prefix}endpoint:${name}:state`,
-      inflight: (name: string) => `${prefix}endpoint:${name}:inflight`,
-      rate: (name: string) => `${prefix}endpoint:${name}:rate`,
       stats: (name: string, minute: number) => `${prefix}endpoint:${name}:stats:${minute}`,
     },
     replay: (deliveryId: string) => `${prefix}replay:${deliveryId}`,

@@ -21,7 +21,7 @@ test("Dockerfile: Node 24 slim, production dependencies only, non-root, HEALTHCH
   const copy = readFileSync("scripts/copy-assets.mjs", "utf8");
   assert.match(copy, /src\/limits\/lua/);
   assert.match(copy, /src\/egress\/lua/);
-  assert.match(dockerfile, /CMD \["node", "dist\/main\.js"\]/);
+  assert.match(dockerfile, /CMD \["node", ("--[a-z-]+(=\d+)?", )*"dist\/main\.js"\]/);
 });
 
 test("compose: the Gateway (bridge plugin, token auth), Redis with AOF and noeviction, two replicas pointed at the Gateway, Prometheus with alert rules, Grafana", () => {

@@ -64,7 +64,7 @@ describe("the key registry", () => {
     ["event", /^event:.+$/],
     ["delivery", /^delivery:.+$/],
     ["deliveries", /^deliveries:[^:]+:(all|pending|delivered|failed)$/],
-    ["endpoint", /^endpoint:[^:]+:(state|inflight|rate|stats:\d+)$/],
+    ["endpoint", /^endpoint:[^:]+:(state|stats:\d+)$/],
     ["replay", /^replay:.+$/],
     ["parked", /^parked:(items|at)$/],
     ["bull", /^bull:deliveries(\.[^:]+)?:.+$/],

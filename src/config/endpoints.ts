@@ -65,7 +65,7 @@ export const endpointSchema = z
     enabled: z.boolean().default(true).describe("Deliver to this endpoint (false: it receives nothing)."),
     concurrency: z.number().int().min(1).max(1_000).default(10).describe("Attempts in flight to this endpoint, all replicas together."),
     rateLimit: z
-      .strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (GCRA, one-second burst).") })
+      .strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (the rate limit of the endpoint's lane; bursts of up to a second's worth).") })
       .optional()
       .describe("Attempts per second to this endpoint."),
   })
@@ -83,7 +83,13 @@ const breakerSchema = z.strictObject({
 });
 
 const workerSchema = z.strictObject({
-  concurrency: z.number().int().min(1).max(1_000).default(50).describe("Attempts in flight per replica."),
+  concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(50)
+    .describe("Attempts in flight per replica and endpoint: each endpoint's lane gets min(its concurrency, this) slots on each replica."),
   stalledIntervalMs: durationSchema
     .default(30_000)
     .describe(

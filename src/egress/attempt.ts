@@ -15,17 +15,17 @@ import type { SsrfGuard } from "./ssrf.js";
 
 /**
  * One delivery attempt, as the worker runs it for a job, in four stages:
- * 1. `admit` (gate.ts): the endpoint's gate in Redis (disabled, circuit breaker, concurrency lease, rate),
- *    so limits hold across replicas. A job held back is moved to the delayed set without using
- *    an attempt: a failing or slow endpoint makes its own deliveries wait, not the others.
+ * 1. `admit` (gate.ts): the endpoint's disabled marker and circuit breaker, for every replica; a
+ *    job held back goes back to its lane without using an attempt (concurrency and rate are the
+ *    lane's own BullMQ limits: lanes.ts).
  * 2. `prepare`: the event's body for this endpoint (its transform), signed afresh, with its headers.
  * 3. `send`: the POST (deliver.ts), behind the SSRF guard.
- * 4. `settle` (record.ts): one script frees the lease, moves the breaker and logs the attempt (masked); then
+ * 4. `settle` (record.ts): one script moves the breaker and logs the attempt (masked); then
  *    metrics, the 410 and Svix disable rules, and the outcome BullMQ acts on: return (delivered),
  *    `AttemptFailed` with the next delay (retry), `UnrecoverableError` (failed for good).
  */
 export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: SecretResolver; agent: Agent; guard: SsrfGuard; health: EndpointHealth }) {
-  const { endpoints, deliveryLog, redis, keys } = ctx;
+  const { endpoints, deliveryLog } = ctx;
   const settle = createRecorder(ctx, deps.health);
 
   async function prepare(job: Job<JobData>, e: Endpoint, raw: string | null): Promise<Prepared> {
@@ -35,7 +35,7 @@ export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: Secr
     const inputs = Array.isArray(e.secret) ? e.secret : [e.secret];
     const resolved = (await Promise.all(inputs.map((s) => deps.secrets.resolve(s, { standardKey: true })))).filter((s): s is string => s !== undefined);
     if (!resolved.length) throw new UnrecoverableError(`endpoint ${e.name}: no signing secret resolves`);
-    let attempt = job.attemptsMade + 1;
+    let attempt = job.attemptsMade + 1 + (job.data.attemptsBefore ?? 0);
     let from: DeliveryStatus = "pending";
     if (manual) {
       const st = await deliveryLog.state(id);
@@ -57,8 +57,7 @@ export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: Secr
   return async function processJob(job: Job<JobData>, token?: string): Promise<void> {
     const e = endpoints.get(job.data.endpoint);
     if (!e) throw new UnrecoverableError(`endpoint ${job.data.endpoint} is no longer configured`);
-    const leaseId = `${job.id}:${job.attemptsStarted}`;
-    const { isProbe, raw } = await admit(ctx, job, e, leaseId, token);
+    const { isProbe, raw } = await admit(ctx, job, e, token);
     let prepared: Prepared;
     let result: AttemptResult;
     try {
@@ -72,11 +71,10 @@ export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: Secr
         guard: deps.guard,
       });
     } catch (err) {
-      await redis.zrem(keys.inflight(e.name), leaseId).catch(() => {});
       if (err instanceof UnrecoverableError) await deliveryLog.markFailed(job.data.deliveryId, e.name, err.message).catch(() => {});
       throw err;
     }
-    await settle(job, e, leaseId, isProbe, prepared, result);
+    await settle(job, e, isProbe, prepared, result);
   };
 }
 

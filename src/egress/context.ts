@@ -7,8 +7,11 @@ import type { Lanes } from "./lanes.js";
 import type { DeliveryLog, DeliveryStatus } from "./log.js";
 import type { EgressScripts } from "./scripts.js";
 
-/** A delivery job: which delivery of which event to which endpoint; `manual` for a replay. */
-export type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean };
+/**
+ * A delivery job: which delivery of which event to which endpoint; `manual` for a replay;
+ * `attemptsBefore`, the attempts it had made in another queue before it moved to its lane.
+ */
+export type JobData = { deliveryId: string; eventId: string; endpoint: string; manual?: boolean; attemptsBefore?: number };
 
 /**
  * What the egress stages share (engine.ts builds it once): the config, the endpoints by name, the

@@ -4,7 +4,7 @@ import type { PublishInput } from "./publish-or-park.js";
 
 /**
  * An endpoint's health as operators see it: disabled or not (410, Svix's rule, or an operator),
- * its circuit breaker and the attempts in flight. The state is one Redis hash per endpoint,
+ * its circuit breaker and the attempts in flight (its lane's active jobs, lanes.ts). The state is one Redis hash per endpoint,
  * written by the gate and finish scripts (scripts.ts) and by `disable` / `enable` here.
  */
 export function createEndpointHealth(ctx: EgressContext, publish: (input: PublishInput) => Promise<unknown>) {
@@ -32,7 +32,7 @@ export function createEndpointHealth(ctx: EgressContext, publish: (input: Publis
   async function status() {
     return Promise.all(
       [...endpoints.values()].map(async (e) => {
-        const [breaker, inFlight] = await Promise.all([redis.hgetall(keys.state(e.name)), redis.zcount(keys.inflight(e.name), Date.now(), "+inf")]);
+        const [breaker, inFlight] = await Promise.all([redis.hgetall(keys.state(e.name)), ctx.lanes.queue(e.name).getActiveCount()]);
         const disabledRaw = breaker.disabled;
         const n = (v: string | undefined) => (v ? Number(v) : undefined);
         return {

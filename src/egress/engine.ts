@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Worker } from "bullmq";
+import type { Job, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics.js";
@@ -78,7 +78,35 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const stats = createEndpointStats(redis, prefix);
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
   const agent = createDeliveryAgent(guard);
-  const processJob = createAttemptProcessor(ctx, { secrets: opts.secrets, agent, guard, health });
+  /**
+   * The attempts run with their reads and scripts on the workers' own connection (startWorker),
+   * where BullMQ fetches and completes jobs: a delivered attempt's record then leaves in the same
+   * write as the job's completion (record.ts).
+   */
+  let processJob: ReturnType<typeof createAttemptProcessor> = () => Promise.reject(new Error("the worker has not started"));
+  /**
+   * A job of a queue that is not a lane (an earlier version's single queue, the lane of an
+   * endpoint no longer configured) moves to its endpoint's lane when it comes due, with the
+   * attempts it has left, so it keeps to the endpoint's limits; with no such endpoint it fails
+   * as any delivery to a removed endpoint does.
+   */
+  const moveToLane = async (job: Job<JobData>, token?: string) => {
+    const e = endpoints.get(job.data.endpoint);
+    if (!e) return processJob(job, token);
+    const before = (job.data.attemptsBefore ?? 0) + job.attemptsMade;
+    const { attempts = 1, backoff, removeOnComplete, removeOnFail } = job.opts;
+    await lanes.queue(e.name).add(
+      job.name,
+      { ...job.data, attemptsBefore: before },
+      {
+        jobId: job.id!,
+        attempts: Math.max(1, attempts - job.attemptsMade),
+        ...(backoff !== undefined ? { backoff } : {}),
+        ...(removeOnComplete !== undefined ? { removeOnComplete } : {}),
+        ...(removeOnFail !== undefined ? { removeOnFail } : {}),
+      },
+    );
+  };
   const longestTimeoutMs = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   const workers: Worker<JobData>[] = [];
   let workerConnection: ReturnType<EgressConnections["worker"]> | undefined;
@@ -138,6 +166,8 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
     async startWorker(workerOpts: { concurrency?: number } = {}) {
       const connection = (workerConnection = connections.worker());
       connection.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
+      const workerCtx: EgressContext = { ...ctx, scripts: createEgressScripts(connection, deliveryLog, prefix) };
+      processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
       await lanes.configure();
       const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
       const start = (queue: string, concurrency: number, timeoutMs: number) =>
@@ -145,7 +175,16 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       for (const e of endpoints.values()) start(laneName(e.name), Math.min(e.concurrency, perReplica), e.timeoutMs);
       for (const stray of await lanes.strays(redis)) {
         log.info({ queue: stray }, "draining a queue that is not an endpoint's lane");
-        start(stray, perReplica, longestTimeoutMs);
+        workers.push(
+          startDeliveryWorker(ctx, {
+            queue: stray,
+            connection,
+            process: moveToLane,
+            settled: replays.settled,
+            concurrency: perReplica,
+            timeoutMs: longestTimeoutMs,
+          }),
+        );
       }
       await Promise.all(workers.map((w) => w.waitUntilReady()));
     },

@@ -6,29 +6,41 @@ import { laneName } from "./lanes.js";
 const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
 
 /**
- * The gate an attempt passes first: one script (scripts.ts, lua/gate-4.lua) checks the endpoint's
- * disabled marker, circuit breaker, concurrency lease and rate, so limits hold across replicas, and
- * returns the event. A job held back does not use an attempt: it goes back to the head of its
- * lane, and the lane is held (lanes.ts) until the endpoint can take it, so a failing or slow
- * endpoint makes its own deliveries wait, fetching none of them in the meantime, not the others'.
- * (A job of a queue that is not the endpoint's lane, drained after an upgrade, is moved to the
- * delayed set instead.) A disabled endpoint's delivery fails for good.
+ * The gate an attempt passes first (scripts.ts `gate`, `probe`): the endpoint's disabled marker
+ * and circuit breaker, read with the event. Concurrency and rate are the lane's own BullMQ limits
+ * (lanes.ts), so the usual attempt is two plain reads. A job held back does not use an attempt:
+ * it goes back to the head of its lane, and the lane is held until the endpoint can take it, so a
+ * failing endpoint makes its own deliveries wait, fetching none of them meanwhile, not the
+ * others'. A disabled endpoint's delivery fails for good.
  */
-export async function admit(ctx: EgressContext, job: Job<JobData>, e: Endpoint, leaseId: string, token: string | undefined) {
+export async function admit(ctx: EgressContext, job: Job<JobData>, e: Endpoint, token: string | undefined) {
   const { scripts, deliveryLog } = ctx;
-  const gate = await scripts.gate(e, job.data.eventId, leaseId);
-  if (gate[0] === 1) return { isProbe: gate[1] === 1, raw: gate[2] };
-  const [, reason, waitMs] = gate;
-  if (reason === "disabled") {
-    await deliveryLog.markFailed(job.data.deliveryId, e.name, "endpoint disabled");
+  const gate = await scripts.gate(e.name, job.data.eventId);
+  if (gate.disabled) {
+    await deliveryLog.markFailed(job.data.deliveryId, e.name, `endpoint disabled`);
     throw new UnrecoverableError(`endpoint ${e.name} is disabled`);
   }
-  // Held back, not failed: the attempt is not used up.
-  const wait = reason === "circuit_open" ? waitMs + jitter(0, 50) : reason === "rate_limited" ? waitMs + jitter(0, 20) : jitter(50, 250);
+  if (!gate.open) return { isProbe: false, raw: gate.raw };
+  // Open: wait out the cooldown here (the clocks of replicas and Redis agree to a few ms), then
+  // one replica claims the probe on Redis's clock.
+  const left = gate.openUntil - Date.now();
+  if (left > 0) return hold(ctx, job, e, token, left + jitter(0, 50));
+  const probe = await scripts.probe(e);
+  if (probe[0] === 1) return { isProbe: true, raw: gate.raw };
+  if (probe[1] === "closed") return { isProbe: false, raw: gate.raw };
+  return hold(ctx, job, e, token, probe[2] + (probe[1] === "circuit_open" ? jitter(0, 50) : 0));
+}
+
+/**
+ * Puts a job back without using an attempt: in its lane, at the head, with the lane held for
+ * `ms` (BullMQ's manual rate limit, for every replica); a job of a queue being drained (an
+ * earlier version's) goes to the delayed set.
+ */
+async function hold(ctx: EgressContext, job: Job<JobData>, e: Endpoint, token: string | undefined, ms: number): Promise<never> {
   if (job.queueName === laneName(e.name)) {
-    await ctx.lanes.hold(e.name, reason === "circuit_probing" ? waitMs : wait);
+    await ctx.lanes.hold(e.name, ms);
     throw Worker.RateLimitError();
   }
-  await job.moveToDelayed(Date.now() + wait, token);
+  await job.moveToDelayed(Date.now() + ms, token);
   throw new DelayedError();
 }

@@ -29,7 +29,9 @@ export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "compl
 export function createLanes(connection: Redis, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
   const queues = new Map<string, Queue<JobData>>();
   const open = (name: string) => {
-    const q = new Queue<JobData>(name, { connection, prefix: bullPrefix });
+    // Nothing here reads BullMQ's event stream (QueueEvents); it is kept short (default 10,000
+    // entries per queue) so a lane costs Redis little memory.
+    const q = new Queue<JobData>(name, { connection, prefix: bullPrefix, streams: { events: { maxLen: 100 } } });
     q.on("error", () => {}); // surfaces as a failed command (503), not an unhandled event
     return q;
   };

@@ -19,14 +19,14 @@ export class AttemptFailed extends Error {
 }
 
 /**
- * What an attempt leaves behind: one script (lua/finish-6.lua) frees the lease, moves the breaker,
+ * What an attempt leaves behind: one script (lua/finish-5.lua) moves the breaker,
  * logs the attempt (its request headers masked) and counts it in the endpoint's stats; then the
  * metrics, the 410 and Svix disable rules, and the outcome BullMQ acts on: return (delivered),
  * `AttemptFailed` with the next delay (retry), `UnrecoverableError` (failed for good).
  */
 export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
   const { scripts, log, metrics, webhooks: wh } = ctx;
-  return async function settle(job: Job<JobData>, e: Endpoint, leaseId: string, isProbe: boolean, p: Prepared, result: AttemptResult): Promise<void> {
+  return async function settle(job: Job<JobData>, e: Endpoint, isProbe: boolean, p: Prepared, result: AttemptResult): Promise<void> {
     const { deliveryId: id, manual } = job.data;
     const ok = result.outcome === "delivered";
     const policy = retryPolicy(e);
@@ -35,8 +35,8 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
     // Chosen once (with jitter), logged as nextAttemptAt, and handed to BullMQ's backoff.
     const nextDelay = status === "pending" ? retryDelay(policy, p.attempt + 1, { retryAfterMs: result.retryAfterMs }) : undefined;
     const at = Date.now();
-    const [circuit, failingSince] = await scripts.finish(
-      { endpoint: e.name, leaseId, ok, isProbe, breaker: wh.circuitBreaker },
+    const finishing = scripts.finish(
+      { endpoint: e.name, ok, isProbe, breaker: wh.circuitBreaker },
       {
         id,
         from: p.from,
@@ -59,6 +59,18 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
         },
       },
     );
+    if (ok && !manual && !isProbe) {
+      // A delivered attempt (the usual case) does not wait for its record: the script leaves in
+      // the same write as BullMQ's completion of the job, on the same connection (the worker's:
+      // engine.ts), and Redis runs them in that order. If neither arrives, the job's lock expires
+      // and the attempt is made again (same webhook-id), which writes the record then.
+      finishing.catch((err: Error) => log.error({ err: err.message, deliveryId: id }, "delivered, but its record was not updated"));
+      metrics?.deliveries.inc({ endpoint: e.name, outcome: "delivered" });
+      metrics?.deliveryDuration.observe({ endpoint: e.name }, result.durationMs / 1000);
+      metrics?.deliveryAttempt.observe({ endpoint: e.name }, p.attempt);
+      return;
+    }
+    const [circuit, failingSince] = await finishing;
     if (metrics) {
       const outcome = ok ? "delivered" : result.outcome === "disable" ? "disabled" : status === "failed" ? "failed" : "retry";
       metrics.deliveries.inc({ endpoint: e.name, outcome });

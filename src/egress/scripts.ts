@@ -6,28 +6,30 @@ import { createKeys } from "../redis-keys.js";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
 
-export type GateReply = [1, 0 | 1, string | null] | [0, "disabled" | "circuit_open" | "circuit_probing" | "concurrency" | "rate_limited", number];
+export type ProbeReply = [1] | [0, "closed" | "circuit_open" | "circuit_probing", number];
 type Commands = {
   ocwhPublish(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
-  ocwhGate(...args: (string | number)[]): Promise<GateReply>;
+  ocwhProbe(...args: (string | number)[]): Promise<ProbeReply>;
   ocwhFinish(...args: (string | number)[]): Promise<["closed" | "open" | "opened", string | null]>;
 };
 
 /**
- * The egress's Redis scripts, one round trip each: `publish` (event + pending records),
- * `gate` (admit an attempt: disabled, circuit, concurrency, rate; returns the event) and `finish`
- * (free the lease, move the breaker, log the attempt, count it in the endpoint's stats). A script call costs Redis ~15 µs before it
- * does anything here, and each command inside a few more, so each does the least it can.
+ * The egress's Redis scripts, one round trip each: `publish` (event + pending records), `probe`
+ * (claim the one attempt that tests an endpoint whose circuit is open) and `finish` (move the
+ * breaker, log the attempt, count it in the endpoint's stats). A script call costs Redis ~15 µs
+ * before it does anything here, and each command inside a few more, so each does the least it
+ * can, and the usual attempt reads its gate with two plain commands (`gate`). How many attempts
+ * run at once and how often is each lane's BullMQ concurrency and rate limit (lanes.ts).
  * An endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
  */
 export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, prefix: string) {
   redis.defineCommand("ocwhPublish", { lua: lua("publish") });
-  redis.defineCommand("ocwhGate", { numberOfKeys: 4, lua: lua("gate-4") });
-  redis.defineCommand("ocwhFinish", { numberOfKeys: 6, lua: lua("finish-6") });
+  redis.defineCommand("ocwhProbe", { numberOfKeys: 1, lua: lua("probe-1") });
+  redis.defineCommand("ocwhFinish", { numberOfKeys: 5, lua: lua("finish-5") });
   const r = redis as unknown as Commands;
   const k = deliveryLog.keys;
   const keys = createKeys(prefix);
-  const ep = { state: keys.endpoint.state, inflight: keys.endpoint.inflight, rate: keys.endpoint.rate, event: keys.event };
+  const ep = { state: keys.endpoint.state, event: keys.event };
 
   return {
     endpointKeys: ep,
@@ -59,36 +61,32 @@ export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, pref
       const [isNew, ...flags] = await r.ocwhPublish(keys.length, ...keys, ...args);
       return { isNew: isNew === 1, flags };
     },
-    gate(endpoint: { name: string; timeoutMs: number; concurrency: number; rateLimit?: { perSecond: number } | undefined }, eventId: string, leaseId: string) {
-      const interval = endpoint.rateLimit ? 1000 / endpoint.rateLimit.perSecond : 0;
-      const n = endpoint.name;
-      const leaseMs = endpoint.timeoutMs + 5_000;
-      return r.ocwhGate(
-        ep.state(n),
-        ep.inflight(n),
-        ep.rate(n),
-        ep.event(eventId),
-        leaseId,
-        leaseMs,
-        endpoint.concurrency,
-        interval,
-        Math.max(0, 1000 - interval),
-        leaseMs,
-      );
+    /**
+     * What an attempt needs first: the endpoint's disabled marker and breaker, and the event, in
+     * two plain commands that leave in one write (redis.ts corks each turn's commands).
+     */
+    async gate(endpoint: string, eventId: string) {
+      const [[disabled, state, openUntil], raw] = await Promise.all([
+        redis.hmget(ep.state(endpoint), "disabled", "state", "openUntil"),
+        redis.get(ep.event(eventId)),
+      ]);
+      return { disabled: disabled !== null, open: state === "open", openUntil: Number(openUntil ?? 0), raw };
+    },
+    /** Claims the probe of an open circuit whose cooldown has passed (lua/probe-1.lua). */
+    probe(endpoint: { name: string; timeoutMs: number }) {
+      return r.ocwhProbe(ep.state(endpoint.name), endpoint.timeoutMs + 5_000);
     },
     finish(
-      a: { endpoint: string; leaseId: string; ok: boolean; isProbe: boolean; breaker: { failureThreshold: number; cooldownMs: number; maxCooldownMs: number } },
+      a: { endpoint: string; ok: boolean; isProbe: boolean; breaker: { failureThreshold: number; cooldownMs: number; maxCooldownMs: number } },
       d: { id: string; attempt: AttemptRecord; from: DeliveryStatus; status: DeliveryStatus; lastStatus?: number | undefined; lastError?: string | undefined },
     ) {
       const n = a.endpoint;
       return r.ocwhFinish(
         ep.state(n),
-        ep.inflight(n),
         k.record(d.id),
         k.byStatus(n, d.from),
         k.byStatus(n, d.status),
         keys.endpoint.stats(n, minuteOf(d.attempt.at)),
-        a.leaseId,
         a.ok ? 1 : 0,
         a.breaker.failureThreshold,
         a.breaker.cooldownMs,

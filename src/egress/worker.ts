@@ -37,7 +37,7 @@ export function startDeliveryWorker(
         if (err instanceof AttemptFailed && err.delayMs !== undefined) return err.delayMs;
         // Any other error thrown by an attempt (Redis hiccup while logging): the policy's delay.
         const e = endpoints.get((job?.data as JobData | undefined)?.endpoint ?? "");
-        return (e && retryDelay(retryPolicy(e), attemptsMade + 1)) ?? -1;
+        return (e && retryDelay(retryPolicy(e), attemptsMade + 1 + ((job?.data as JobData | undefined)?.attemptsBefore ?? 0))) ?? -1;
       },
     },
   });

@@ -73,7 +73,7 @@ before(async () => {
     },
   });
   replicas = [await startService(cfg(port)), await startService(cfg(0))];
-  for (const r of replicas) r.deps.egress!.startWorker();
+  await Promise.all(replicas.map((r) => r.deps.egress!.startWorker()));
   const client = (g: RealGateway) => {
     const c = operatorClient(g, { subscribeSessions: true });
     c.onEvent((e) => frames.push({ event: e.event, payload: e.payload }));

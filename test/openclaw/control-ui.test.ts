@@ -49,7 +49,7 @@ async function startTheService(port: number) {
       ],
     },
   } as never);
-  service.deps.egress!.startWorker();
+  await service.deps.egress!.startWorker();
 }
 
 before(async () => {

@@ -41,7 +41,7 @@ before(async () => {
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "all", url: rx.url, secret: SECRET, events: ["*"] }] },
   };
   replicas = [await startService(cfg), await startService(cfg)];
-  for (const r of replicas) r.deps.egress!.startWorker();
+  await Promise.all(replicas.map((r) => r.deps.egress!.startWorker()));
   replicas[0]!.deps.gateway!.onEvent((e) => seen.push({ at: Date.now(), event: e.event, payload: e.payload }));
   caller = operatorClient(gw);
   await caller.start();

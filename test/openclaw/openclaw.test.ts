@@ -299,7 +299,7 @@ describe("outgoing webhooks from the real Gateway's event stream", () => {
       routes: { a: { path: "/hooks/a", sessionKey: S.a, secret: SECRET.a } },
       webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: "ops", url: rx.url, secret: whSecret, events: ["task.updated", "flow.*"] }] },
     });
-    egressSvc.deps.egress!.startWorker();
+    await egressSvc.deps.egress!.startWorker();
     try {
       const call = (body: unknown) => post(`${egressSvc.url}/hooks/a`, body, { secret: SECRET.a });
       const created = await call({ action: "create_flow", goal: "real gateway events", notifyPolicy: "state_changes" });

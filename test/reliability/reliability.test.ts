@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
+import { Redis } from "ioredis";
 import { parseJsonBody } from "../../src/http/body.js";
 import { actionRequestSchema } from "../../src/taskflow/actions.js";
 import { startFakeGateway } from "../support/fake-gateway.js";
@@ -584,7 +585,10 @@ describe("reliability", () => {
     const svc = await startServiceProcess({
       redis: { url: redis.url, prefix: redis.prefix() },
       gateway: { url: gw.url, token: GW_TOKEN },
-      limits: { rateLimit: { windowMs: 60_000, maxRequests: 100_000_000 }, maxInFlight: 1_000 },
+      // Time compressed (issue #18's retention soak): every store's retention is 30 s or less, so
+      // each expires several times over the run, and Redis's memory and key count must level off.
+      limits: { rateLimit: { windowMs: 10_000, maxRequests: 100_000_000 }, maxInFlight: 1_000 },
+      idempotency: { windowMs: 30_000 },
       plugins: { entries: { webhooks: { enabled: true, config: { routes: twoRoutes() } } } },
       // A retention shorter than the warm-up, so the records' expiry and the log's trimming are
       // already running when the first measured minute starts. With 2 minutes (longer than the
@@ -660,6 +664,15 @@ describe("reliability", () => {
           clearInterval(sampler);
         }
       };
+      // Redis's memory and key count, each second from the start of the load (warm-up included).
+      const store: { memory: number; keys: number }[] = [];
+      const probe = new Redis(redis.url);
+      const storeT0 = performance.now();
+      const storeSampler = setInterval(async () => {
+        const sec = Math.floor((performance.now() - storeT0) / 1_000);
+        const [info, keys] = await Promise.all([probe.info("memory"), probe.dbsize()]).catch(() => ["", NaN] as const);
+        store[sec] ??= { memory: Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN), keys };
+      }, 1_000);
       await run(0, SOAK_WARMUP_SECONDS, 0);
       rss.length = 0;
       await run(1, SOAK_SECONDS, 0);
@@ -693,6 +706,16 @@ describe("reliability", () => {
         final = minute(length - 60);
       }
       await diag?.close();
+      clearInterval(storeSampler);
+      probe.disconnect();
+      // A store's level over one trimming period (the delivery indexes are trimmed every 30 s,
+      // so a single reading rides a sawtooth): its highest reading in the window. The first level
+      // is the window right after the first retention period (and its first trim) has passed.
+      const RETENTION_S = 30;
+      const level = (from: number, k: "memory" | "keys") => Math.max(...store.slice(from, from + RETENTION_S).flatMap((x) => (x ? [x[k]] : [])));
+      const firstStore = { memory: level(2 * RETENTION_S, "memory"), keys: level(2 * RETENTION_S, "keys") };
+      const lastStore = { memory: level(store.length - RETENTION_S, "memory"), keys: level(store.length - RETENTION_S, "keys") };
+      const rssMax = Math.max(...rss.filter(Number.isFinite));
       assert.deepEqual(loadErrors, [], "the load generator ran");
       for (let m = 0; m * 60 < length; m++) {
         const x = minute(m * 60);
@@ -711,9 +734,15 @@ describe("reliability", () => {
         `delivery p99 (within 50%): first minute ${first.egress.toFixed(1)} ms, last ${final.egress.toFixed(1)} ms${minutes}`,
       );
       assert.ok(final.rss <= first.rss * 1.1, `RSS: first minute ${first.rss.toFixed(0)} MB, end ${final.rss.toFixed(0)} MB${minutes}`);
+      const mb = (b: number) => (b / 2 ** 20).toFixed(1);
+      const storeFigure = `Redis ${mb(firstStore.memory)} → ${mb(lastStore.memory)} MB, ${firstStore.keys} → ${lastStore.keys} keys (after the first 30 s retention, and at the end); service RSS at most ${rssMax.toFixed(0)} MB`;
+      console.log(`  ${storeFigure}`);
+      assert.ok(lastStore.memory <= firstStore.memory * 1.1, `Redis memory levels off: ${storeFigure}`);
+      assert.ok(lastStore.keys <= firstStore.keys * 1.1, `Redis key count levels off: ${storeFigure}`);
+      assert.ok(rssMax < 150, `the service's RSS stays under 150 MB throughout: ${storeFigure}`);
       record(
         "soak",
-        `${length} s${minutes} at ${rate} req/s (max ${maxRate.toFixed(0)}): ${ingressMs.get(1)!.reduce((n, xs) => n + (xs?.length ?? 0), 0)} requests, ${end.published} events delivered, 0 lost, ${rxStats.duplicates} duplicates; p99 ${first.p99.toFixed(1)} → ${final.p99.toFixed(1)} ms, delivery p99 ${first.egress.toFixed(1)} → ${final.egress.toFixed(1)} ms, RSS ${first.rss.toFixed(0)} → ${final.rss.toFixed(0)} MB`,
+        `${length} s${minutes} at ${rate} req/s (max ${maxRate.toFixed(0)}): ${ingressMs.get(1)!.reduce((n, xs) => n + (xs?.length ?? 0), 0)} requests, ${end.published} events delivered, 0 lost, ${rxStats.duplicates} duplicates; p99 ${first.p99.toFixed(1)} → ${final.p99.toFixed(1)} ms, delivery p99 ${first.egress.toFixed(1)} → ${final.egress.toFixed(1)} ms, RSS ${first.rss.toFixed(0)} → ${final.rss.toFixed(0)} MB; ${storeFigure}`,
       );
     } finally {
       load.postMessage({ cmd: "close" });

@@ -6,6 +6,14 @@ import { freePort } from "./redis.js";
 import WebSocket from "ws";
 import { until } from "./until.js";
 
+/**
+ * The V8 flags the service runs with in production (the Dockerfile's CMD, `npm start`;
+ * test/runtime-flags.test.ts holds them equal): a small young generation and V8's
+ * optimize-for-size heap growth keep its RSS under 150 MB under load (docs/performance.md), with
+ * no cap on the old generation that could turn a spike into a crash.
+ */
+export const SERVICE_NODE_FLAGS = ["--optimize-for-size", "--max-semi-space-size=2"];
+
 export type ServiceProcess = {
   url: string;
   port: number;
@@ -33,10 +41,14 @@ export async function startServiceProcess(
   // `inspect`: the V8 inspector on a loopback port, so a test can force a GC and read the heap,
   // or look at Object.prototype, inside the service itself.
   const inspectPort = opts.inspect ? await freePort() : 0;
-  const child = spawn(process.execPath, [...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVICE_NODE_FLAGS, ...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file],
+    {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));

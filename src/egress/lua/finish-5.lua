@@ -1,9 +1,10 @@
--- Ends an admitted attempt in one call: frees its lease, moves the circuit breaker, adds the
--- attempt to the delivery's record and moves the delivery between its endpoint's status indexes.
--- KEYS[1] endpoint state hash  KEYS[2] in-flight lease zset  KEYS[3] record hash
--- KEYS[4] the status index the delivery was in  KEYS[5] the status index it goes to
--- KEYS[6] the endpoint's stats bucket for this minute (stats.ts)
--- ARGV: leaseId, ok (1|0), failureThreshold, cooldownMs, maxCooldownMs, isProbe (1|0),
+-- Ends an attempt in one call: moves the circuit breaker, adds the attempt to the delivery's
+-- record and moves the delivery between its endpoint's status indexes. (How many attempts run at
+-- once is the lane's BullMQ global concurrency: egress/lanes.ts.)
+-- KEYS[1] endpoint state hash  KEYS[2] record hash
+-- KEYS[3] the status index the delivery was in  KEYS[4] the status index it goes to
+-- KEYS[5] the endpoint's stats bucket for this minute (stats.ts)
+-- ARGV: ok (1|0), failureThreshold, cooldownMs, maxCooldownMs, isProbe (1|0),
 --       attempt, attemptJson, status, now, lastStatus, lastError, nextAttemptAt,
 --       durationMs, errorClass, latency bucket index ('' when nothing answered), bucket ttl ms
 -- Returns { breaker state: 'closed' | 'open' | 'opened' (just now), failingSince or false }.
@@ -12,11 +13,10 @@ local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 -- Breaker, on Redis's clock. A success on a healthy endpoint (the usual case) writes at most
 -- lastSuccessAt, once a second; only a change of health writes more.
-redis.call('ZREM', KEYS[2], ARGV[1])
 local b = redis.call('HMGET', KEYS[1], 'state', 'failures', 'failingSince', 'lastSuccessAt')
 local state = b[1] or 'closed'
 local failingSince = b[3]
-if ARGV[2] == '1' then
+if ARGV[1] == '1' then
   if state ~= 'closed' or (tonumber(b[2]) or 0) ~= 0 or failingSince then
     redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'opens', 0)
     redis.call('HDEL', KEYS[1], 'openUntil', 'probeUntil', 'failingSince')
@@ -30,9 +30,9 @@ else
     failingSince = clock
     redis.call('HSET', KEYS[1], 'failingSince', clock)
   end
-  if ARGV[6] == '1' or (state ~= 'open' and failures >= tonumber(ARGV[3])) then
+  if ARGV[5] == '1' or (state ~= 'open' and failures >= tonumber(ARGV[2])) then
     local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
-    local cooldown = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (opens - 1))
+    local cooldown = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (opens - 1))
     redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', clock + cooldown)
     redis.call('HDEL', KEYS[1], 'probeUntil')
     state = 'opened'
@@ -41,15 +41,15 @@ end
 
 -- Delivery log: the attempt is field a<n> of the record (whose expiry was set at publish).
 -- A record past its retention is not brought back.
-local id = redis.call('HGET', KEYS[3], 'id')
+local id = redis.call('HGET', KEYS[2], 'id')
 if id then
-  redis.call('HSET', KEYS[3], 'a' .. ARGV[7], ARGV[8], 'status', ARGV[9], 'attempts', ARGV[7], 'updatedAt', ARGV[10],
-    'lastStatus', ARGV[11], 'lastError', ARGV[12], 'nextAttemptAt', ARGV[13], 'lastDurationMs', ARGV[14], 'lastErrorClass', ARGV[15])
-  if KEYS[4] ~= KEYS[5] then redis.call('ZREM', KEYS[4], id) end
-  redis.call('ZADD', KEYS[5], tonumber(ARGV[10]), id)
+  redis.call('HSET', KEYS[2], 'a' .. ARGV[6], ARGV[7], 'status', ARGV[8], 'attempts', ARGV[6], 'updatedAt', ARGV[9],
+    'lastStatus', ARGV[10], 'lastError', ARGV[11], 'nextAttemptAt', ARGV[12], 'lastDurationMs', ARGV[13], 'lastErrorClass', ARGV[14])
+  if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], id) end
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[9]), id)
 end
 -- Stats: a few counters in a small hash per endpoint and minute, expiring after the window.
-if redis.call('HINCRBY', KEYS[6], 'n', 1) == 1 then redis.call('PEXPIRE', KEYS[6], ARGV[17]) end
-if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[6], 'ok', 1) end
-if ARGV[16] ~= '' then redis.call('HINCRBY', KEYS[6], 'b' .. ARGV[16], 1) end
+if redis.call('HINCRBY', KEYS[5], 'n', 1) == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[16]) end
+if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[5], 'ok', 1) end
+if ARGV[15] ~= '' then redis.call('HINCRBY', KEYS[5], 'b' .. ARGV[15], 1) end
 return { state, failingSince or false }

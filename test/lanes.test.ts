@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { configFrom } from "../src/config/load.js";
+import { createEgress } from "../src/egress/engine.js";
+import { LEGACY_QUEUE, laneName, limiterOf } from "../src/egress/lanes.js";
+import { createLogger } from "../src/log.js";
+import { createKeys } from "../src/redis-keys.js";
+import { openEgressConnections } from "../src/redis.js";
+import { createSecretResolver } from "../src/secrets/resolve.js";
+import { startReceiver } from "./support/receiver.js";
+import { startRedis, type TestRedis } from "./support/redis.js";
+import { until } from "./support/until.js";
+
+const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
+const log = createLogger({ level: "silent" });
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.dispose());
+
+async function egressFor(prefix: string, endpoints: Record<string, unknown>[], webhooks: Record<string, unknown> = {}) {
+  const config = configFrom({
+    redis: { url: redis.url, prefix },
+    webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints, ...webhooks } as never,
+  });
+  return createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+}
+
+describe("lanes: one queue per endpoint", () => {
+  test("each endpoint's deliveries go to its own lane, whose limits are the endpoint's", async () => {
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret: SECRET });
+    const eg = await egressFor(prefix, [
+      { name: "a", url: rx.url, secret: SECRET, events: ["*"], concurrency: 3, rateLimit: { perSecond: 2.5 } },
+      { name: "b", url: rx.url, secret: SECRET, events: ["b.*"] },
+    ]);
+    try {
+      await eg.publish({ type: "a.only", data: {} });
+      await eg.publish({ type: "b.both", data: {} });
+      assert.deepEqual(
+        { a: (await eg.jobCounts("a")).waiting, b: (await eg.jobCounts("b")).waiting, all: (await eg.jobCounts()).waiting },
+        { a: 2, b: 1, all: 3 },
+      );
+      await eg.startWorker();
+      const probe = new Redis(redis.url);
+      const meta = await probe.hgetall(`${createKeys(prefix).bullPrefix}:${laneName("a")}:meta`);
+      probe.disconnect();
+      assert.equal(meta.concurrency, "3");
+      assert.deepEqual({ max: meta.max, duration: meta.duration }, { max: "3", duration: "1200" }, "2.5/s as 3 per 1.2 s");
+      await until(() => rx.received.length === 3);
+    } finally {
+      await eg.close();
+      await rx.close();
+    }
+  });
+
+  test("limiterOf keeps the average rate in whole numbers", () => {
+    assert.deepEqual(limiterOf({ rateLimit: { perSecond: 250 } }), { max: 250, duration: 1000 });
+    assert.deepEqual(limiterOf({ rateLimit: { perSecond: 0.5 } }), { max: 1, duration: 2000 });
+    assert.deepEqual(limiterOf({ rateLimit: undefined }), { max: 1_000_000, duration: 1000 });
+  });
+
+  test("an upgrade: jobs left in the single queue of earlier versions move to their lanes, keep their attempts, and are delivered once", async () => {
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret: SECRET });
+    const endpoints = [{ name: "crm", url: rx.url, secret: SECRET, events: ["*"], retry: { schedule: ["50ms", "50ms"] } }];
+    const first = await egressFor(prefix, endpoints);
+    const out = await first.publish({ type: "order.created", data: { n: 1 } });
+    await first.close();
+    // As an earlier version left it: the same job in the one `deliveries` queue, one attempt made.
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const bull = createKeys(prefix).bullPrefix;
+    const lane = new Queue(laneName("crm"), { connection: conn, prefix: bull });
+    const job = (await lane.getJob(out.deliveries[0]!))!;
+    await job.remove();
+    const legacy = new Queue(LEGACY_QUEUE, { connection: conn, prefix: bull });
+    await legacy.add(job.name, job.data, { jobId: job.id!, attempts: 3, backoff: { type: "endpoint" } });
+    rx.next({ status: 500 });
+    const second = await egressFor(prefix, endpoints);
+    try {
+      await second.startWorker();
+      await until(() => rx.received.length === 2, 10_000);
+      const rec = await second.log.get(out.deliveries[0]!);
+      assert.equal(rec?.status, "delivered");
+      assert.equal(rec?.attempts, 2, "one failed attempt, then delivered on the second");
+      assert.equal(new Set(rx.received.map((r) => r.headers["webhook-id"])).size, 1, "the same webhook-id");
+      assert.deepEqual(await legacy.getJobCounts("waiting", "delayed", "active"), { waiting: 0, delayed: 0, active: 0 });
+    } finally {
+      await second.close();
+      await legacy.close();
+      await lane.close();
+      conn.disconnect();
+      await rx.close();
+    }
+  });
+
+  test("the lane of an endpoint removed from the config is drained: its deliveries fail instead of waiting forever", async () => {
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret: SECRET });
+    const first = await egressFor(prefix, [
+      { name: "kept", url: rx.url, secret: SECRET, events: ["*"] },
+      { name: "gone", url: rx.url, secret: SECRET, events: ["*"] },
+    ]);
+    await first.publish({ type: "order.created", data: {} });
+    await first.close();
+    const second = await egressFor(prefix, [{ name: "kept", url: rx.url, secret: SECRET, events: ["*"] }]);
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const gone = new Queue(laneName("gone"), { connection: conn, prefix: createKeys(prefix).bullPrefix });
+    try {
+      await second.startWorker();
+      await until(async () => (await gone.getJobCounts("failed")).failed === 1, 10_000);
+      assert.deepEqual(await gone.getJobCounts("waiting", "delayed", "active"), { waiting: 0, delayed: 0, active: 0 });
+      await until(() => rx.received.length === 1);
+    } finally {
+      await second.close();
+      await gone.close();
+      conn.disconnect();
+      await rx.close();
+    }
+  });
+});
