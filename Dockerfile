@@ -21,4 +21,4 @@ EXPOSE 8787
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Config: mount a file and set OPENCLAW_WEBHOOKS_CONFIG, or pass --config PATH.
-CMD ["node", "--optimize-for-size", "--max-semi-space-size=2", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=128", "dist/main.js"]

@@ -34,6 +34,8 @@ export const ERROR_STATUS = {
   limits_unavailable: 503,
   storage_unavailable: 503,
   live_updates_full: 503,
+  // The heap is near its limit (util/memory.ts): bodies are refused until it is not.
+  overloaded: 503,
   gateway_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

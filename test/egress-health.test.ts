@@ -51,7 +51,7 @@ describe("failing endpoints do not clog the rest", () => {
     }
   });
 
-  test("per-endpoint rate limit: 5/s lets a burst of 5 through, then spaces the rest", async () => {
+  test("per-endpoint rate limit: 5/s across two replicas is a steady stream, never more than 5 or 6 in a second", async () => {
     const rx = await startReceiver({ secret: SECRET });
     const eg = await replicas(2, { endpoints: [{ name: "metered", url: rx.url, secret: SECRET, events: ["*"], rateLimit: { perSecond: 5 } }] });
     try {
@@ -59,8 +59,10 @@ describe("failing endpoints do not clog the rest", () => {
       await until(() => rx.received.length === 10);
       const at = rx.received.map((r) => r.at).sort((a, b) => a - b);
       const span = at[9]! - at[0]!;
-      assert.ok(span >= 850, `10 deliveries at 5/s with a burst of 5 take ≥ ~1 s (took ${span} ms)`);
-      assert.ok(at[4]! - at[0]! < 600, `the first 5 go out together (${at[4]! - at[0]!} ms)`);
+      assert.ok(span >= 1_500, `10 deliveries at 5/s, one per 200 ms window, take ≥ 1.5 s (took ${span} ms)`);
+      // Fixed windows: two may fall either side of a window's edge, so a second can hold 6.
+      const busiest = Math.max(...at.map((t) => at.filter((u) => u >= t && u < t + 1_000).length));
+      assert.ok(busiest <= 6, `at most 6 in any second (${busiest})`);
     } finally {
       await closeAll(eg);
       await rx.close();

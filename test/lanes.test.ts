@@ -50,7 +50,7 @@ describe("lanes: one queue per endpoint", () => {
       const meta = await probe.hgetall(`${createKeys(prefix).bullPrefix}:${laneName("a")}:meta`);
       probe.disconnect();
       assert.equal(meta.concurrency, "3");
-      assert.deepEqual({ max: meta.max, duration: meta.duration }, { max: "3", duration: "1200" }, "2.5/s as 3 per 1.2 s");
+      assert.deepEqual({ max: meta.max, duration: meta.duration }, { max: "1", duration: "400" }, "2.5/s as 1 per 0.4 s");
       await until(() => rx.received.length === 3);
     } finally {
       await eg.close();
@@ -58,8 +58,9 @@ describe("lanes: one queue per endpoint", () => {
     }
   });
 
-  test("limiterOf keeps the average rate in whole numbers", () => {
-    assert.deepEqual(limiterOf({ rateLimit: { perSecond: 250 } }), { max: 250, duration: 1000 });
+  test("limiterOf keeps the average rate in whole numbers, in windows of about a tenth of a second", () => {
+    assert.deepEqual(limiterOf({ rateLimit: { perSecond: 250 } }), { max: 25, duration: 100 });
+    assert.deepEqual(limiterOf({ rateLimit: { perSecond: 33 } }), { max: 3, duration: 91 });
     assert.deepEqual(limiterOf({ rateLimit: { perSecond: 0.5 } }), { max: 1, duration: 2000 });
     assert.deepEqual(limiterOf({ rateLimit: undefined }), { max: 1_000_000, duration: 1000 });
   });

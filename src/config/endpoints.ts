@@ -65,7 +65,12 @@ export const endpointSchema = z
     enabled: z.boolean().default(true).describe("Deliver to this endpoint (false: it receives nothing)."),
     concurrency: z.number().int().min(1).max(1_000).default(10).describe("Attempts in flight to this endpoint, all replicas together."),
     rateLimit: z
-      .strictObject({ perSecond: z.number().positive().describe("Attempts per second, all replicas together (the rate limit of the endpoint's lane; bursts of up to a second's worth).") })
+      .strictObject({
+        perSecond: z
+          .number()
+          .positive()
+          .describe("Attempts per second, all replicas together (the rate limit of the endpoint's lane, in windows of about a tenth of a second)."),
+      })
       .optional()
       .describe("Attempts per second to this endpoint."),
   })

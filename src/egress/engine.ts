@@ -77,7 +77,11 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const replays = createReplay(ctx);
   const stats = createEndpointStats(redis, prefix);
   const guard = createSsrfGuard({ allowCidrs: wh.allowPrivateCidrs });
-  const agent = createDeliveryAgent(guard);
+  // Connections per origin: as many as this replica's lanes can have attempts in flight (endpoints
+  // may share an origin), so a slow receiver's lane is held by its own concurrency, not by a pool
+  // of 64 shared with the rest (bench:open-loop's 100 ms receiver topped out at 64 × 10/s).
+  const slots = [...endpoints.values()].reduce((n, e) => n + Math.min(e.concurrency, wh.worker.concurrency), 0);
+  const agent = createDeliveryAgent(guard, { connections: Math.max(64, slots) });
   /**
    * The attempts run with their reads and scripts on the workers' own connection (startWorker),
    * where BullMQ fetches and completes jobs: a delivered attempt's record then leaves in the same

@@ -105,11 +105,13 @@ export type Lanes = ReturnType<typeof createLanes>;
 
 /**
  * An endpoint's `rateLimit.perSecond` as BullMQ's (max jobs, per duration): whole numbers, the
- * same average rate, a burst of at most `max` (about a second's worth, as before lanes).
+ * same average rate, in windows of about a tenth of a second (at least one job a window), so a
+ * lane at its rate sends a steady stream, not a second's worth at once: a burst of 250 deliveries
+ * at the top of each second made every other lane's deliveries wait behind it on a 2-core machine.
  */
 export function limiterOf(e: Pick<Endpoint, "rateLimit">): { max: number; duration: number } {
   const perSecond = e.rateLimit?.perSecond;
   if (perSecond === undefined) return { max: 1_000_000, duration: 1_000 };
-  const max = Math.max(1, Math.round(perSecond));
+  const max = Math.max(1, Math.round(perSecond / 10));
   return { max, duration: Math.max(1, Math.round((1_000 * max) / perSecond)) };
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AppError } from "../errors.js";
-import { jsonDepthExceeds, MAX_JSON_DEPTH, parseJsonBody } from "./body.js";
+import { createMemoryPressure } from "../util/memory.js";
+import { jsonDepthExceeds, MAX_JSON_DEPTH, parseJsonBody, readBody } from "./body.js";
 
 const b = (s: string) => Buffer.from(s, "utf8");
 
@@ -41,4 +42,20 @@ test("the scan is linear: a 256 KiB body of brackets is judged in well under a r
   }
   const ms = (performance.now() - started) / 20;
   assert.ok(ms < 50, `${ms.toFixed(2)} ms per pair`);
+});
+
+test("memory pressure: while the heap is near its limit a body is refused (503 overloaded, Retry-After), and read again once it is not", async () => {
+  let used = 90;
+  const pressure = createMemoryPressure({ read: () => ({ used_heap_size: used, heap_size_limit: 100 }) });
+  const request = () => new Request("http://x/", { method: "POST", body: "{}", headers: { "content-length": "2" } });
+  await assert.rejects(
+    readBody(undefined, request(), { maxBytes: 1_000, timeoutMs: 1_000 }, () => pressure(0)),
+    (e) => e instanceof AppError && e.status === 503 && e.code === "overloaded" && e.opts.retryAfterS === 1,
+  );
+  used = 50;
+  assert.equal(pressure(50), true, "read at most every 100 ms: the last reading holds");
+  const body = await readBody(undefined, request(), { maxBytes: 1_000, timeoutMs: 1_000 }, () => pressure(200));
+  assert.equal(body.toString(), "{}");
+  // The process's own gauge reads the real heap: far from its limit in a test.
+  assert.equal(createMemoryPressure()(), false);
 });

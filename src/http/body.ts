@@ -1,20 +1,24 @@
 import type { IncomingMessage } from "node:http";
 import { AppError } from "../errors.js";
+import { underMemoryPressure } from "../util/memory.js";
 
 export type BodyLimits = { maxBytes: number; timeoutMs: number };
 
 const tooLarge = (max: number) => new AppError("payload_too_large", `Payload too large (limit ${max} bytes).`, { closeConnection: true });
 const timedOut = () => new AppError("request_timeout", "Request body timeout.", { closeConnection: true });
 const closed = () => new AppError("invalid_request", "Connection closed.", { closeConnection: true });
+const overloaded = () => new AppError("overloaded", "The service is short of memory: retry shortly.", { retryAfterS: 1, closeConnection: true });
 
 /**
  * Reads the raw body with a byte limit and a read deadline. `Content-Length` is checked before a
  * byte is read; chunked bodies are counted as they arrive and cut off at the limit. Reading the
  * Node `IncomingMessage` directly keeps @hono/node-server on its fast path (Hono's `bodyLimit`
  * forces a web `Request` and costs ~110 µs a request: docs/http-contract.md, "Why the stages are hand-written").
- * Every failure answers with `Connection: close`, since the rest of the upload stays unread.
+ * Every failure answers with `Connection: close`, since the rest of the upload stays unread. While
+ * the heap is near its limit (util/memory.ts) no body is read: 503 `overloaded` with Retry-After.
  */
-export async function readBody(incoming: IncomingMessage | undefined, request: Request, limits: BodyLimits): Promise<Buffer> {
+export async function readBody(incoming: IncomingMessage | undefined, request: Request, limits: BodyLimits, pressure = underMemoryPressure): Promise<Buffer> {
+  if (pressure()) throw overloaded();
   const declared = incoming ? incoming.headers["content-length"] : request.headers.get("content-length");
   if (declared != null && Number(declared) > limits.maxBytes) throw tooLarge(limits.maxBytes);
   return incoming ? readIncoming(incoming, limits) : readWebStream(request, limits);

@@ -8,11 +8,11 @@ import { until } from "./until.js";
 
 /**
  * The V8 flags the service runs with in production (the Dockerfile's CMD, `npm start`;
- * test/runtime-flags.test.ts holds them equal): a small young generation and V8's
- * optimize-for-size heap growth keep its RSS under 150 MB under load (docs/performance.md), with
- * no cap on the old generation that could turn a spike into a crash.
+ * test/runtime-flags.test.ts holds them equal): a small young generation and a capped old one keep
+ * its RSS under 150 MB under load (docs/performance.md). Near the cap the service refuses bodies
+ * (503 overloaded, src/util/memory.ts) rather than reach V8's limit, which would abort it.
  */
-export const SERVICE_NODE_FLAGS = ["--optimize-for-size", "--max-semi-space-size=2"];
+export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=2", "--max-old-space-size=128"];
 
 export type ServiceProcess = {
   url: string;
