@@ -20,7 +20,7 @@ import { keyPart } from "./util/key-part.js";
  * | delivery:<deliveryId>           | hash        | webhooks.retention                    | publish.lua, finish-5.lua, log.ts markFailed |
  * | deliveries:<endpoint>:all       | zset        | none; entries past the retention trimmed every min(retention, 60 s) (engine.ts) | publish.lua |
  * | deliveries:<endpoint>:<status>  | zset        | none; trimmed as above                | publish.lua, finish-5.lua, log.ts |
- * | endpoint:<name>:state           | hash        | none; one per configured endpoint (breaker, disabled marker) | probe-1.lua, finish-5.lua, endpoint-health.ts |
+ * | endpoint:<name>:state           | hash        | none; one per configured endpoint (breaker, disabled marker; a removed endpoint's stays) | probe-1.lua, finish-5.lua, endpoint-health.ts |
  * | endpoint:<name>:stats:<minute>  | hash        | 2 h                                   | finish-5.lua |
  * | replay:<deliveryId>             | string      | 2 × the endpoint timeout + 60 s       | egress/replay.ts |
  * | parked:items, parked:at         | hash, zset  | webhooks.retention (refreshed)        | egress/lua/park-2.lua |
