@@ -8,6 +8,7 @@ import { startReceiver } from "../support/receiver.js";
 import { freePort, startRedis, type TestRedis } from "../support/redis.js";
 import { until } from "../support/until.js";
 import { buildImage, ensureBaseImage, imageSize, logs, mb, podman, removeContainer, requirePodman, runContainer } from "../support/podman.js";
+import { SERVICE_NODE_FLAGS } from "../support/process.js";
 
 /**
  * Issue #20, part 1: the project's Dockerfile, built with Podman on the stand-in base image and run
@@ -81,12 +82,13 @@ describe("the image", () => {
     assert.equal(ready.checks.redis, true);
   });
 
-  test("the process runs as uid 1000 (node), and PID 1 is `node dist/main.js` with no TypeScript loader", async () => {
+  test("the process runs as uid 1000 (node), and PID 1 is `node <V8 flags> dist/main.js` with no TypeScript loader", async () => {
     assert.equal((await exec("id", "-u")).trim(), "1000");
     const status = await exec("cat", "/proc/1/status");
     assert.match(status, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
     const cmdline = (await exec("cat", "/proc/1/cmdline")).split("\0").filter(Boolean);
-    assert.deepEqual(cmdline, ["node", "dist/main.js"]);
+    // The flags that bound its memory (test/support/process.ts), and nothing else: no TypeScript loader.
+    assert.deepEqual(cmdline, ["node", ...SERVICE_NODE_FLAGS, "dist/main.js"]);
     const all = await exec("sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
     assert.doesNotMatch(all, /tsx|--import|--loader|ts-node/);
   });
