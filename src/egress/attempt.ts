@@ -54,10 +54,10 @@ export function createAttemptProcessor(ctx: EgressContext, deps: { secrets: Secr
   }
 
   /** The worker's processor: one job, one attempt. */
-  return async function processJob(job: Job<JobData>, token?: string): Promise<void> {
+  return async function processJob(job: Job<JobData>): Promise<void> {
     const e = endpoints.get(job.data.endpoint);
     if (!e) throw new UnrecoverableError(`endpoint ${job.data.endpoint} is no longer configured`);
-    const { isProbe, raw } = await admit(ctx, job, e, token);
+    const { isProbe, raw } = await admit(ctx, job, e);
     let prepared: Prepared;
     let result: AttemptResult;
     try {

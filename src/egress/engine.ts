@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Job, Worker } from "bullmq";
+import type { Job, Processor, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Metrics } from "../metrics.js";
@@ -94,9 +94,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
    * attempts it has left, so it keeps to the endpoint's limits; with no such endpoint it fails
    * as any delivery to a removed endpoint does.
    */
-  const moveToLane = async (job: Job<JobData>, token?: string) => {
+  const moveToLane = async (job: Job<JobData>) => {
     const e = endpoints.get(job.data.endpoint);
-    if (!e) return processJob(job, token);
+    if (!e) return processJob(job);
     const before = (job.data.attemptsBefore ?? 0) + job.attemptsMade;
     const { attempts = 1, backoff, removeOnComplete, removeOnFail } = job.opts;
     await lanes.queue(e.name).add(
@@ -174,21 +174,12 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
       await lanes.configure();
       const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
-      const start = (queue: string, concurrency: number, timeoutMs: number) =>
-        workers.push(startDeliveryWorker(ctx, { queue, connection, process: processJob, settled: replays.settled, concurrency, timeoutMs }));
-      for (const e of endpoints.values()) start(laneName(e.name), Math.min(e.concurrency, perReplica), e.timeoutMs);
+      const start = (queue: string, process: Processor<JobData>, concurrency: number, timeoutMs: number) =>
+        workers.push(startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs }));
+      for (const e of endpoints.values()) start(laneName(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
       for (const stray of await lanes.strays(redis)) {
         log.info({ queue: stray }, "draining a queue that is not an endpoint's lane");
-        workers.push(
-          startDeliveryWorker(ctx, {
-            queue: stray,
-            connection,
-            process: moveToLane,
-            settled: replays.settled,
-            concurrency: perReplica,
-            timeoutMs: longestTimeoutMs,
-          }),
-        );
+        start(stray, moveToLane, perReplica, longestTimeoutMs);
       }
       await Promise.all(workers.map((w) => w.waitUntilReady()));
     },

@@ -18,13 +18,14 @@ export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "compl
  * - the endpoint's concurrency and rate are the queue's global concurrency and rate limit, kept
  *   by BullMQ in Redis for every replica: a job the endpoint cannot take yet stays in its own
  *   wait list instead of being fetched and put back;
- * - an open circuit, a probe under way or a full lease holds the whole lane (`hold`: BullMQ's
- *   manual rate limit), so 10,000 retries due to a dead endpoint wait in its lane, costing nothing,
- *   while the other lanes' workers carry on;
+ * - an open circuit or a probe under way holds the whole lane (`hold`: BullMQ's manual rate
+ *   limit), so 10,000 retries due to a dead endpoint wait in its lane, costing nothing, while the
+ *   other lanes' workers carry on;
  * - each replica runs one worker per lane (worker.ts), so one endpoint's backlog can only ever
  *   use its own lane's slots.
  * The queue of an endpoint that is no longer configured, and the single queue of earlier
- * versions, are drained by a worker of their own when they hold jobs (engine.ts).
+ * versions, are drained by a worker of their own when they hold jobs, which moves each job into
+ * its lane (engine.ts `moveToLane`).
  */
 export function createLanes(connection: Redis, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
   const queues = new Map<string, Queue<JobData>>();
