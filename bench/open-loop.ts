@@ -24,15 +24,14 @@
  * (512: the generator's connections to the service), BENCH_WORKER_CONCURRENCY (200: both
  * webhooks.worker.concurrency and the endpoint's concurrency; 200 in flight carry 2,000/s at 100 ms).
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { createKeys } from "../src/redis-keys.js";
-import { freePort, startRedis } from "../test/support/redis.js";
+import { startServiceProcess } from "../test/support/process.js";
+import { startRedis } from "../test/support/redis.js";
 import { until } from "../test/support/until.js";
 import type { GeneratorResult, GeneratorStep, ReceiverKind } from "./open-loop-children.js";
 import { pct, stepLine, stepNotes, writeResults, type StepResult } from "./open-loop-report.js";
@@ -132,11 +131,7 @@ async function startReceiver(kind: ReceiverKind) {
 }
 
 async function startService(kind: ReceiverKind, redisUrl: string, prefix: string, rxPort: number, token: string) {
-  const dir = mkdtempSync(join(os.tmpdir(), "ocwh-open-loop-"));
-  const file = join(dir, "config.json");
-  const port = await freePort();
   const config = {
-    server: { host: "127.0.0.1", port },
     redis: { url: redisUrl, prefix },
     webhooks: {
       publishToken: token,
@@ -155,32 +150,23 @@ async function startService(kind: ReceiverKind, redisUrl: string, prefix: string
       ],
     },
   };
-  writeFileSync(file, JSON.stringify(config));
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOG_LEVEL: "warn" };
-  for (const k of ["REDIS_URL", "OPENCLAW_GATEWAY_URL", "OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_WEBHOOKS_CONFIG"]) delete env[k];
-  const child = spawn(process.execPath, [mainEntry, "--config", file], { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  const url = `http://127.0.0.1:${port}`;
-  await until(async () => {
-    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${out}`);
-    return fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-  }, 30_000);
+  // The compiled build with the V8 flags it runs with in production (test/support/process.ts).
+  const svc = await startServiceProcess(config, { entry: mainEntry });
+  children.add(svc.child);
+  await until(
+    () =>
+      fetch(`${svc.url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    30_000,
+  );
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once("exit", r));
-      kill(child);
-      await Promise.race([gone, sleep(5_000)]);
-    }
-    children.delete(child);
-    rmSync(dir, { recursive: true, force: true });
+    kill(svc.child);
+    await Promise.race([svc.stop(), sleep(5_000)]);
+    children.delete(svc.child);
   };
-  return { url, pid: child.pid!, stop, output: () => out };
+  return { url: svc.url, pid: svc.child.pid!, stop, output: svc.output };
 }
 
 /**

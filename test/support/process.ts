@@ -30,7 +30,7 @@ export type ServiceProcess = {
  */
 export async function startServiceProcess(
   config: Record<string, unknown>,
-  opts: { port?: number; env?: Record<string, string>; inspect?: boolean } = {},
+  opts: { port?: number; env?: Record<string, string>; inspect?: boolean; entry?: string } = {},
 ): Promise<ServiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), "ocwh-proc-"));
   const file = join(dir, "config.json");
