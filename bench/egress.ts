@@ -15,7 +15,7 @@
  * Target (issue #18): deliveries/s ≥ 0.5 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
@@ -24,29 +24,15 @@ import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis } from "../test/support/redis.js";
 import { openEgressConnections } from "../src/redis.js";
+import { createMiniHttpServer, webhookIdOf } from "./mini-http.js";
 
 if (process.argv[2] === "receiver") {
-  // Child: the loopback receiver. It answers every request 204 and reports (webhook-id, arrival
-  // time) in batches on stdout. It speaks just enough HTTP/1.1 over `net` (header block, then
-  // Content-Length bytes of body) to stay out of the measurement: node:http cost ~130 µs of CPU a
-  // request on the same two cores the service and Redis share. Deliveries never use chunked bodies.
+  // Child: the loopback receiver (bench/mini-http.ts). It answers every request 204 and reports
+  // (webhook-id, arrival time) in batches on stdout.
   let batch: [string, number][] = [];
-  const server = createNetServer({ noDelay: true }, (sock) => {
-    let buf: Buffer = Buffer.alloc(0);
-    sock.on("data", (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      for (;;) {
-        const end = buf.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString("latin1");
-        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length < end + 4 + len) return;
-        buf = buf.subarray(end + 4 + len);
-        batch.push([/\r\nwebhook-id:\s*([^\r]+)/i.exec(head)?.[1] ?? "", performance.timeOrigin + performance.now()]);
-        sock.write("HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n");
-      }
-    });
-    sock.on("error", () => {});
+  const server = createMiniHttpServer((head, sock) => {
+    batch.push([webhookIdOf(head), performance.timeOrigin + performance.now()]);
+    sock.write("HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n");
   });
   setInterval(() => {
     if (batch.length) process.stdout.write(`${JSON.stringify(batch)}\n`);

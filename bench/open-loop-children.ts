@@ -8,8 +8,9 @@
  *                                   /v1/events at fixed times and answers with `GeneratorResult`.
  * Times are absolute (performance.timeOrigin + performance.now()), so they compare across processes.
  */
-import { createServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Pool } from "undici";
+import { createMiniHttpServer, webhookIdOf } from "./mini-http.js";
 import { pct } from "./open-loop-report.js";
 
 export type ReceiverKind = "healthy" | "slow" | "failing";
@@ -54,33 +55,16 @@ const RESPONSES: Record<ReceiverKind, string> = {
   failing: "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n",
 };
 
-/**
- * Minimal HTTP/1.1 over `net`, as bench/egress.ts's receiver (node:http cost ~130 µs of CPU a
- * request on these two cores): header block, then Content-Length bytes of body; deliveries are
- * never chunked. The arrival is stamped once the whole request is in.
- */
+/** A receiver over bench/mini-http.ts; the arrival is stamped once the whole request is in. */
 function receiver(kind: ReceiverKind) {
   const delayMs = kind === "slow" ? 100 : 0;
   const answer = RESPONSES[kind];
   let batch: [string, number][] = [];
-  const server = createServer({ noDelay: true }, (sock) => {
-    let buf: Buffer = Buffer.alloc(0);
-    sock.on("data", (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      for (;;) {
-        const end = buf.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString("latin1");
-        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length < end + 4 + len) return;
-        buf = buf.subarray(end + 4 + len);
-        batch.push([/\r\nwebhook-id:\s*([^\r]+)/i.exec(head)?.[1] ?? "", now()]);
-        // Timers of one duration fire in the order they were set, so answers keep request order.
-        if (delayMs) setTimeout(() => sock.destroyed || sock.write(answer), delayMs);
-        else sock.write(answer);
-      }
-    });
-    sock.on("error", () => {});
+  // Timers of one duration fire in the order they were set, so answers keep request order.
+  const server = createMiniHttpServer((head, sock) => {
+    batch.push([webhookIdOf(head), now()]);
+    if (delayMs) setTimeout(() => sock.destroyed || sock.write(answer), delayMs);
+    else sock.write(answer);
   });
   setInterval(() => {
     if (!batch.length) return;
