@@ -4,21 +4,15 @@ import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { configFrom } from "../src/config/load.js";
-import { createEgress } from "../src/egress/engine.js";
-import { createLogger } from "../src/log.js";
-import { createSecretResolver } from "../src/secrets/resolve.js";
+import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
 import { freePort, startRedis } from "./support/redis.js";
-import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
-const log = createLogger({ level: "silent" });
 const OWN_REDIS = process.env.REDIS_URL ? "REDIS_URL given: these tests must stop and restart their own Redis" : false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const egressFor = async (config: ReturnType<typeof configFrom>) =>
-  createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
 
 describe("nothing lost", () => {
   test("a redis-server restart (AOF) in the middle of 1,000 published events: all 1,000 delivered", { skip: OWN_REDIS }, async () => {
@@ -36,7 +30,7 @@ describe("nothing lost", () => {
         endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], timeoutMs: 2_000, retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],
       },
     });
-    const egress = await egressFor(config);
+    const egress = await openTestEgress(config);
     await egress.startWorker();
     let refused = 0;
     try {
@@ -100,19 +94,19 @@ describe("nothing lost", () => {
     const script = fileURLToPath(new URL("./support/egress-worker.ts", import.meta.url));
     const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(input)], { stdio: ["ignore", "pipe", "inherit"] });
     const exited = new Promise((r) => child.once("exit", r));
-    let second: Awaited<ReturnType<typeof egressFor>> | undefined;
+    let second: Awaited<ReturnType<typeof openTestEgress>> | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         child.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
         child.once("exit", (code) => reject(new Error(`worker exited early (${code})`)));
       });
-      const producer = await egressFor(configFrom(input as never));
+      const producer = await openTestEgress(configFrom(input as never));
       const out = await producer.publish({ type: "order.created", data: { n: 1 } });
       await producer.close();
       await until(() => rx.received.length === 1);
       child.kill("SIGKILL");
       await exited;
-      second = await egressFor(configFrom(input as never));
+      second = await openTestEgress(configFrom(input as never));
       await second.startWorker();
       await until(() => rx.received.length === 2, 20_000);
       assert.equal(rx.received[1]!.headers["webhook-id"], out.deliveries[0]);
@@ -138,7 +132,7 @@ describe("nothing lost", () => {
         endpoints: [{ name: "sink", url: `http://127.0.0.1:${port}/in`, secret: SECRET, events: ["*"], retry: { schedule: ["200ms", "400ms", "800ms"] } }],
       },
     });
-    const egress = await egressFor(config);
+    const egress = await openTestEgress(config);
     await egress.startWorker();
     let rx: Awaited<ReturnType<typeof startReceiver>> | undefined;
     try {

@@ -2,16 +2,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { configFrom } from "../src/config/load.js";
-import { createEgress, type Egress } from "../src/egress/engine.js";
-import { createLogger } from "../src/log.js";
-import { createSecretResolver } from "../src/secrets/resolve.js";
+import type { Egress } from "../src/egress/engine.js";
+import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
-import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
-const log = createLogger({ level: "silent" });
 let redis: TestRedis;
 before(async () => {
   redis = await startRedis();
@@ -23,12 +20,7 @@ async function replicas(n: number, webhooks: Record<string, unknown>): Promise<E
   const config = configFrom({ redis: { url: redis.url, prefix: redis.prefix() }, webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], ...webhooks } as never });
   const out: Egress[] = [];
   for (let i = 0; i < n; i++) {
-    const e = await createEgress({
-      config,
-      secrets: createSecretResolver({ providers: {} }),
-      log,
-      connections: await openEgressConnections(config.redis.url!),
-    });
+    const e = await openTestEgress(config);
     await e.startWorker();
     out.push(e);
   }

@@ -3,16 +3,13 @@ import { createHmac, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
-import { createEgress, type Egress } from "../src/egress/engine.js";
-import { createLogger } from "../src/log.js";
-import { createSecretResolver } from "../src/secrets/resolve.js";
+import type { Egress } from "../src/egress/engine.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
+import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { until } from "./support/until.js";
-import { openEgressConnections } from "../src/redis.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
-const log = createLogger({ level: "silent" });
 let redis: TestRedis;
 before(async () => {
   redis = await startRedis();
@@ -24,12 +21,7 @@ async function egressFor(endpoints: Record<string, unknown>[]): Promise<Egress> 
     redis: { url: redis.url, prefix: redis.prefix() },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], instanceId: "test-instance", endpoints: endpoints as never },
   });
-  const egress = await createEgress({
-    config,
-    secrets: createSecretResolver({ providers: {} }),
-    log,
-    connections: await openEgressConnections(config.redis.url!),
-  });
+  const egress = await openTestEgress(config);
   await egress.startWorker();
   return egress;
 }

@@ -4,18 +4,14 @@ import { after, before, describe, test } from "node:test";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
-import { createEgress } from "../src/egress/engine.js";
 import { LEGACY_QUEUE, laneName, limiterOf } from "../src/egress/lanes.js";
-import { createLogger } from "../src/log.js";
 import { createKeys } from "../src/redis-keys.js";
-import { openEgressConnections } from "../src/redis.js";
-import { createSecretResolver } from "../src/secrets/resolve.js";
+import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { until } from "./support/until.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
-const log = createLogger({ level: "silent" });
 let redis: TestRedis;
 before(async () => {
   redis = await startRedis();
@@ -27,7 +23,7 @@ async function egressFor(prefix: string, endpoints: Record<string, unknown>[], w
     redis: { url: redis.url, prefix },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints, ...webhooks } as never,
   });
-  return createEgress({ config, secrets: createSecretResolver({ providers: {} }), log, connections: await openEgressConnections(config.redis.url!) });
+  return openTestEgress(config);
 }
 
 describe("lanes: one queue per endpoint", () => {
