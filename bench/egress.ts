@@ -23,7 +23,7 @@ import { createEgress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis } from "../test/support/redis.js";
-import { openEgressConnections } from "../src/redis.js";
+import { connectorFor, openEgressConnections } from "../src/redis.js";
 import { createMiniHttpServer, webhookIdOf } from "./mini-http.js";
 
 if (process.argv[2] === "receiver") {
@@ -142,7 +142,7 @@ async function main() {
       config,
       secrets: createSecretResolver({ providers: {} }),
       log,
-      connections: await openEgressConnections(config.redis.url!),
+      connections: await openEgressConnections(await connectorFor(config.redis.url!)),
     });
     await egress.startWorker();
     const sent = new Map<string, number>();

@@ -1,5 +1,4 @@
-import type { Redis } from "ioredis";
-import type { Config } from "./config/schema.js";
+import { hasRedis, type Config } from "./config/schema.js";
 import { createEmbeddedAgentRuntime, createGatewayAgentRuntime, type AgentRuntime } from "./agent/runtime.js";
 import { createEgress, type Egress } from "./egress/engine.js";
 import { createIdempotency, type Idempotency } from "./idempotency/idempotency.js";
@@ -23,7 +22,7 @@ import { createEmbeddedRuntime } from "./taskflow/embedded.js";
 import type { TaskFlowRuntime } from "./taskflow/runtime.js";
 import { StartupError } from "./errors.js";
 import { instrumented } from "./gateway/instrumented.js";
-import { checkRedisPolicy, closeRedis, connectRedis, openEgressConnections } from "./redis.js";
+import { checkRedisPolicy, closeRedis, connectRedis, createRedisConnector, openEgressConnections, type RedisClient } from "./redis.js";
 import { version } from "./version.js";
 
 export type Deps = {
@@ -31,7 +30,7 @@ export type Deps = {
   log: Logger;
   metrics: Metrics;
   secrets: SecretResolver;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   limitStore: LimitStore;
   /** Failed-authentication count per client IP (Redis when configured), for every surface that takes a secret. */
   authGate: AuthGate;
@@ -69,16 +68,11 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     });
 
   let redis = overrides.redis;
-  if (!redis && config.redis.url) {
+  const connector = redis ? undefined : await createRedisConnector(config.redis, secrets);
+  if (connector) {
+    redis = await connectRedis(connector);
     try {
-      redis = await connectRedis(config.redis.url);
-    } catch (cause) {
-      throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
-    }
-  }
-  if (redis && !overrides.redis) {
-    try {
-      await checkRedisPolicy(redis, log);
+      await checkRedisPolicy(connector, log);
     } catch (err) {
       await closeRedis(redis);
       throw err;
@@ -106,7 +100,7 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   let gateway = overrides.gateway;
   let taskflow = overrides.taskflow;
   const gw = config.gateway;
-  const wantsEgress = Boolean(config.redis.url && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined));
+  const wantsEgress = Boolean(hasRedis(config.redis) && (config.webhooks.endpoints.length > 0 || config.webhooks.publishToken !== undefined));
   if (!taskflow && gw.mode === "embedded") taskflow = createEmbeddedRuntime();
   if (!taskflow && gw.mode === "remote") {
     gateway ??= createGatewayClient({
@@ -135,10 +129,10 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
   if (!egress && wantsEgress) {
     let connections;
     try {
-      connections = await openEgressConnections(config.redis.url!);
+      connections = await openEgressConnections(connector ?? (await createRedisConnector(config.redis, secrets))!);
     } catch (cause) {
       await closeRedis(redis);
-      throw new StartupError(`redis.url: cannot connect to Redis (${(cause as Error).message})`, { cause });
+      throw cause;
     }
     egress = await createEgress({ config, secrets, log, metrics, connections });
   }

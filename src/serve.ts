@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig, resolveConfigPath, verifiedSecrets } from "./config/load.js";
-import type { Config } from "./config/schema.js";
+import { hasRedis, type Config } from "./config/schema.js";
 import { closeDeps, createDeps } from "./deps.js";
 import { StartupError } from "./errors.js";
 import { asSecretRef, createSecretResolver, describeSecret } from "./secrets/resolve.js";
@@ -12,8 +12,8 @@ import { serverOptionsOf, startServer } from "./server.js";
 function summary(config: Config) {
   return {
     port: config.server.port,
-    redis_configured: Boolean(config.redis.url),
-    limits: config.redis.url ? "redis" : "memory (single replica)",
+    redis_configured: hasRedis(config.redis),
+    limits: hasRedis(config.redis) ? "redis" : "memory (single replica)",
     gateway: config.gateway.mode === "embedded" ? "embedded" : config.gateway.url,
     routes: config.routes.map((r) => ({ id: r.id, path: r.path, secret_configured: describeSecret(r.secret) })),
   };

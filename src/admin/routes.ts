@@ -25,7 +25,7 @@ function parkedRefused(err: unknown): never {
 export function mountAdminRoutes(app: Hono<AppEnv>, deps: Deps): void {
   const { config } = deps;
   const egressOf = (): Egress => {
-    if (!deps.egress) throw new AppError("not_found", "Outgoing webhooks are not configured (webhooks.endpoints and redis.url).");
+    if (!deps.egress) throw new AppError("not_found", "Outgoing webhooks are not configured (webhooks.endpoints and a Redis).");
     return deps.egress;
   };
   const ok = (c: Context<AppEnv>, result: unknown, status: 200 | 202 = 200) => c.json({ ok: true, result }, status, JSON_UTF8);

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { LRUCache } from "lru-cache";
 import { createKeys } from "../redis-keys.js";
 
@@ -27,7 +27,7 @@ const hashOf = (id: string) => createHash("sha256").update(id).digest("base64url
 /** Cookie values are ours or forged; anything that is not one of our ids is not even looked up. */
 const plausible = (id: string) => /^[A-Za-z0-9_-]{43}$/.test(id);
 
-export function createRedisSessionStore(redis: Redis, opts: { prefix: string; ttlMs?: number }): SessionStore {
+export function createRedisSessionStore(redis: RedisClient, opts: { prefix: string; ttlMs?: number }): SessionStore {
   const ttl = opts.ttlMs ?? SESSION_TTL_MS;
   const sessionKey = createKeys(opts.prefix).session;
   const keyOf = (id: string) => sessionKey(hashOf(id));

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from "../config/load.js";
+import { hasRedis } from "../config/schema.js";
 import { ADMIN_HELP, adminCli } from "./admin.js";
 import { describeSecret } from "../secrets/resolve.js";
 import { serveMain } from "../serve.js";
@@ -47,7 +48,7 @@ export async function cli(argv: string[]): Promise<number> {
       process.stdout.write(`${file}: valid\n`);
       for (const r of c.routes) process.stdout.write(`  route ${r.id}  ${r.path}  secret: ${describeSecret(r.secret)}\n`);
       process.stdout.write(`  gateway: ${c.gateway.mode === "embedded" ? "embedded" : c.gateway.url}\n`);
-      process.stdout.write(`  limits: ${c.redis.url ? "redis" : "memory (single replica)"}\n`);
+      process.stdout.write(`  limits: ${hasRedis(c.redis) ? "redis" : "memory (single replica)"}\n`);
       return 0;
     } catch (err) {
       if (err instanceof ConfigError) {

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { asSecretRef } from "../secrets/resolve.js";
 import { secretProblem } from "../secrets/strength.js";
 import type { SecretInput } from "./common.js";
-import { configSchema, type Config, type ConfigInput, type ParsedConfig, type Route } from "./schema.js";
+import { configSchema, hasRedis, type Config, type ConfigInput, type ParsedConfig, type Route } from "./schema.js";
 import { StartupError } from "../errors.js";
 
 export const DEFAULT_CONFIG_PATH = "config/default.json5";
@@ -148,8 +148,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     throw new ConfigError(`${source}: ${first ? formatIssue(first) : "invalid"}`);
   }
   const parsed = result.data;
-  if (parsed.webhooks.endpoints.length > 0 && !parsed.redis.url) {
-    throw new ConfigError(`${source}: webhooks.endpoints: outgoing webhooks need redis.url (deliveries are queued in Redis)`);
+  if (parsed.webhooks.endpoints.length > 0 && !hasRedis(parsed.redis)) {
+    throw new ConfigError(`${source}: webhooks.endpoints: outgoing webhooks need redis.url, redis.cluster or redis.sentinel (deliveries are queued in Redis)`);
   }
   const routes = buildRoutes(parsed);
   const inbound = parsed.webhooks.inbound;

@@ -34,6 +34,30 @@ const rateLimitSchema = z.strictObject({
   maxRequests: z.number().int().positive().describe("Requests allowed per window per path + client IP."),
 });
 
+const redisAuth = {
+  username: trimmed.optional().describe("ACL user name (Redis 6+)."),
+  password: secretInputSchema.optional().describe("Password: a string or a SecretRef, resolved at startup."),
+  tls: z.boolean().default(false).describe("Connect with TLS (managed services usually require it)."),
+};
+
+const redisClusterSchema = z.strictObject({
+  nodes: z
+    .array(trimmed.regex(/^rediss?:\/\/[^/\s]+:\d+\/?$/, "must be redis://host:port or rediss://host:port"))
+    .min(1)
+    .describe("Some of the cluster's nodes, as redis://host:port; the client finds the rest."),
+  ...redisAuth,
+});
+
+const redisSentinelSchema = z.strictObject({
+  sentinels: z
+    .array(trimmed.regex(/^[^\s:/]+:\d+$/, "must be host:port"))
+    .min(1)
+    .describe("The sentinels, as host:port (three or more in production)."),
+  name: trimmed.describe("The name the sentinels monitor the primary by (sentinel monitor <name> …)."),
+  sentinelPassword: secretInputSchema.optional().describe("The sentinels' own password (requirepass on the sentinels), when they have one."),
+  ...redisAuth,
+});
+
 /** Failed authentication attempts allowed per client IP and window, on every surface together. */
 export const AUTH_FAILURE_DEFAULTS = { max: 10, windowMs: 300_000 } as const;
 
@@ -125,12 +149,30 @@ export const configSchema = z.strictObject({
     .describe("The HTTP server: address, client IPs behind proxies, connection bounds, shutdown."),
   redis: z
     .strictObject({
-      url: trimmed.optional().describe("redis:// or rediss:// URL; unset means in-memory limits for one replica."),
-      prefix: trimmed.default("ocwh:").describe("Key prefix for everything this service stores."),
+      url: trimmed.optional().describe("redis:// or rediss:// URL of one Redis (a primary, or a managed endpoint that is not in cluster mode)."),
+      cluster: redisClusterSchema.optional().describe("A Redis Cluster (or a managed service in cluster mode), instead of url."),
+      sentinel: redisSentinelSchema.optional().describe("A primary found through Redis Sentinel, instead of url."),
+      prefix: trimmed
+        .refine((p) => !/[{}]/.test(p), "must not contain { or }: the service adds its own hash tags")
+        .default("ocwh:")
+        .describe("Key prefix for everything this service stores."),
+      shards: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_024)
+        .default(1)
+        .describe(
+          "Delivery queues are spread over this many hash tags, by endpoint (on a Cluster, one per master spreads them over the masters; docs/redis-topologies.md). Changing it moves queued deliveries, losing none.",
+        ),
+    })
+    .refine((r) => [r.url, r.cluster, r.sentinel].filter((x) => x !== undefined).length <= 1, {
+      message: "give one of url, cluster and sentinel",
+      path: ["url"],
     })
     .prefault({})
     .describe(
-      "Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without a url, limits live in memory (one replica) and outgoing webhooks are off.",
+      "Shared state: limits, idempotency keys, queues, the delivery log, sessions. Without url, cluster or sentinel, limits live in memory (one replica) and outgoing webhooks are off.",
     ),
   limits: z
     .strictObject({
@@ -231,3 +273,10 @@ export type Route = {
 };
 
 export type Config = Readonly<ParsedConfig & { routes: readonly Route[] }>;
+
+/** Whether a Redis is configured (by url, cluster or sentinel): what limits, idempotency and egress need to be shared. */
+export const hasRedis = (r: Config["redis"] | ParsedConfig["redis"]) => r.url !== undefined || r.cluster !== undefined || r.sentinel !== undefined;
+
+/** The config key that names the configured Redis, for startup errors. */
+export const redisKey = (r: Config["redis"] | ParsedConfig["redis"]) =>
+  r.cluster ? "redis.cluster.nodes" : r.sentinel ? "redis.sentinel.sentinels" : "redis.url";

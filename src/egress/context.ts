@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import type { Logger } from "pino";
 import type { Endpoint } from "../config/endpoints.js";
 import type { Config } from "../config/schema.js";
@@ -24,7 +24,7 @@ export type EgressContext = {
   log: Logger;
   metrics: Metrics | undefined;
   endpoints: ReadonlyMap<string, Endpoint>;
-  redis: Redis;
+  redis: RedisClient;
   lanes: Lanes;
   deliveryLog: DeliveryLog;
   scripts: EgressScripts;

@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import type { Endpoint } from "../config/endpoints.js";
 import type { JobData } from "./context.js";
 
@@ -27,7 +27,7 @@ export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "compl
  * versions, are drained by a worker of their own when they hold jobs, which moves each job into
  * its lane (engine.ts `moveToLane`).
  */
-export function createLanes(connection: Redis, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
+export function createLanes(connection: RedisClient, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
   const queues = new Map<string, Queue<JobData>>();
   const open = (name: string) => {
     // Nothing here reads BullMQ's event stream (QueueEvents); it is kept short (default 10,000
@@ -76,7 +76,7 @@ export function createLanes(connection: Redis, bullPrefix: string, endpoints: Re
      * Queues that hold jobs but have no lane here: the single queue of earlier versions, and the
      * lanes of endpoints removed from the config (found by the keys BullMQ leaves).
      */
-    async strays(redis: Redis): Promise<string[]> {
+    async strays(redis: RedisClient): Promise<string[]> {
       const names = new Set<string>();
       let cursor = "0";
       let rounds = 0;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { normaliseErrorClass } from "./attempt-detail.js";
 import { deliveryId, isDeliveryId } from "./ids.js";
 import { createKeys } from "../redis-keys.js";
@@ -53,7 +53,7 @@ export type DeliveryRecordWithAttempts = DeliveryRecord & { attemptLog: AttemptR
  * publish and finish scripts (scripts.ts); this module names the keys and reads them. Delivery ids
  * are built by ids.ts (printable ASCII, no `:`); an id of any other form is looked up nowhere.
  */
-export function createDeliveryLog(redis: Redis, opts: { prefix: string; retentionMs: number; endpoints: readonly string[] }) {
+export function createDeliveryLog(redis: RedisClient, opts: { prefix: string; retentionMs: number; endpoints: readonly string[] }) {
   const k: { record: (id: string) => string; byEndpoint: (e: string) => string; byStatus: (e: string, s: DeliveryStatus) => string } = createKeys(
     opts.prefix,
   ).delivery;

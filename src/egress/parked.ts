@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import type { EventSource } from "./gateway-events.js";
 import { parkedId } from "./ids.js";
 import { createKeys } from "../redis-keys.js";
@@ -41,7 +41,7 @@ type Commands = { ocwhPark(...args: (string | number)[]): Promise<string[]> };
  * @param opts.onDrop called with entries removed for a cap, so they are counted and logged
  */
 export function createParkedStore(
-  redis: Redis,
+  redis: RedisClient,
   opts: {
     prefix: string;
     retentionMs: number;

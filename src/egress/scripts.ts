@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import type { AttemptRecord, DeliveryLog, DeliveryStatus } from "./log.js";
 import { latencyBucket, minuteOf, STATS_BUCKET_TTL_MS } from "./stats.js";
 import { createKeys } from "../redis-keys.js";
@@ -22,7 +22,7 @@ type Commands = {
  * run at once and how often is each lane's BullMQ concurrency and rate limit (lanes.ts).
  * An endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
  */
-export function createEgressScripts(redis: Redis, deliveryLog: DeliveryLog, prefix: string) {
+export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog, prefix: string) {
   redis.defineCommand("ocwhPublish", { lua: lua("publish") });
   redis.defineCommand("ocwhProbe", { numberOfKeys: 1, lua: lua("probe-1") });
   redis.defineCommand("ocwhFinish", { numberOfKeys: 5, lua: lua("finish-5") });

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { createKeys } from "../redis-keys.js";
 
 /**
@@ -61,7 +61,7 @@ function percentile(hist: number[], total: number, p: number): number | null {
 
 const SETTLED_AFTER_MINUTES = 2;
 
-export function createEndpointStats(redis: Redis, prefix: string) {
+export function createEndpointStats(redis: RedisClient, prefix: string) {
   const settled = new Map<string, Record<string, string>>();
   let prunedAt = 0;
   const statsKey = createKeys(prefix).endpoint.stats;

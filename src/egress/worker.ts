@@ -1,5 +1,5 @@
 import { Worker, type Job, type Processor } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { AttemptFailed } from "./record.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
 import type { EgressContext, JobData } from "./context.js";
@@ -17,7 +17,7 @@ export function startDeliveryWorker(
   ctx: EgressContext,
   opts: {
     queue: string;
-    connection: Redis;
+    connection: RedisClient;
     process: Processor<JobData>;
     settled: (job: Job<JobData> | undefined) => void;
     concurrency: number;
@@ -75,7 +75,7 @@ async function closeDeliveryWorker(worker: Worker<JobData>, graceMs: number, log
 /** Closes every worker as above, all at once, then the connection they share. */
 export async function closeDeliveryWorkers(
   workers: Worker<JobData>[],
-  connection: Redis | undefined,
+  connection: RedisClient | undefined,
   graceMs: number,
   log: EgressContext["log"],
 ): Promise<void> {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { LRUCache } from "lru-cache";
 import { createKeys } from "../redis-keys.js";
 
@@ -35,7 +35,7 @@ type Commands = {
  * The store every replica shares: one Lua script per operation, so the owner check and the write
  * are one step. `key` is already unambiguous and safe (see keys.ts); the prefix is added here.
  */
-export function createRedisIdempotencyStore(redis: Redis, prefix: string): IdempotencyStore {
+export function createRedisIdempotencyStore(redis: RedisClient, prefix: string): IdempotencyStore {
   if (!("ocwhIdemClaim" in redis)) {
     redis.defineCommand("ocwhIdemClaim", { numberOfKeys: 1, lua: lua("claim-1") });
     redis.defineCommand("ocwhIdemRenew", { numberOfKeys: 1, lua: lua("renew-1") });

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import type { Logger } from "pino";
 import type { AgentRuntime } from "../agent/runtime.js";
 import type { Relay } from "../egress/relay.js";
@@ -37,7 +37,7 @@ export const RECENT_RUNS_PER_ENDPOINT = 50;
  * For the admin API it also keeps, per inbound endpoint, a list of its newest run ids (at most
  * RECENT_RUNS_PER_ENDPOINT; LPUSH + LTRIM), and writes how each run ended into the run's key.
  */
-export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redis: Redis | undefined; prefix: string; log: Logger; ttlMs?: number }) {
+export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redis: RedisClient | undefined; prefix: string; log: Logger; ttlMs?: number }) {
   const ttlMs = opts.ttlMs ?? 24 * 3_600_000;
   // Bounded: runs this replica started, reply texts seen, and runs already ended (the newest 10,000 each).
   const local = new LRUCache<string, RunInfo>({ max: 10_000 });

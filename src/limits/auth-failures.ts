@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { LRUCache } from "lru-cache";
 import { createKeys } from "../redis-keys.js";
 
@@ -24,7 +24,7 @@ export interface AuthFailureStore {
  * with the window as its TTL. Checks of one client that overlap share one round trip, so a burst
  * from one address costs one command, not one per request.
  */
-export function createRedisAuthFailureStore(redis: Redis, opts: { prefix: string } & AuthFailureLimits): AuthFailureStore {
+export function createRedisAuthFailureStore(redis: RedisClient, opts: { prefix: string } & AuthFailureLimits): AuthFailureStore {
   if (!("ocwhAuthCheck" in redis)) {
     redis.defineCommand("ocwhAuthCheck", { numberOfKeys: 1, lua: readFileSync(CHECK_LUA, "utf8") });
     redis.defineCommand("ocwhAuthFail", { numberOfKeys: 1, lua: readFileSync(FAIL_LUA, "utf8") });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../redis.js";
 import { atTurnEnd } from "../util/cork.js";
 import type { AcquireResult, Limits, LimitStore } from "./store.js";
 import { createKeys } from "../redis-keys.js";
@@ -22,7 +22,7 @@ type Batch = { windowKey: string; leaseKey: string; limits: Limits; waiters: Wai
  * @param opts.prefix key prefix (config `redis.prefix`)
  * @param opts.leaseMs lease expiry (config `limits.leaseMs`, default 60 s): longer than any request
  */
-export function createRedisLimitStore(redis: Redis, opts: { prefix: string; leaseMs: number }): LimitStore {
+export function createRedisLimitStore(redis: RedisClient, opts: { prefix: string; leaseMs: number }): LimitStore {
   if (!("ocwhAcquire" in redis)) {
     redis.defineCommand("ocwhAcquire", { numberOfKeys: 2, lua: readFileSync(ACQUIRE_LUA, "utf8") });
   }

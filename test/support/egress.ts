@@ -1,7 +1,7 @@
 import type { Config } from "../../src/config/schema.js";
 import { createEgress, type Egress } from "../../src/egress/engine.js";
 import { createLogger } from "../../src/log.js";
-import { openEgressConnections } from "../../src/redis.js";
+import { connectorFor, openEgressConnections } from "../../src/redis.js";
 import { createSecretResolver } from "../../src/secrets/resolve.js";
 
 /** The egress as deps.ts builds it, for a parsed config: its own connections, no secret providers, a silent log. */
@@ -10,6 +10,6 @@ export async function openTestEgress(config: Config): Promise<Egress> {
     config,
     secrets: createSecretResolver({ providers: {} }),
     log: createLogger({ level: "silent" }),
-    connections: await openEgressConnections(config.redis.url!),
+    connections: await openEgressConnections(await connectorFor(config.redis.url!)),
   });
 }
