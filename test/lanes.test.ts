@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
 import { LEGACY_QUEUE, laneName, limiterOf } from "../src/egress/lanes.js";
 import { createKeys } from "../src/redis-keys.js";
+import { lanePrefix, shardOf, shardTag, slotOf } from "../src/egress/shards.js";
 import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
@@ -18,9 +19,9 @@ before(async () => {
 });
 after(() => redis.dispose());
 
-async function egressFor(prefix: string, endpoints: Record<string, unknown>[], webhooks: Record<string, unknown> = {}) {
+async function egressFor(prefix: string, endpoints: Record<string, unknown>[], webhooks: Record<string, unknown> = {}, shards = 1) {
   const config = configFrom({
-    redis: { url: redis.url, prefix },
+    redis: { url: redis.url, prefix, shards },
     webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints, ...webhooks } as never,
   });
   return openTestEgress(config);
@@ -43,7 +44,8 @@ describe("lanes: one queue per endpoint", () => {
       );
       await eg.startWorker();
       const probe = new Redis(redis.url);
-      const meta = await probe.hgetall(`${createKeys(prefix).bullPrefix}:${laneName("a")}:meta`);
+      const lane = eg.lanes.ref("a");
+      const meta = await probe.hgetall(`${lane.prefix}:${lane.name}:meta`);
       probe.disconnect();
       assert.equal(meta.concurrency, "3");
       assert.deepEqual({ max: meta.max, duration: meta.duration }, { max: "1", duration: "400" }, "2.5/s as 1 per 0.4 s");
@@ -71,7 +73,7 @@ describe("lanes: one queue per endpoint", () => {
     // As an earlier version left it: the same job in the one `deliveries` queue, one attempt made.
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const bull = createKeys(prefix).bullPrefix;
-    const lane = new Queue(laneName("crm"), { connection: conn, prefix: bull });
+    const lane = new Queue(laneName("crm"), { connection: conn, prefix: lanePrefix(bull, "crm", 1) });
     const job = (await lane.getJob(out.deliveries[0]!))!;
     await job.remove();
     const legacy = new Queue(LEGACY_QUEUE, { connection: conn, prefix: bull });
@@ -106,7 +108,7 @@ describe("lanes: one queue per endpoint", () => {
     await first.close();
     const second = await egressFor(prefix, [{ name: "kept", url: rx.url, secret: SECRET, events: ["*"] }]);
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const gone = new Queue(laneName("gone"), { connection: conn, prefix: createKeys(prefix).bullPrefix });
+    const gone = new Queue(laneName("gone"), { connection: conn, prefix: lanePrefix(createKeys(prefix).bullPrefix, "gone", 1) });
     try {
       await second.startWorker();
       await until(async () => (await gone.getJobCounts("failed")).failed === 1, 10_000);
@@ -118,5 +120,47 @@ describe("lanes: one queue per endpoint", () => {
       conn.disconnect();
       await rx.close();
     }
+  });
+
+  test("changing redis.shards moves queued deliveries to their endpoints' new lanes: none lost, each delivered once", async () => {
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret: SECRET });
+    const names = ["n0", "n1", "n2", "n3", "n4", "n5"];
+    const endpoints = names.map((name) => ({ name, url: rx.url, secret: SECRET, events: ["*"] }));
+    const first = await egressFor(prefix, endpoints, {}, 1);
+    for (let i = 0; i < 5; i++) await first.publish({ type: "order.created", data: { i } });
+    await first.close();
+    // With 3 shards at least one endpoint's lane moves (the names were chosen so: asserted).
+    const moved = names.filter((n) => lanePrefix("x", n, 3) !== lanePrefix("x", n, 1));
+    assert.ok(moved.length > 0, "some lane moves");
+    const second = await egressFor(prefix, endpoints, {}, 3);
+    try {
+      for (const n of moved) assert.equal((await second.jobCounts(n)).waiting, 0, "a moved endpoint's new lane starts empty: its jobs are in the old one");
+      await second.startWorker();
+      await until(() => rx.received.length === 30, 15_000);
+      assert.equal(new Set(rx.received.map((r) => r.headers["webhook-id"])).size, 30, "30 deliveries, none twice");
+      const ids = await second.log.list({ endpoint: moved[0]! });
+      assert.equal(ids.length, 5);
+      for (const id of ids) assert.equal((await second.log.get(id))?.status, "delivered");
+    } finally {
+      await second.close();
+      await rx.close();
+    }
+  });
+
+  test("shard tags spread over the slot space: with n shards, shard i's tag hashes into the i-th n-th of the slots", () => {
+    for (const n of [1, 2, 3, 5, 16]) {
+      for (let i = 0; i < n; i++) {
+        const slot = slotOf(`{${shardTag(i, n)}}`);
+        assert.ok(slot >= Math.floor((i * 16384) / n) && slot < Math.floor(((i + 1) * 16384) / n), `shard ${i} of ${n}: slot ${slot}`);
+      }
+    }
+    const counts = [0, 0, 0];
+    for (let e = 0; e < 300; e++) counts[shardOf(`endpoint-${e}`, 3)]!++;
+    assert.ok(counts.every((c) => c > 70), `300 endpoints over 3 shards: ${counts.join(", ")}`);
+    // Growing from 3 to 4 shards moves about a quarter of the endpoints, not most of them.
+    let movedOnGrow = 0;
+    for (let e = 0; e < 300; e++) if (shardOf(`endpoint-${e}`, 3) !== shardOf(`endpoint-${e}`, 4)) movedOnGrow++;
+    assert.ok(movedOnGrow > 40 && movedOnGrow < 110, `moved ${movedOnGrow} of 300`);
   });
 });

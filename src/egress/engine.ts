@@ -9,7 +9,7 @@ import { createAttemptProcessor } from "./attempt.js";
 import type { EgressContext, JobData } from "./context.js";
 import { createDeliveryAgent } from "./deliver.js";
 import { createEndpointHealth } from "./endpoint-health.js";
-import { createLanes, laneName } from "./lanes.js";
+import { createLanes, type QueueRef } from "./lanes.js";
 import { createDeliveryLog } from "./log.js";
 import { createParkedStore } from "./parked.js";
 import { createEventStore } from "./publish.js";
@@ -40,7 +40,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const endpoints = new Map(wh.endpoints.map((e) => [e.name, e]));
   const redis = connections.producer;
   const keys = createKeys(prefix);
-  const lanes = createLanes(connections.queue, keys.bullPrefix, endpoints);
+  const lanes = createLanes(connections.queue, keys.bullPrefix, endpoints, config.redis.shards);
   const deliveryLog = createDeliveryLog(redis, { prefix, retentionMs: wh.retention, endpoints: [...endpoints.keys()] });
   const scripts = createEgressScripts(redis, deliveryLog, prefix);
   const ctx: EgressContext = {
@@ -174,11 +174,11 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
       await lanes.configure();
       const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
-      const start = (queue: string, process: Processor<JobData>, concurrency: number, timeoutMs: number) =>
+      const start = (queue: QueueRef, process: Processor<JobData>, concurrency: number, timeoutMs: number) =>
         workers.push(startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs }));
-      for (const e of endpoints.values()) start(laneName(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
+      for (const e of endpoints.values()) start(lanes.ref(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
       for (const stray of await lanes.strays(redis)) {
-        log.info({ queue: stray }, "draining a queue that is not an endpoint's lane");
+        log.info({ queue: `${stray.prefix}:${stray.name}` }, "draining a queue that is not an endpoint's lane");
         start(stray, moveToLane, perReplica, longestTimeoutMs);
       }
       await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -1,5 +1,6 @@
 import { Queue } from "bullmq";
-import type { RedisClient } from "../redis.js";
+import { scanKeys, type RedisClient } from "../redis.js";
+import { lanePrefix } from "./shards.js";
 import type { Endpoint } from "../config/endpoints.js";
 import type { JobData } from "./context.js";
 
@@ -7,6 +8,9 @@ import type { JobData } from "./context.js";
 export const LEGACY_QUEUE = "deliveries";
 /** Endpoint names are `[A-Za-z0-9][A-Za-z0-9._-]*`, so a lane's name never holds BullMQ's `:`. */
 export const laneName = (endpoint: string) => `deliveries.${endpoint}`;
+
+/** A BullMQ queue: its prefix (the service's BullMQ prefix and a shard's hash tag) and name. */
+export type QueueRef = { prefix: string; name: string };
 
 /** The job states a backlog is made of, and the ones the admin API and metrics count. */
 export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "completed", "failed"] as const;
@@ -23,20 +27,24 @@ export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "compl
  *   other lanes' workers carry on;
  * - each replica runs one worker per lane (worker.ts), so one endpoint's backlog can only ever
  *   use its own lane's slots.
- * The queue of an endpoint that is no longer configured, and the single queue of earlier
- * versions, are drained by a worker of their own when they hold jobs, which moves each job into
- * its lane (engine.ts `moveToLane`).
+ * Each lane's keys carry its shard's hash tag (shards.ts: `redis.shards` tags, by endpoint), so a
+ * lane lives on one Cluster master and the lanes spread over the masters.
+ * A queue that holds jobs but is no lane here (the lane of an endpoint no longer configured, or
+ * of an endpoint whose shard changed with `redis.shards`, and the single queue of earlier
+ * versions) is drained by a worker of its own, which moves each job into its lane (engine.ts
+ * `moveToLane`).
  */
-export function createLanes(connection: RedisClient, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>) {
+export function createLanes(connection: RedisClient, bullPrefix: string, endpoints: ReadonlyMap<string, Endpoint>, shards: number) {
   const queues = new Map<string, Queue<JobData>>();
-  const open = (name: string) => {
+  const open = ({ prefix, name }: QueueRef) => {
     // Nothing here reads BullMQ's event stream (QueueEvents); it is kept short (default 10,000
     // entries per queue) so a lane costs Redis little memory.
-    const q = new Queue<JobData>(name, { connection, prefix: bullPrefix, streams: { events: { maxLen: 100 } } });
+    const q = new Queue<JobData>(name, { connection, prefix, streams: { events: { maxLen: 100 } } });
     q.on("error", () => {}); // surfaces as a failed command (503), not an unhandled event
     return q;
   };
-  for (const name of endpoints.keys()) queues.set(name, open(laneName(name)));
+  const refOf = (endpoint: string): QueueRef => ({ prefix: lanePrefix(bullPrefix, endpoint, shards), name: laneName(endpoint) });
+  for (const name of endpoints.keys()) queues.set(name, open(refOf(name)));
 
   /** The lane of a configured endpoint. */
   function queue(endpoint: string): Queue<JobData> {
@@ -47,6 +55,8 @@ export function createLanes(connection: RedisClient, bullPrefix: string, endpoin
 
   return {
     queue,
+    /** Where an endpoint's lane is. */
+    ref: refOf,
     /**
      * Writes each lane's limits into its queue's meta (every replica writes the same values, so
      * the last writer changes nothing). Without a rate limit the lane still gets one far above any
@@ -74,25 +84,23 @@ export function createLanes(connection: RedisClient, bullPrefix: string, endpoin
     },
     /**
      * Queues that hold jobs but have no lane here: the single queue of earlier versions, and the
-     * lanes of endpoints removed from the config (found by the keys BullMQ leaves).
+     * lanes of endpoints removed from the config or moved to another shard (found by the keys
+     * BullMQ leaves, on every master).
      */
-    async strays(redis: RedisClient): Promise<string[]> {
-      const names = new Set<string>();
-      let cursor = "0";
-      let rounds = 0;
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${bullPrefix}:deliveries*:meta`, "COUNT", 1_000);
-        cursor = next;
-        for (const k of keys) names.add(k.slice(bullPrefix.length + 1, -":meta".length));
-      } while (cursor !== "0" && ++rounds < 10_000);
-      const mine = new Set([...endpoints.keys()].map(laneName));
-      const out: string[] = [];
-      for (const name of names) {
-        if (mine.has(name)) continue;
-        const q = open(name);
+    async strays(redis: RedisClient): Promise<QueueRef[]> {
+      const found = new Map<string, QueueRef>();
+      for (const key of await scanKeys(redis, `${bullPrefix}:*deliveries*:meta`)) {
+        const m = /^(.*):(deliveries(?:\.[^:]*)?):meta$/.exec(key);
+        if (m) found.set(key, { prefix: m[1]!, name: m[2]! });
+      }
+      const mine = new Set([...endpoints.keys()].map((e) => `${refOf(e).prefix}:${laneName(e)}`));
+      const out: QueueRef[] = [];
+      for (const ref of found.values()) {
+        if (mine.has(`${ref.prefix}:${ref.name}`)) continue;
+        const q = open(ref);
         const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized");
         await q.close();
-        if (Object.values(c).some((n) => n > 0)) out.push(name);
+        if (Object.values(c).some((n) => n > 0)) out.push(ref);
       }
       return out;
     },

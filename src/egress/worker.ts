@@ -3,7 +3,7 @@ import type { RedisClient } from "../redis.js";
 import { AttemptFailed } from "./record.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
 import type { EgressContext, JobData } from "./context.js";
-import { createKeys } from "../redis-keys.js";
+import type { QueueRef } from "./lanes.js";
 
 /**
  * A BullMQ worker that runs attempts (attempt.ts) from one queue: an endpoint's lane (lanes.ts),
@@ -16,7 +16,7 @@ import { createKeys } from "../redis-keys.js";
 export function startDeliveryWorker(
   ctx: EgressContext,
   opts: {
-    queue: string;
+    queue: QueueRef;
     connection: RedisClient;
     process: Processor<JobData>;
     settled: (job: Job<JobData> | undefined) => void;
@@ -24,10 +24,10 @@ export function startDeliveryWorker(
     timeoutMs: number;
   },
 ) {
-  const { endpoints, webhooks: wh, log, prefix } = ctx;
-  const worker = new Worker<JobData>(opts.queue, opts.process, {
+  const { endpoints, webhooks: wh, log } = ctx;
+  const worker = new Worker<JobData>(opts.queue.name, opts.process, {
     connection: opts.connection,
-    prefix: createKeys(prefix).bullPrefix,
+    prefix: opts.queue.prefix,
     concurrency: opts.concurrency,
     lockDuration: 2 * opts.timeoutMs + 2_000,
     stalledInterval: wh.worker.stalledIntervalMs,
@@ -41,7 +41,7 @@ export function startDeliveryWorker(
       },
     },
   });
-  worker.on("error", (err) => log.error({ err: err.message, queue: opts.queue }, "worker error"));
+  worker.on("error", (err) => log.error({ err: err.message, queue: opts.queue.name }, "worker error"));
   worker.on("completed", opts.settled);
   worker.on("failed", opts.settled);
   return worker;
