@@ -1,6 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { Config } from "./config/schema.js";
-import { redisKey } from "./config/schema.js";
 import { StartupError } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { SecretResolver } from "./secrets/resolve.js";
@@ -64,7 +63,10 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
   }
   if (r.sentinel !== undefined) {
     const s = r.sentinel;
-    const [password, sentinelPassword] = [await secret(s.password, "redis.sentinel.password"), await secret(s.sentinelPassword, "redis.sentinel.sentinelPassword")];
+    const [password, sentinelPassword] = [
+      await secret(s.password, "redis.sentinel.password"),
+      await secret(s.sentinelPassword, "redis.sentinel.sentinelPassword"),
+    ];
     const sentinels = s.sentinels.map(hostPort);
     const auth = { ...(s.username ? { username: s.username } : {}), ...(password ? { password } : {}), ...(s.tls ? { tls: {} } : {}) };
     const sentinelAuth = { ...(sentinelPassword ? { sentinelPassword } : {}), ...(s.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}) };
@@ -260,7 +262,8 @@ export async function checkRedisPolicy(connector: RedisConnector, log: Logger): 
       }
       if (conf.policy.startsWith("volatile-"))
         log.warn({ server: name, maxmemoryPolicy: conf.policy }, "redis: maxmemory-policy should be noeviction; keys with a TTL may be evicted");
-      if (conf.aof !== "yes" && conf.save === "") log.warn({ server: name }, "redis: persistence is off (no AOF, no RDB): a Redis restart loses queued deliveries");
+      if (conf.aof !== "yes" && conf.save === "")
+        log.warn({ server: name }, "redis: persistence is off (no AOF, no RDB): a Redis restart loses queued deliveries");
     }
   } finally {
     for (const { client } of servers) client.disconnect();

@@ -157,7 +157,10 @@ describe("lanes: one queue per endpoint", () => {
     }
     const counts = [0, 0, 0];
     for (let e = 0; e < 300; e++) counts[shardOf(`endpoint-${e}`, 3)]!++;
-    assert.ok(counts.every((c) => c > 70), `300 endpoints over 3 shards: ${counts.join(", ")}`);
+    assert.ok(
+      counts.every((c) => c > 70),
+      `300 endpoints over 3 shards: ${counts.join(", ")}`,
+    );
     // Growing from 3 to 4 shards moves about a quarter of the endpoints, not most of them.
     let movedOnGrow = 0;
     for (let e = 0; e < 300; e++) if (shardOf(`endpoint-${e}`, 3) !== shardOf(`endpoint-${e}`, 4)) movedOnGrow++;

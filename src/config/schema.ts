@@ -276,7 +276,3 @@ export type Config = Readonly<ParsedConfig & { routes: readonly Route[] }>;
 
 /** Whether a Redis is configured (by url, cluster or sentinel): what limits, idempotency and egress need to be shared. */
 export const hasRedis = (r: Config["redis"] | ParsedConfig["redis"]) => r.url !== undefined || r.cluster !== undefined || r.sentinel !== undefined;
-
-/** The config key that names the configured Redis, for startup errors. */
-export const redisKey = (r: Config["redis"] | ParsedConfig["redis"]) =>
-  r.cluster ? "redis.cluster.nodes" : r.sentinel ? "redis.sentinel.sentinels" : "redis.url";
