@@ -6,11 +6,19 @@ import { deliveryId } from "./ids.js";
 import type { PublishInput } from "./publish-or-park.js";
 
 /**
- * Fan-out: stores the event (first writer wins) and one pending delivery record per matching
- * endpoint in one script call, then adds one job per delivery still pending, whose id is the
- * delivery id (a re-add is a no-op), in the endpoint's lane (lanes.ts). A publish that failed half way can be repeated with the same
- * id and loses nothing, and two replicas publishing the same Gateway broadcast deliver it once.
- * Throws when it could not store; publish-or-park.ts decides what a throw means.
+ * Fan-out, in three steps, each keeping to one hash slot (an endpoint's keys share its tag, the
+ * event has its own: on a Redis Cluster they may live on different masters):
+ * 1. whether the event is still kept: then this publish is a repeat;
+ * 2. one pending record per matching endpoint (lua/record-4.lua), created unless the publish is a
+ *    repeat (`repair`, an operator replaying a parked event, creates missing ones anyway);
+ * 3. the event itself, first writer wins: of two concurrent publishes of one id exactly one is
+ *    new, and both made the same records (the record of a delivery is created once);
+ * then one job per delivery still pending, whose id is the delivery id (a re-add is a no-op), in
+ * the endpoint's lane (lanes.ts). Records come before the event so that a publish stopped half way
+ * (Redis went away) left no event without its records: repeating it with the same id finds no
+ * event, and creates or finds every record and job. Two replicas publishing the same Gateway
+ * broadcast deliver it once. Jobs are added only once the event is stored, so an attempt always
+ * finds it. Throws when it could not store; publish-or-park.ts decides what a throw means.
  */
 export function createEventStore(ctx: EgressContext, instanceId: string) {
   const { endpoints, scripts, lanes, webhooks: wh, metrics } = ctx;
@@ -21,14 +29,14 @@ export function createEventStore(ctx: EgressContext, instanceId: string) {
       : [...endpoints.values()].filter((e) => e.enabled && matchesEvent(e.events, event.type) && passesFilter(e, event.data));
     const ids = targets.map((e) => deliveryId(event.id, e.name));
     // A repeated id is told by the event itself, kept for the retention: no key per id besides it.
-    const { isNew, flags } = targets.length
-      ? await scripts.publish(
-          { id: event.id, type: event.type, json: JSON.stringify(event) },
-          targets.map((e, i) => ({ deliveryId: ids[i]!, endpoint: e.name })),
-          Date.now(),
-          repair,
-        )
-      : { isNew: true, flags: [] as number[] };
+    let isNew = true;
+    let flags: number[] = [];
+    if (targets.length) {
+      const kept = await scripts.eventKept(event.id);
+      const createdAt = Date.now();
+      flags = await Promise.all(targets.map((e, i) => scripts.record(event, { deliveryId: ids[i]!, endpoint: e.name }, createdAt, !kept || repair)));
+      isNew = !kept && (await scripts.storeEvent({ id: event.id, json: JSON.stringify(event) }));
+    }
     // One job per delivery, in its endpoint's lane (lanes.ts); each add is one script call.
     await Promise.all(
       targets.map((e, i) =>

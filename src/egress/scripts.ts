@@ -8,13 +8,13 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 
 export type ProbeReply = [1] | [0, "closed" | "circuit_open" | "circuit_probing", number];
 type Commands = {
-  ocwhPublish(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  ocwhRecord(...args: (string | number)[]): Promise<0 | 1 | 2>;
   ocwhProbe(...args: (string | number)[]): Promise<ProbeReply>;
   ocwhFinish(...args: (string | number)[]): Promise<["closed" | "open" | "opened", string | null]>;
 };
 
 /**
- * The egress's Redis scripts, one round trip each: `publish` (event + pending records), `probe`
+ * The egress's Redis scripts, one round trip each: `record` (an endpoint's pending record), `probe`
  * (claim the one attempt that tests an endpoint whose circuit is open) and `finish` (move the
  * breaker, log the attempt, count it in the endpoint's stats). A script call costs Redis ~15 µs
  * before it does anything here, and each command inside a few more, so each does the least it
@@ -23,7 +23,7 @@ type Commands = {
  * An endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
  */
 export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog, prefix: string) {
-  redis.defineCommand("ocwhPublish", { lua: lua("publish") });
+  redis.defineCommand("ocwhRecord", { numberOfKeys: 4, lua: lua("record-4") });
   redis.defineCommand("ocwhProbe", { numberOfKeys: 1, lua: lua("probe-1") });
   redis.defineCommand("ocwhFinish", { numberOfKeys: 5, lua: lua("finish-5") });
   const r = redis as unknown as Commands;
@@ -34,32 +34,36 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
   return {
     endpointKeys: ep,
     /**
-     * Stores the event and its records unless an event with this id is still kept. `isNew` false
-     * is a repeat (answered as a duplicate; it creates no delivery). Flags per target: 0 disabled
-     * or not delivered, 1 needs its job, 2 already ended. `repair` creates missing records of a
-     * kept event too (the replay of a parked event, whose first publish may have stopped half way).
+     * Whether an event with this id is still kept: then a publish of it is a repeat (answered as a
+     * duplicate), which creates no delivery.
      */
-    async publish(event: { id: string; type: string; json: string }, targets: { deliveryId: string; endpoint: string }[], createdAt: number, repair = false) {
-      const keys = [ep.event(event.id)];
+    eventKept: async (id: string) => (await redis.exists(ep.event(id))) === 1,
+    /** Stores the event, first writer wins; true when this call stored it. */
+    storeEvent: async (event: { id: string; json: string }) =>
+      (await redis.set(ep.event(event.id), event.json, "PX", deliveryLog.retentionMs, "NX")) === "OK",
+    /**
+     * One endpoint's pending record of an event (lua/record-4.lua, on the endpoint's hash tag):
+     * created when `create` and missing. Flag: 0 disabled or not delivered, 1 needs its job, 2
+     * already ended.
+     */
+    record(event: { id: string; type: string }, target: { deliveryId: string; endpoint: string }, createdAt: number, create: boolean) {
       // A lone surrogate would reach Redis as U+FFFD: the record then keeps the id's JSON as well,
       // so the log (and a replay, which finds the event by it) has the exact id.
       const lossy = /\p{Cs}/u.test(event.id);
-      const args: (string | number)[] = [
-        event.json,
-        deliveryLog.retentionMs,
+      return r.ocwhRecord(
+        ep.state(target.endpoint),
+        k.record(target.deliveryId),
+        k.byEndpoint(target.endpoint),
+        k.byStatus(target.endpoint, "pending"),
+        create ? 1 : 0,
         deliveryLog.ttl,
         createdAt,
         event.id,
         event.type,
-        repair ? 1 : 0,
+        target.deliveryId,
+        target.endpoint,
         lossy ? JSON.stringify(event.id) : "",
-      ];
-      for (const t of targets) {
-        keys.push(ep.state(t.endpoint), k.record(t.deliveryId), k.byEndpoint(t.endpoint), k.byStatus(t.endpoint, "pending"));
-        args.push(t.deliveryId, t.endpoint);
-      }
-      const [isNew, ...flags] = await r.ocwhPublish(keys.length, ...keys, ...args);
-      return { isNew: isNew === 1, flags };
+      );
     },
     /**
      * What an attempt needs first: the endpoint's disabled marker and breaker, and the event, in
