@@ -8,6 +8,7 @@ import { mountAdminRoutes } from "./admin/routes.js";
 import { mountPublishRoute } from "./egress/publish-route.js";
 import { mountInboundRoutes } from "./inbound/routes.js";
 import { mountTaskFlowRoutes } from "./ingress/routes.js";
+import { redisAnswers } from "./redis.js";
 import { buildOpenApi } from "./openapi/document.js";
 import { header } from "./http/header.js";
 import { version } from "./version.js";
@@ -49,11 +50,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   app.get("/readyz", async (c) => {
     // Each check is true when it holds: `accepting` turns false once shutdown begins.
     const checks: Record<string, boolean> = { accepting: !deps.state.shuttingDown };
-    if (deps.redis)
-      checks.redis = await deps.redis.ping().then(
-        () => true,
-        () => false,
-      );
+    if (deps.redis) checks.redis = await redisAnswers(deps.redis);
     if (deps.gateway) checks.gateway = deps.gateway.connected;
     const workers = deps.egress?.workerRunning();
     if (workers !== undefined) checks.workers = workers;

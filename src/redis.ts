@@ -290,6 +290,22 @@ export async function scanKeys(client: RedisClient, pattern: string, maxRounds =
 }
 
 /**
+ * Whether Redis takes commands now, for /readyz, within `timeoutMs`: a PING on one server; on a
+ * Cluster, a PING to every master and the cluster's own view (`cluster_state:ok`), since a PING
+ * to any one node says nothing of the shard whose master just died.
+ */
+export async function redisAnswers(client: RedisClient, timeoutMs = 1_000): Promise<boolean> {
+  const check = async () => {
+    if (!(client instanceof Cluster)) return (await client.ping()) === "PONG";
+    const masters = client.nodes("master");
+    if (masters.length === 0) return false;
+    const [info, ...pongs] = await Promise.all([client.cluster("INFO") as Promise<string>, ...masters.map((m) => m.ping())]);
+    return /cluster_state:ok/.test(info) && pongs.every((p) => p === "PONG");
+  };
+  return withTimeout(check(), timeoutMs, "timed out").catch(() => false);
+}
+
+/**
  * Closes a client without hanging: QUIT only when connected (a QUIT issued while the client is
  * reconnecting can stay pending forever once reconnection stops), bounded by a second, then
  * disconnect.

@@ -20,9 +20,13 @@ const NET_CODES = new Set([
 ]);
 /** Redis replies that mean "not now": loading, busy script, replica, failover, out of memory, disk. */
 const REDIS_NOT_NOW = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|MISCONF|UNBLOCKED)\b/;
-/** ioredis and BullMQ's own words for a connection that is not there. */
+/**
+ * ioredis and BullMQ's own words for a connection that is not there, including a Cluster in a
+ * failover (a command that ran out of redirections while a replica was being promoted, a slot map
+ * that could not be refreshed) and sentinels that could not name a primary.
+ */
 const CLIENT_OFFLINE =
-  /Connection is clos(ed|ing)|Stream isn't writeable|enableOfflineQueue|max retries per request|Command timed out|Socket closed unexpectedly/i;
+  /Connection is clos(ed|ing)|Stream isn't writeable|enableOfflineQueue|max retries per request|Command timed out|Socket closed unexpectedly|Too many Cluster redirections|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable/i;
 
 export function isTransient(err: unknown): boolean {
   for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {

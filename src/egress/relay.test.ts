@@ -94,6 +94,12 @@ test("failures: Redis unreachable or not taking writes is transient; a refusal o
     err("LOADING Redis is loading the dataset in memory"),
     err("OOM command not allowed when used memory > 'maxmemory'. script: abc"),
     new Error("wrapped", { cause: err("read ECONNRESET", { code: "ECONNRESET" }) }),
+    // A Cluster in a failover (ioredis's words), and Sentinel without a primary yet.
+    err("Too many Cluster redirections. Last error: Error: Connection is closed."),
+    err("CLUSTERDOWN The cluster is down"),
+    err("Cluster isn't ready and enableOfflineQueue options is false"),
+    err("Failed to refresh slots cache."),
+    err("All sentinels are unreachable. Retrying from scratch after 10ms."),
   ]) {
     assert.equal(isTransient(e), true, e.message);
   }
@@ -102,6 +108,7 @@ test("failures: Redis unreachable or not taking writes is transient; a refusal o
     err("WRONGTYPE Operation against a key holding the wrong kind of value script: abc"),
     new TypeError("Do not know how to serialize a BigInt"),
     err("ERR user_script:1: Script attempted to access nonexistent global variable"),
+    err("CROSSSLOT Keys in request don't hash to the same slot"),
   ]) {
     assert.equal(isTransient(e), false, e.message);
   }
