@@ -32,6 +32,9 @@ import { createKeys } from "../redis-keys.js";
  * Event ids are never used raw in a key or a job id (ids.ts). The connections come from the
  * caller (src/redis.ts `openEgressConnections`), and are closed by close().
  */
+/** How often a running replica looks for queues that hold jobs but are no lane (engine.ts startWorker). */
+const STRAY_SCAN_MS = 60_000;
+
 export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger; metrics?: Metrics; connections: EgressConnections }) {
   const { config, connections } = opts;
   const wh = config.webhooks;
@@ -114,6 +117,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const longestTimeoutMs = Math.max(1_000, ...[...endpoints.values()].map((e) => e.timeoutMs));
   const workers: Worker<JobData>[] = [];
   let workerConnection: ReturnType<EgressConnections["worker"]> | undefined;
+  let strayTimer: NodeJS.Timeout | undefined;
   // The delivery indexes drop entries past the retention (their records have expired) on a timer,
   // traffic or not, so an endpoint that goes quiet does not keep a retention's worth of ids.
   const trimmer = setInterval(
@@ -177,15 +181,31 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       const start = (queue: QueueRef, process: Processor<JobData>, concurrency: number, timeoutMs: number) =>
         workers.push(startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs }));
       for (const e of endpoints.values()) start(lanes.ref(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
-      for (const stray of await lanes.strays(redis)) {
-        log.info({ queue: `${stray.prefix}:${stray.name}` }, "draining a queue that is not an endpoint's lane");
-        start(stray, moveToLane, perReplica, longestTimeoutMs);
-      }
+      const draining = new Set<string>();
+      const drainStrays = async () => {
+        for (const stray of await lanes.strays(redis)) {
+          const id = `${stray.prefix}:${stray.name}`;
+          if (draining.has(id)) continue;
+          draining.add(id);
+          log.info({ queue: id }, "draining a queue that is not an endpoint's lane");
+          start(stray, moveToLane, perReplica, longestTimeoutMs);
+        }
+      };
+      await drainStrays();
       await Promise.all(workers.map((w) => w.waitUntilReady()));
+      // Looked for again every minute: during a rolling restart that changes the endpoints or
+      // redis.shards, replicas still on the old config keep adding to lanes this one does not
+      // work, and stop when they are replaced; their jobs must not wait for this replica's restart.
+      strayTimer = setInterval(
+        () => void drainStrays().catch((err: Error) => log.warn({ err: err.message }, "could not look for queues to drain")),
+        STRAY_SCAN_MS,
+      );
+      strayTimer.unref();
     },
     /** Stops the workers (letting attempts finish, worker.ts), then the lanes and the connections. */
     async close() {
       clearInterval(trimmer);
+      clearInterval(strayTimer);
       await closeDeliveryWorkers(workers, workerConnection, longestTimeoutMs + 1_000, log);
       await lanes.close();
       await agent.close();
