@@ -39,8 +39,7 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
      */
     eventKept: async (id: string) => (await redis.exists(ep.event(id))) === 1,
     /** Stores the event, first writer wins; true when this call stored it. */
-    storeEvent: async (event: { id: string; json: string }) =>
-      (await redis.set(ep.event(event.id), event.json, "PX", deliveryLog.retentionMs, "NX")) === "OK",
+    storeEvent: async (event: { id: string; json: string }) => (await redis.set(ep.event(event.id), event.json, "PX", deliveryLog.retentionMs, "NX")) === "OK",
     /**
      * One endpoint's pending record of an event (lua/record-4.lua, on the endpoint's hash tag):
      * created when `create` and missing. Flag: 0 disabled or not delivered, 1 needs its job, 2
