@@ -29,6 +29,8 @@ export type RedisConnector = {
   open(role: ConnectionRole): RedisClient;
   /** Every server a policy check must look at, as one-off connections (the caller closes them). */
   servers(): Promise<{ name: string; client: Redis }[]>;
+  /** The `redis_mode` of the first configured Cluster node that answers (Cluster only). */
+  probe(): Promise<{ name: string; mode: string } | undefined>;
 };
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -59,6 +61,7 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
       key: "redis.url",
       open: (role) => batchTurnWrites(new Redis(url, roleOptions(role))),
       servers: async () => [{ name: redactUrl(url), client: new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }) }],
+      probe: async () => undefined,
     };
   }
   if (r.sentinel !== undefined) {
@@ -83,6 +86,7 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
     return {
       engine: "sentinel",
       key: "redis.sentinel.sentinels",
+      probe: async () => undefined,
       open: (role) => batchTurnWrites(new Redis({ ...base, ...roleOptions(role) })),
       // The primary, then every replica the sentinels know: a replica becomes the primary in a failover.
       async servers() {
@@ -130,18 +134,40 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
         ? { lazyConnect: true, enableOfflineQueue: false, enableAutoPipelining: true }
         : { retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, retryDelayOnMoved: 100, maxRedirections: 40 }),
     });
+    const oneOff = { ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS };
     return {
       engine: "cluster",
       key: "redis.cluster.nodes",
       open: (role) => new Cluster(nodes, options(role)),
+      async probe() {
+        for (const n of nodes) {
+          const client = new Redis({ ...n, ...oneOff });
+          client.on("error", () => {});
+          try {
+            return { name: `${n.host}:${n.port}`, mode: await modeOf(client) };
+          } catch {
+            // the next node
+          } finally {
+            client.disconnect();
+          }
+        }
+        return undefined;
+      },
       async servers() {
         const cluster = new Cluster(nodes, { ...options("command"), clusterRetryStrategy: () => null });
+        cluster.on("error", () => {});
         try {
           await withTimeout(cluster.connect(), CONNECT_TIMEOUT_MS, "the cluster did not become ready");
-          return cluster.nodes("all").map((n) => ({
-            name: `${n.options.host}:${n.options.port}`,
-            client: new Redis({ host: n.options.host, port: n.options.port, ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }),
-          }));
+          // CLUSTER NODES, not cluster.nodes("all"): the client's list comes from CLUSTER SLOTS,
+          // which leaves out a replica that has not replicated anything yet.
+          const lines = String(await cluster.cluster("NODES")).split("\n");
+          return lines.flatMap((line) => {
+            const [, addr, flags = ""] = line.trim().split(" ");
+            if (!addr || /fail|noaddr|handshake/.test(flags)) return [];
+            const hostPortPart = addr.split("@")[0]!;
+            const { host, port } = hostPort(hostPortPart);
+            return [{ name: hostPortPart, client: new Redis({ host, port, ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }) }];
+          });
         } finally {
           cluster.disconnect();
         }
@@ -158,14 +184,11 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
  */
 export async function connectRedis(connector: RedisConnector): Promise<RedisClient> {
   if (connector.engine === "cluster") {
-    // A node that is not in cluster mode would leave the Cluster client retrying forever.
-    const [first] = await connector.servers().catch((err: Error) => {
-      throw new StartupError(`${connector.key}: cannot reach the cluster (${err.message})`, { cause: err });
-    });
-    if (first) {
-      const mode = await modeOf(first.client).finally(() => first.client.disconnect());
-      if (mode !== "cluster") throw new StartupError(`${connector.key}: ${first.name} is not a Cluster node (redis_mode:${mode}); use redis.url for one Redis`);
-    }
+    // A node that is not in cluster mode would leave the Cluster client retrying forever: ask the
+    // first configured node that answers what it is.
+    const probe = await connector.probe();
+    if (probe && probe.mode !== "cluster")
+      throw new StartupError(`${connector.key}: ${probe.name} is not a Cluster node (redis_mode:${probe.mode}); use redis.url for one Redis`);
   }
   const client = connector.open("command");
   client.on("error", () => {}); // connection errors surface as failed commands (503), not crashes
@@ -244,6 +267,7 @@ export async function checkRedisPolicy(connector: RedisConnector, log: Logger): 
     for (const { name, client } of servers) {
       let conf: { policy: string; aof: string; save: string };
       try {
+        client.on("error", () => {});
         if (client.status === "wait") await client.connect();
         const [policy, aof, save] = await Promise.all([
           client.config("GET", "maxmemory-policy") as Promise<string[]>,
