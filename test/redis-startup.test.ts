@@ -23,8 +23,9 @@ const start = async (redis: Record<string, unknown>, env: Record<string, string>
     await closeDeps(deps);
     return "started";
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 };
 
@@ -46,11 +47,17 @@ describe("the Redis engine is the one the config names", () => {
   });
 
   test("a Cluster node behind redis.url is refused, naming the key and the fix", async () => {
-    await assert.rejects(start({ url: cluster.urls[0]! }), { name: "StartupError", message: /^redis\.url: this Redis is a Cluster node.*redis\.cluster\.nodes/ });
+    await assert.rejects(start({ url: cluster.urls[0]! }), {
+      name: "StartupError",
+      message: /^redis\.url: this Redis is a Cluster node.*redis\.cluster\.nodes/,
+    });
   });
 
   test("a sentinel behind redis.url is refused", async () => {
-    await assert.rejects(start({ url: `redis://${sentinel.sentinels[0]}` }), { name: "StartupError", message: /^redis\.url: this is a Redis sentinel.*redis\.sentinel/ });
+    await assert.rejects(start({ url: `redis://${sentinel.sentinels[0]}` }), {
+      name: "StartupError",
+      message: /^redis\.url: this is a Redis sentinel.*redis\.sentinel/,
+    });
   });
 
   test("a plain Redis under redis.cluster.nodes is refused", async () => {
@@ -68,7 +75,10 @@ describe("the Redis engine is the one the config names", () => {
   });
 
   test("config: at most one of url, cluster and sentinel", () => {
-    assert.throws(() => configFrom({ redis: { url: single.url, cluster: { nodes: cluster.urls } } as never }), /redis\.url: give one of url, cluster and sentinel/);
+    assert.throws(
+      () => configFrom({ redis: { url: single.url, cluster: { nodes: cluster.urls } } as never }),
+      /redis\.url: give one of url, cluster and sentinel/,
+    );
     assert.throws(() => configFrom({ redis: { cluster: { nodes: ["127.0.0.1:7000"] } } as never }), /redis\.cluster\.nodes\.0: must be redis:\/\/host:port/);
     assert.throws(() => configFrom({ redis: { url: single.url, prefix: "{x}:" } as never }), /redis\.prefix: must not contain \{ or \}/);
   });
@@ -115,7 +125,10 @@ describe("passwords as SecretRefs", () => {
     const ref = { source: "env", provider: "default", id: "OCWH_TEST_REDIS_PASSWORD" };
     const cfg = { sentinel: { sentinels: sentinel.sentinels, name: sentinel.name, password: ref } };
     assert.equal(await start(cfg, { OCWH_TEST_REDIS_PASSWORD: password }), "started");
-    await assert.rejects(start(cfg, { OCWH_TEST_REDIS_PASSWORD: "not-the-password-123456" }), { name: "StartupError", message: /^redis\.sentinel\.sentinels: / });
+    await assert.rejects(start(cfg, { OCWH_TEST_REDIS_PASSWORD: "not-the-password-123456" }), {
+      name: "StartupError",
+      message: /^redis\.sentinel\.sentinels: /,
+    });
     await assert.rejects(start(cfg), { name: "StartupError", message: /^redis\.sentinel\.password: the secret did not resolve/ });
   });
 });
