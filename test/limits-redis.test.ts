@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { createMemoryLimitStore } from "../src/limits/memory-store.js";
 import { createRedisLimitStore } from "../src/limits/redis-store.js";
+import { createKeys } from "../src/redis-keys.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { chunk, head, lastChunk, rawRequest } from "./support/http.js";
 import { freePort } from "./support/redis.js";
@@ -256,6 +257,34 @@ describe("limit stores agree", () => {
       }
     });
   }
+
+  test("redis: the next window starts from zero, and the window key keeps one count (the script declares every key it touches)", async () => {
+    const conn = new Redis(redis.url);
+    const prefix = redis.prefix();
+    const store = createRedisLimitStore(conn, { prefix, leaseMs: 60_000 });
+    try {
+      const limits = { windowMs: 300, maxRequests: 2, maxInFlight: 100 };
+      const windowKey = createKeys(prefix).limits.window("roll");
+      for (let round = 0; round < 3; round++) {
+        // Start just after a boundary (by this clock; Redis runs on the same machine), so the three requests share a window.
+        await new Promise((r) => setTimeout(r, 300 - (Date.now() % 300) + 20));
+        const verdicts = await Promise.all([store.acquire("roll", limits), store.acquire("roll", limits), store.acquire("roll", limits)]);
+        assert.deepEqual(
+          verdicts.map((r) => (r.ok ? "ok" : r.reason)),
+          ["ok", "ok", "rate_limited"],
+          `round ${round}`,
+        );
+        const counts = await conn.hgetall(windowKey);
+        assert.equal(Object.keys(counts).length, 1, "only the current window's count is kept");
+        assert.equal(Object.values(counts)[0], "3");
+        const ttl = await conn.pttl(windowKey);
+        assert.ok(ttl > 0 && ttl <= 1_300, `expires a second after the window (${ttl} ms)`);
+        for (const r of verdicts) if (r.ok) await r.release();
+      }
+    } finally {
+      conn.disconnect();
+    }
+  });
 
   test("memory store keeps at most maxTrackedKeys windows, evicting the oldest", async () => {
     const store = createMemoryLimitStore({ maxTrackedKeys: 2 });

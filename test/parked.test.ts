@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { deliveryId, parkedId } from "../src/egress/ids.js";
 import { createLogger } from "../src/log.js";
+import { createKeys } from "../src/redis-keys.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
 import { post, startService, type TestService } from "./support/service.js";
@@ -50,8 +51,8 @@ const metric = async (name: string, labels = "") => {
 };
 const deliveredIds = () => rx.received.map((r) => JSON.parse(r.body).id as string);
 /** Makes the publish script fail for this event: its delivery record's key holds a string. */
-const poison = (eventId: string) => probe.set(`${P}delivery:${deliveryId(eventId, "crm")}`, "not a hash");
-const cure = (eventId: string) => probe.del(`${P}delivery:${deliveryId(eventId, "crm")}`);
+const poison = (eventId: string) => probe.set(createKeys(P).delivery.record(deliveryId(eventId, "crm")), "not a hash");
+const cure = (eventId: string) => probe.del(createKeys(P).delivery.record(deliveryId(eventId, "crm")));
 
 before(async () => {
   redis = await startRedis();
@@ -166,7 +167,7 @@ describe("parked events", () => {
 
   test("when Redis refuses the parked entry too, it is kept in memory (the API answers 503), and moves to Redis once it can", async () => {
     await poison("both-fail");
-    await probe.set(`${P}parked:items`, "not a hash");
+    await probe.set(createKeys(P).parked.items, "not a hash");
     const r = await post(`${svc.url}/v1/events`, { type: "lead.qualified", data: {}, id: "both-fail" }, { secret: PUBLISH });
     assert.deepEqual([r.status, r.json.code], [503, "storage_unavailable"]);
     let list = (await admin("GET", "/parked")).json.result;
@@ -175,13 +176,13 @@ describe("parked events", () => {
       [["both-fail", "memory"]],
     );
     assert.equal(await metric("events_parked"), 1);
-    await probe.del(`${P}parked:items`);
+    await probe.del(createKeys(P).parked.items);
     list = (await admin("GET", "/parked")).json.result;
     assert.deepEqual(
       list.parked.map((p: any) => [p.eventId, p.storedIn]),
       [["both-fail", "redis"]],
     );
-    assert.equal(await probe.hexists(`${P}parked:items`, "pk_both-fail"), 1);
+    assert.equal(await probe.hexists(createKeys(P).parked.items, "pk_both-fail"), 1);
     await cure("both-fail");
     assert.equal((await admin("POST", "/parked/pk_both-fail/replay")).status, 202);
     await until(() => deliveredIds().includes("both-fail"));

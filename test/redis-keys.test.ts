@@ -54,20 +54,20 @@ describe("the key registry", () => {
 
   /** The registry's families as patterns over the key after the prefix. */
   const FAMILIES: [string, RegExp][] = [
-    ["window", /^window:\{.+\}:\d+$/],
+    ["window", /^window:\{.+\}$/],
     ["inflight", /^inflight:\{.+\}$/],
     ["authfail", /^authfail:\{.+\}$/],
     ["session", /^session:\{.+\}$/],
     ["idem", /^idem:.+$/],
-    ["inbound-run", /^inbound-run:.+$/],
-    ["inbound-runs", /^inbound-runs:.+$/],
+    ["inbound-run", /^inbound-run:(\{[^{}]+\}:inbound:.+|\{[^{}]+\})$/],
+    ["inbound-runs", /^inbound-runs:\{[^{}]+\}$/],
     ["event", /^event:.+$/],
-    ["delivery", /^delivery:.+$/],
-    ["deliveries", /^deliveries:[^:]+:(all|pending|delivered|failed)$/],
-    ["endpoint", /^endpoint:[^:]+:(state|stats:\d+)$/],
+    ["delivery", /^delivery:\{[^{}:]+\}:dlvh?_.+$/],
+    ["deliveries", /^deliveries:\{[^{}:]+\}:(all|pending|delivered|failed)$/],
+    ["endpoint", /^endpoint:\{[^{}:]+\}:(state|stats:\d+)$/],
     ["replay", /^replay:.+$/],
-    ["parked", /^parked:(items|at)$/],
-    ["bull", /^bull:deliveries(\.[^:]+)?:.+$/],
+    ["parked", /^parked:\{parked\}:(items|at)$/],
+    ["bull", /^bull:(\{[^{}]+\}:)?deliveries(\.[^:]+)?:.+$/],
   ];
 
   test("every key the service wrote belongs to a family of the registry", async () => {

@@ -191,8 +191,8 @@ describe("Redis Cluster: three masters, three replicas", () => {
     const c = await open(clusterProducer());
     assert.notEqual(await cluster.slotOf("a"), await cluster.slotOf("b"));
     await assert.rejects(c.eval("return redis.call('GET', KEYS[2])", 2, "a", "b"), /CROSSSLOT/);
-    // A key built inside the script (acquire-batch.lua appends the window index) works only when a
-    // hash tag keeps it on the slot of the declared key.
+    // A key built inside the script works only when a hash tag keeps it on the slot of the declared
+    // key (acquire-batch.lua used to build its window's; every script now declares each key it uses).
     assert.equal(await c.eval("return redis.call('INCR', KEYS[1] .. ':7')", 1, "window:{r1}"), 1);
     await assert.rejects(c.eval("return redis.call('INCR', ARGV[1])", 1, "window:{r1}", "elsewhere"), /non local key/);
   });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
+import { createKeys } from "../src/redis-keys.js";
 import { startReceiver } from "./support/receiver.js";
 import { freePort, startRedis } from "./support/redis.js";
 import { until } from "./support/until.js";
@@ -61,7 +62,7 @@ test("SIGTERM during a slow delivery lets that attempt finish and be recorded on
     assert.equal(await exited, 0, "exit 0");
     assert.ok(Date.now() - t0 >= 1_000, "it waited for the attempt");
     const id = rx.received[0]!.headers["webhook-id"] as string;
-    const rec = await probe.hgetall(`${prefix}delivery:${id}`);
+    const rec = await probe.hgetall(createKeys(prefix).delivery.record(id));
     assert.equal(rec.status, "delivered");
     assert.equal(rec.attempts, "1");
     assert.equal(JSON.parse(rec.a1!).responseBody, "slow but fine");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { keyPart } from "../util/key-part.js";
-import { deliveryId, eventIdProblem, isDeliveryId, isParkedId, parkedId } from "./ids.js";
+import { deliveryId, endpointOfDelivery, eventIdProblem, isDeliveryId, isParkedId, parkedId } from "./ids.js";
 
 /** Characters that break naive ids: separators, unicode, controls, lone surrogates. */
 const char = fc.oneof(
@@ -35,6 +35,24 @@ test("delivery ids: deterministic, injective over (event, endpoint), printable A
   assert.notEqual(deliveryId("a_b", "c"), deliveryId("a", "b_c"));
   assert.equal(deliveryId("gw_msg_run-1", "crm"), "dlv_gw_msg_run-1_crm", "plain ids keep their readable form");
   assert.match(deliveryId("manual:job-1:1700000000000:1", "crm"), /^dlvh_[0-9a-f]{32}_crm$/);
+});
+
+test("endpointOfDelivery: the endpoint every delivery id names, whatever `_` the event id or the endpoint holds", () => {
+  fc.assert(
+    fc.property(anyId, endpointName, (e, n) => assert.equal(endpointOfDelivery(deliveryId(e, n)), n)),
+    { numRuns: 2_000 },
+  );
+  // Readable ids: the event may hold `_`, the endpoint does not (everything after the last `_`).
+  assert.equal(endpointOfDelivery("dlv_gw_msg_run-1_crm"), "crm");
+  assert.equal(endpointOfDelivery(deliveryId("a_b_.c", "x.y-z")), "x.y-z");
+  // Hashed ids: the hash has no `_`, the endpoint may (everything after the second `_`).
+  assert.equal(endpointOfDelivery(deliveryId("a", "b_c")), "b_c");
+  assert.equal(endpointOfDelivery(deliveryId("a:b", "crm_eu.2")), "crm_eu.2");
+  assert.equal(endpointOfDelivery(deliveryId("a", "_x_")), undefined, "not an endpoint name, so not a delivery id either");
+  for (const notOne of ["dlv_x", "dlv__x", "dlv_a_", "dlvh_abc", "dlvh__x", "dlvh_abc_", "dlv_a_-x", "dl_a_b", "", "dlv_a_b{c}"]) {
+    assert.equal(endpointOfDelivery(notOne), undefined, notOne);
+    assert.equal(isDeliveryId(notOne), false, notOne);
+  }
 });
 
 test("key parts and parked ids: injective, plain ids unchanged, no control characters", () => {

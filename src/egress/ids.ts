@@ -21,8 +21,29 @@ export function deliveryId(eventId: string, endpoint: string): string {
   return `dlvh_${digestOf(eventId, endpoint)}_${endpoint}`;
 }
 
+/** An endpoint's name (config/endpoints.ts): what a delivery id ends with. */
+const ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * The endpoint a delivery id names (its Redis keys share that endpoint's hash tag: redis-keys.ts),
+ * or undefined when the id is not of either form. `dlvh_<hash>_<endpoint>`: the hash has no `_`,
+ * the endpoint may, so it is everything after the second `_`. `dlv_<event>_<endpoint>`: the event
+ * may hold `_`, the endpoint does not, so it is everything after the last.
+ */
+export function endpointOfDelivery(id: string): string | undefined {
+  let name: string | undefined;
+  if (id.startsWith("dlvh_")) {
+    const end = id.indexOf("_", 5);
+    if (end > 5) name = id.slice(end + 1);
+  } else if (id.startsWith("dlv_")) {
+    const end = id.lastIndexOf("_");
+    if (end > 4) name = id.slice(end + 1);
+  }
+  return name !== undefined && ENDPOINT_NAME.test(name) ? name : undefined;
+}
+
 /** Whether a string (an admin's path parameter) can be a delivery id: anything else is looked up nowhere. */
-export const isDeliveryId = (s: string) => s.length <= 300 && /^dlvh?_[A-Za-z0-9._-]+$/.test(s);
+export const isDeliveryId = (s: string) => s.length <= 300 && /^dlvh?_[A-Za-z0-9._-]+$/.test(s) && endpointOfDelivery(s) !== undefined;
 
 /** The event's Redis key part (see keyPart): plain ids unchanged, others hashed. */
 export const eventKeyPart = (eventId: string) => keyPart(eventId);

@@ -60,7 +60,10 @@ export function createDeliveryLog(redis: RedisClient, opts: { prefix: string; re
   const STATUSES: DeliveryStatus[] = ["pending", "delivered", "failed"];
   const ttl = Math.ceil(opts.retentionMs / 1000);
 
-  /** Ends a delivery that cannot be attempted (endpoint disabled, event expired, no secret). */
+  /**
+   * Ends a delivery that cannot be attempted (endpoint disabled, event expired, no secret). `endpoint`
+   * is the one the id names (ids.ts), so the record and the indexes share its hash tag: one slot.
+   */
   async function markFailed(id: string, endpoint: string, reason: string) {
     const now = Date.now();
     const m = redis.multi();
@@ -71,7 +74,7 @@ export function createDeliveryLog(redis: RedisClient, opts: { prefix: string; re
     await m.exec();
   }
 
-  /** Drops index entries older than the retention (their records have expired). */
+  /** Drops index entries older than the retention (their records have expired): one endpoint's keys, one slot. */
   async function trim(endpoint: string) {
     const horizon = Date.now() - opts.retentionMs;
     const m = redis.multi();

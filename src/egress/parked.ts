@@ -32,7 +32,8 @@ type Commands = { ocwhPark(...args: (string | number)[]): Promise<string[]> };
  * Events that could not be stored or queued for a reason other than Redis being away (see
  * failure.ts), kept where an operator sees them (admin API, CLI, a gauge) until replayed,
  * discarded, or older than the retention. In Redis: a hash of entries and a sorted set by park
- * time (`<prefix>parked:items`, `<prefix>parked:at`), at most `maxEntries`, the oldest dropped
+ * time (`<prefix>parked:{parked}:items`, `<prefix>parked:{parked}:at`: one hash tag, as the park
+ * script and `remove` use both at once), at most `maxEntries`, the oldest dropped
  * beyond it. When Redis cannot take an entry either, it stays in this replica's memory (at most
  * `maxMemory`) and moves to Redis on a later park or list.
  *

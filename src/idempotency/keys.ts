@@ -26,3 +26,12 @@ export function inboundGatewayKey(endpoint: string, deliveryId: string): string 
   const s = `inbound:${endpoint}:${deliveryId}`;
   return s.length <= 200 && /^[\x20-\x7e]+$/.test(s) ? s : `inbound:${createHash("sha256").update(JSON.stringify(s)).digest("hex")}`;
 }
+
+/**
+ * The inbound endpoint a run id names, `inbound:<endpoint>:…` (inboundGatewayKey's readable form,
+ * and routes.ts's key for a delivery without an id, which the Gateway makes the run id), or
+ * undefined for any other id: the hashed form and run ids the Gateway chose itself.
+ */
+export function inboundEndpointOfRun(runId: string): string | undefined {
+  return /^inbound:([A-Za-z0-9][A-Za-z0-9._-]{0,63}):/.exec(runId)?.[1];
+}

@@ -5,7 +5,7 @@ import type { Relay } from "../egress/relay.js";
 import type { GatewayEvent } from "../gateway/client.js";
 import { messageText } from "../gateway/messages.js";
 import { LRUCache } from "lru-cache";
-import { createKeys } from "../redis-keys.js";
+import { createKeys, hashTag } from "../redis-keys.js";
 
 type RunInfo = { endpoint: string; agentId?: string | undefined; sessionKey?: string | undefined; startedAt?: number };
 
@@ -124,11 +124,21 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
       const withTime = { ...info, startedAt: info.startedAt ?? Date.now() };
       local.set(runId, withTime);
       if (!opts.redis) return;
+      const runKey = key(runId);
+      const listKey = recentKey(info.endpoint);
+      // A run id that names its endpoint (`inbound:<endpoint>:…`, the usual case) puts the run on the
+      // list's hash tag: one MULTI. Any other run id has a tag of its own (redis-keys.ts), so the
+      // run is set first and alone; `recent` leaves out a listed run whose key is missing.
+      const together = hashTag(runKey) === hashTag(listKey);
+      if (!together) {
+        const stored = await opts.redis.set(runKey, JSON.stringify(withTime), "PX", ttlMs).catch(() => null);
+        if (stored === null) return;
+      }
       const m = opts.redis.multi();
-      m.set(key(runId), JSON.stringify(withTime), "PX", ttlMs);
-      m.lpush(recentKey(info.endpoint), runId);
-      m.ltrim(recentKey(info.endpoint), 0, RECENT_RUNS_PER_ENDPOINT - 1);
-      m.pexpire(recentKey(info.endpoint), ttlMs);
+      if (together) m.set(runKey, JSON.stringify(withTime), "PX", ttlMs);
+      m.lpush(listKey, runId);
+      m.ltrim(listKey, 0, RECENT_RUNS_PER_ENDPOINT - 1);
+      m.pexpire(listKey, ttlMs);
       await m.exec().catch(() => {});
     },
     /** The newest runs of each named endpoint (at most `limit` each), newest first; a run whose key expired is left out. */
@@ -138,7 +148,9 @@ export function createRunTracker(opts: { agent: AgentRuntime; relay: Relay; redi
       const lists = await Promise.all(endpoints.map((e) => redis.lrange(recentKey(e), 0, Math.min(limit, RECENT_RUNS_PER_ENDPOINT) - 1)));
       const ids = [...new Set(lists.flat())];
       if (!ids.length) return [];
-      const raws = await redis.mget(ids.map(key));
+      // One GET each, not an MGET: the runs of several endpoints (and runs on tags of their own) lie on
+      // different slots of a Cluster.
+      const raws = await Promise.all(ids.map((id) => redis.get(key(id))));
       const runs: RunView[] = [];
       ids.forEach((runId, i) => {
         const raw = raws[i];

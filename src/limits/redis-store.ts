@@ -87,10 +87,10 @@ export function createRedisLimitStore(redis: RedisClient, opts: { prefix: string
   const keys = createKeys(opts.prefix).limits;
   return {
     async acquire(key, limits): Promise<AcquireResult> {
-      const tag = `{${key}}`;
-      const leaseKey = keys.inflight(tag);
+      // Both keys carry `key` as their hash tag, and a batch is one key's: one slot per script call.
+      const leaseKey = keys.inflight(key);
       const token = randomUUID();
-      const [status, n] = await take(keys.window(tag), leaseKey, limits, token);
+      const [status, n] = await take(keys.window(key), leaseKey, limits, token);
       if (status === 0) return { ok: false, reason: "rate_limited", retryAfterMs: n };
       if (status === -1) return { ok: false, reason: "in_flight_limited" };
       let released: Promise<void> | undefined;

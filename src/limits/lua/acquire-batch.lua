@@ -1,9 +1,11 @@
 -- Fixed-window rate limit plus an in-flight lease, for every request of one key that arrived in
 -- one event-loop turn, in one round trip. Each request is judged as if it had come alone, in
 -- order: it is counted in the window, then (if the window allows it) takes a lease if one is free.
--- KEYS[1]: window key base (the window index is appended, from Redis' own clock, so every replica
---          agrees on window boundaries); KEYS[2]: sorted set of in-flight leases (score = taken at).
--- Both keys share a {hash tag}, so the derived window key lives in the same cluster slot.
+-- KEYS[1]: the window, a hash of one count per window index (the index comes from Redis' own
+--          clock, so every replica agrees on window boundaries; only the current one is kept);
+-- KEYS[2]: sorted set of in-flight leases (score = taken at).
+-- Both keys share a {hash tag} (one route and client per call: redis-store.ts), and the script
+-- touches no other key, so it runs on Redis Cluster.
 -- ARGV: windowMs, maxRequests, maxInFlight, leaseMs, leaseToken1, leaseToken2, ...
 -- Returns a pair per token, in order: {1, inFlight} when taken, {0, msUntilWindowEnds} when rate
 -- limited, {-1, inFlight} when every slot is in use.
@@ -16,9 +18,18 @@ local leaseMs = tonumber(ARGV[4])
 local n = #ARGV - 4
 local idx = math.floor(now / windowMs)
 local windowEnd = (idx + 1) * windowMs
-local wkey = KEYS[1] .. ':' .. idx
-local count = redis.call('INCRBY', wkey, n)
-if count == n then redis.call('PEXPIRE', wkey, windowEnd - now + 1000) end
+local field = tostring(idx)
+local count = redis.call('HINCRBY', KEYS[1], field, n)
+if count == n then
+  -- The first requests of this window: the count of the window before goes (each first call
+  -- drops the others, so there is at most one), and the key expires a second after this window.
+  if redis.call('HLEN', KEYS[1]) > 1 then
+    for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if f ~= field then redis.call('HDEL', KEYS[1], f) end
+    end
+  end
+  redis.call('PEXPIRE', KEYS[1], windowEnd - now + 1000)
+end
 local before = count - n
 local out = {}
 local inFlight = -1
