@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { configFrom } from "../src/config/load.js";
 import { LEGACY_QUEUE, laneName, limiterOf } from "../src/egress/lanes.js";
 import { createKeys } from "../src/redis-keys.js";
-import { lanePrefix, shardOf, shardTag, slotOf } from "../src/egress/shards.js";
+import { lanePrefix, placeLanes, shardOf, shardTag, slotOf } from "../src/egress/shards.js";
 import { openTestEgress } from "./support/egress.js";
 import { startReceiver } from "./support/receiver.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
@@ -73,7 +73,7 @@ describe("lanes: one queue per endpoint", () => {
     // As an earlier version left it: the same job in the one `deliveries` queue, one attempt made.
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const bull = createKeys(prefix).bullPrefix;
-    const lane = new Queue(laneName("crm"), { connection: conn, prefix: lanePrefix(bull, "crm", 1) });
+    const lane = new Queue(laneName("crm"), { connection: conn, prefix: lanePrefix(bull, 0, 1) });
     const job = (await lane.getJob(out.deliveries[0]!))!;
     await job.remove();
     const legacy = new Queue(LEGACY_QUEUE, { connection: conn, prefix: bull });
@@ -108,7 +108,7 @@ describe("lanes: one queue per endpoint", () => {
     await first.close();
     const second = await egressFor(prefix, [{ name: "kept", url: rx.url, secret: SECRET, events: ["*"] }]);
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const gone = new Queue(laneName("gone"), { connection: conn, prefix: lanePrefix(createKeys(prefix).bullPrefix, "gone", 1) });
+    const gone = new Queue(laneName("gone"), { connection: conn, prefix: lanePrefix(createKeys(prefix).bullPrefix, 0, 1) });
     try {
       await second.startWorker();
       await until(async () => (await gone.getJobCounts("failed")).failed === 1, 10_000);
@@ -131,7 +131,8 @@ describe("lanes: one queue per endpoint", () => {
     for (let i = 0; i < 5; i++) await first.publish({ type: "order.created", data: { i } });
     await first.close();
     // With 3 shards at least one endpoint's lane moves (the names were chosen so: asserted).
-    const moved = names.filter((n) => lanePrefix("x", n, 3) !== lanePrefix("x", n, 1));
+    const placed = placeLanes(names, 3);
+    const moved = names.filter((n) => shardTag(placed.get(n)!, 3) !== shardTag(0, 1));
     assert.ok(moved.length > 0, "some lane moves");
     const second = await egressFor(prefix, endpoints, {}, 3);
     try {
@@ -159,11 +160,28 @@ describe("lanes: one queue per endpoint", () => {
     for (let e = 0; e < 300; e++) counts[shardOf(`endpoint-${e}`, 3)]!++;
     assert.ok(
       counts.every((c) => c > 70),
-      `300 endpoints over 3 shards: ${counts.join(", ")}`,
+      `300 endpoints' preferences over 3 shards: ${counts.join(", ")}`,
     );
-    // Growing from 3 to 4 shards moves about a quarter of the endpoints, not most of them.
+    // Growing from 3 to 4 shards changes about a quarter of the preferences, not most of them.
     let movedOnGrow = 0;
     for (let e = 0; e < 300; e++) if (shardOf(`endpoint-${e}`, 3) !== shardOf(`endpoint-${e}`, 4)) movedOnGrow++;
     assert.ok(movedOnGrow > 40 && movedOnGrow < 110, `moved ${movedOnGrow} of 300`);
+  });
+
+  test("lanes are placed evenly over the shards, and a new endpoint or shard moves few of them", () => {
+    const names = Array.from({ length: 12 }, (_, i) => `endpoint-${i}`);
+    const loads = (p: Map<string, number>, n: number) => Array.from({ length: n }, (_, s) => [...p.values()].filter((x) => x === s).length);
+    const three = placeLanes(names, 3);
+    // Hashed freely, these twelve names leave one of three shards with no lane at all.
+    assert.ok(loads(new Map(names.map((e) => [e, shardOf(e, 3)])), 3).includes(0));
+    assert.deepEqual(loads(three, 3), [4, 4, 4]);
+    assert.deepEqual(placeLanes([...names].reverse(), 3), three, "the order of the config does not matter");
+    const moves = (a: Map<string, number>, b: Map<string, number>) => names.filter((e) => a.get(e) !== b.get(e)).length;
+    const plusOne = placeLanes([...names, "endpoint-new"], 3);
+    assert.ok(Math.max(...loads(plusOne, 3)) <= 5);
+    assert.ok(moves(three, plusOne) <= 3, `a 13th endpoint moved ${moves(three, plusOne)} of 12 lanes`);
+    const four = placeLanes(names, 4);
+    assert.deepEqual(loads(four, 4), [3, 3, 3, 3]);
+    assert.ok(moves(three, four) <= 6, `a 4th shard moved ${moves(three, four)} of 12 lanes`);
   });
 });

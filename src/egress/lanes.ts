@@ -1,6 +1,6 @@
 import { Queue } from "bullmq";
 import { scanKeys, type RedisClient } from "../redis.js";
-import { lanePrefix } from "./shards.js";
+import { lanePrefix, placeLanes } from "./shards.js";
 import type { Endpoint } from "../config/endpoints.js";
 import type { JobData } from "./context.js";
 
@@ -27,8 +27,8 @@ export const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "compl
  *   other lanes' workers carry on;
  * - each replica runs one worker per lane (worker.ts), so one endpoint's backlog can only ever
  *   use its own lane's slots.
- * Each lane's keys carry its shard's hash tag (shards.ts: `redis.shards` tags, by endpoint), so a
- * lane lives on one Cluster master and the lanes spread over the masters.
+ * Each lane's keys carry its shard's hash tag (shards.ts: `redis.shards` tags, each holding its
+ * share of the lanes), so a lane lives on one Cluster master and the lanes spread over the masters.
  * A queue that holds jobs but is no lane here (the lane of an endpoint no longer configured, or
  * of an endpoint whose shard changed with `redis.shards`, and the single queue of earlier
  * versions) is drained by a worker of its own, which moves each job into its lane (engine.ts
@@ -43,7 +43,8 @@ export function createLanes(connection: RedisClient, bullPrefix: string, endpoin
     q.on("error", () => {}); // surfaces as a failed command (503), not an unhandled event
     return q;
   };
-  const refOf = (endpoint: string): QueueRef => ({ prefix: lanePrefix(bullPrefix, endpoint, shards), name: laneName(endpoint) });
+  const placement = placeLanes([...endpoints.keys()], shards);
+  const refOf = (endpoint: string): QueueRef => ({ prefix: lanePrefix(bullPrefix, placement.get(endpoint)!, shards), name: laneName(endpoint) });
   for (const name of endpoints.keys()) queues.set(name, open(refOf(name)));
 
   /** The lane of a configured endpoint. */

@@ -36,25 +36,49 @@ export function shardTag(i: number, n: number): string {
 const tags = new Map<string, string>();
 
 /**
- * The shard of an endpoint: a jump consistent hash of its name (Lamping and Veach, 2014), so that
- * growing n from 3 to 4 moves a quarter of the endpoints' lanes, not three quarters as `mod n`
- * would, and adding or removing an endpoint moves no other. Written here: it is ten lines, and no
- * maintained package offers it for strings.
+ * Which shard each endpoint's lane is on: consistent hashing with bounded loads (Mirrokni, Thorup
+ * and Zadimoghaddam, 2018). Endpoints are taken in the order of their names' hashes; each goes to
+ * its preferred shard (`shardOf`) unless that shard already holds ⌈endpoints / n⌉ lanes, then to
+ * the next one. So every shard gets its share of lanes (a dozen endpoints hashed freely over three
+ * shards left one with none), and adding an endpoint or a shard moves few lanes, where dealing
+ * them out in name order would move most. Every replica computes the same placement from the same
+ * config; a lane that moves is drained into its new place (engine.ts), losing nothing.
  */
-export function shardOf(endpoint: string, n: number): number {
-  let key = createHash("sha256").update(endpoint).digest().readBigUInt64BE(0);
+export function placeLanes(endpoints: readonly string[], n: number): Map<string, number> {
+  const cap = Math.ceil(endpoints.length / n);
+  const load = new Array<number>(n).fill(0);
+  const placed = new Map<string, number>();
+  const order = [...new Set(endpoints)].map((e) => ({ e, h: hashOf(e) })).sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0));
+  for (const { e, h } of order) {
+    let s = shardOf(h, n);
+    while (load[s]! >= cap) s = (s + 1) % n;
+    load[s]!++;
+    placed.set(e, s);
+  }
+  return placed;
+}
+
+const hashOf = (endpoint: string) => createHash("sha256").update(endpoint).digest().readBigUInt64BE(0);
+
+/**
+ * An endpoint's preferred shard: a jump consistent hash of its name (Lamping and Veach, 2014), so
+ * that growing n from 3 to 4 changes a quarter of the preferences, not three quarters as `mod n`
+ * would. Written here: it is ten lines, and no maintained package offers it.
+ */
+export function shardOf(key: string | bigint, n: number): number {
+  let k = typeof key === "bigint" ? key : hashOf(key);
   let b = -1;
   let j = 0;
   while (j < n) {
     b = j;
-    key = (key * 2862933555777941757n + 1n) & 0xffff_ffff_ffff_ffffn;
-    j = Math.floor((b + 1) * (2 ** 31 / (Number(key >> 33n) + 1)));
+    k = (k * 2862933555777941757n + 1n) & 0xffff_ffff_ffff_ffffn;
+    j = Math.floor((b + 1) * (2 ** 31 / (Number(k >> 33n) + 1)));
   }
   return b;
 }
 
-/** BullMQ's prefix for an endpoint's lane: the service's BullMQ prefix and the shard's hash tag. */
-export const lanePrefix = (bullPrefix: string, endpoint: string, shards: number) => `${bullPrefix}:{${shardTag(shardOf(endpoint, shards), shards)}}`;
+/** BullMQ's prefix for a lane on shard `shard` of `n`: the service's BullMQ prefix and the shard's hash tag. */
+export const lanePrefix = (bullPrefix: string, shard: number, n: number) => `${bullPrefix}:{${shardTag(shard, n)}}`;
 
 /** The slot a key hashes to (for the guide's figures and tests). */
 export const slotOf = (key: string) => calculateSlot(key);
