@@ -1,4 +1,5 @@
 import { hasRedis, type Config } from "./config/schema.js";
+import { migrateKeyLayout } from "./egress/migrate-layout.js";
 import { createEmbeddedAgentRuntime, createGatewayAgentRuntime, type AgentRuntime } from "./agent/runtime.js";
 import { createEgress, type Egress } from "./egress/engine.js";
 import { createIdempotency, type Idempotency } from "./idempotency/idempotency.js";
@@ -73,6 +74,14 @@ export async function createDeps(config: Config, overrides: Partial<Deps> = {}):
     redis = await connectRedis(connector);
     try {
       await checkRedisPolicy(connector, log);
+      // Keys written before the hash-tagged layout (issue #19) move to their names now, once.
+      const migrated = await migrateKeyLayout(
+        redis,
+        config.redis.prefix,
+        config.webhooks.endpoints.map((e) => e.name),
+        Object.keys(config.webhooks.inbound?.endpoints ?? {}),
+      );
+      if (migrated.moved || migrated.merged) log.info(migrated, "redis: keys moved to the hash-tagged layout");
     } catch (err) {
       await closeRedis(redis);
       throw err;

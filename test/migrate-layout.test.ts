@@ -205,3 +205,28 @@ describe("migrateKeyLayout", () => {
     assert.deepEqual(await r.hgetall(createKeys(P).endpoint.stats("crm", minuteOf(now))), { n: "3", ok: "2", b1: "2" });
   });
 });
+
+describe("at startup", () => {
+  test("the service moves the old layout before it starts: a delivery recorded before the upgrade is in its log, a disabled endpoint stays disabled", async () => {
+    const { startService } = await import("./support/service.js");
+    const P = redis.prefix();
+    const now = Date.now();
+    await seedOld(P, now);
+    await r.hset(`${P}endpoint:crm:state`, "disabled", JSON.stringify({ at: now, reason: "by an operator" }));
+    const svc = await startService({
+      redis: { url: redis.url, prefix: P },
+      webhooks: {
+        allowPrivateCidrs: ["127.0.0.0/8"],
+        endpoints: ENDPOINTS.map((name) => ({ name, url: "http://127.0.0.1:9/", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: ["*"] })),
+      } as never,
+    });
+    try {
+      const id = deliveryId(EVENTS[0]!, "crm");
+      assert.equal((await svc.deps.egress!.log.get(id))?.status, "delivered");
+      assert.equal(await svc.deps.egress!.isDisabled("crm"), true);
+      assert.deepEqual(await r.keys(`${P}delivery:dlv*`), [], "no record left under its old name");
+    } finally {
+      await svc.close();
+    }
+  });
+});
