@@ -49,10 +49,15 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
     if (value === undefined) throw new StartupError(`${key}: the secret did not resolve`);
     return value;
   };
-  const roleOptions = (role: ConnectionRole): RedisOptions =>
-    role === "command"
-      ? { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: reconnectDelay }
-      : { maxRetriesPerRequest: null, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: reconnectDelay };
+  const roleOptions = (role: ConnectionRole): RedisOptions => ({
+    ...(role === "command" ? { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
+    // A managed primary endpoint (one DNS name) points at the new primary after a failover, but a
+    // connection made before it still talks to the demoted one, which answers READONLY: reconnect
+    // and send the command again (READONLY means it did not run, so sending it again is safe).
+    reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
+  });
 
   if (r.url !== undefined) {
     const url = r.url;
