@@ -97,6 +97,9 @@ test("failures: Redis unreachable or not taking writes is transient; a refusal o
     // A Cluster in a failover (ioredis's words), and Sentinel without a primary yet.
     err("Too many Cluster redirections. Last error: Error: Connection is closed."),
     err("CLUSTERDOWN The cluster is down"),
+    // A redirection ioredis could not follow inside an auto-pipelined batch (Pipeline.js).
+    err("MOVED 14915 127.0.0.1:45515"),
+    err("ASK 3999 127.0.0.1:6381"),
     err("Cluster isn't ready and enableOfflineQueue options is false"),
     err("Failed to refresh slots cache."),
     err("All sentinels are unreachable. Retrying from scratch after 10ms."),
