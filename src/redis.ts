@@ -136,7 +136,10 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
       ...(tls ? { dnsLookup: (address: string, done: (err: null, a: string) => void) => done(null, address) } : {}),
       clusterRetryStrategy: reconnectDelay,
       ...(role === "command"
-        ? { lazyConnect: true, enableOfflineQueue: false, enableAutoPipelining: true }
+        ? // No auto-pipelining: ioredis follows a MOVED inside a pipeline only when every reply of
+          // the batch is the same redirection, so after a failover a batch over many slots handed
+          // the raw MOVED to the request (test/reliability/failover.test.ts).
+          { lazyConnect: true, enableOfflineQueue: false }
         : { retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, retryDelayOnMoved: 100, maxRedirections: 40 }),
     });
     const oneOff = { ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS };

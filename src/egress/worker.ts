@@ -4,6 +4,7 @@ import { AttemptFailed } from "./record.js";
 import { retryDelay, retryPolicy } from "./backoff.js";
 import type { EgressContext, JobData } from "./context.js";
 import type { QueueRef } from "./lanes.js";
+import { isTransient } from "./failure.js";
 
 /**
  * A BullMQ worker that runs attempts (attempt.ts) from one queue: an endpoint's lane (lanes.ts),
@@ -41,7 +42,9 @@ export function startDeliveryWorker(
       },
     },
   });
-  worker.on("error", (err) => log.error({ err: err.message, queue: opts.queue.name }, "worker error"));
+  // A connection lost or refused (a Redis restart, a failover) is expected and the worker carries
+  // on by itself: a warning; anything else is an error.
+  worker.on("error", (err) => log[isTransient(err) ? "warn" : "error"]({ err: err.message, queue: opts.queue.name }, "worker error"));
   worker.on("completed", opts.settled);
   worker.on("failed", opts.settled);
   return worker;

@@ -25,7 +25,7 @@ export type ServiceProcess = {
 };
 
 /**
- * The service as its own process (`src/main.ts`, as `npm start` runs it) on a config written to a
+ * The service as its own process (`src/main.ts` through tsx, or a compiled entry) on a config written to a
  * temp file; resolves once it listens. `stop` sends the signal (SIGTERM by default) and waits.
  */
 export async function startServiceProcess(
@@ -41,14 +41,14 @@ export async function startServiceProcess(
   // `inspect`: the V8 inspector on a loopback port, so a test can force a GC and read the heap,
   // or look at Object.prototype, inside the service itself.
   const inspectPort = opts.inspect ? await freePort() : 0;
-  const child = spawn(
-    process.execPath,
-    [...SERVICE_NODE_FLAGS, ...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), "--import", "tsx", "src/main.ts", "--config", file],
-    {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  // `entry`, else OCWH_SERVICE_ENTRY (test:reliability sets dist/main.js: the compiled build, as
+  // the image runs it), else the source through tsx.
+  const entry = opts.entry ?? process.env.OCWH_SERVICE_ENTRY;
+  const main = entry ? [entry] : ["--import", "tsx", "src/main.ts"];
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(opts.inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []), ...main, "--config", file], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
