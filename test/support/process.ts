@@ -13,6 +13,8 @@ import { until } from "./until.js";
  * (503 overloaded, src/util/memory.ts) rather than reach V8's limit, which would abort it.
  */
 export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=2", "--max-old-space-size=128"];
+/** And the environment it runs with (the Dockerfile's ENV, `npm start`): two malloc arenas, not one per thread. */
+export const SERVICE_ENV = { MALLOC_ARENA_MAX: "2" };
 
 export type ServiceProcess = {
   url: string;
@@ -36,7 +38,7 @@ export async function startServiceProcess(
   const file = join(dir, "config.json");
   writeFileSync(file, JSON.stringify({ server: { host: "127.0.0.1" }, ...config }));
   const port = opts.port ?? (await freePort());
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOG_LEVEL: "warn", ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...SERVICE_ENV, PORT: String(port), LOG_LEVEL: "warn", ...opts.env };
   for (const k of ["REDIS_URL", "OPENCLAW_GATEWAY_URL", "OPENCLAW_GATEWAY_TOKEN"]) if (!opts.env?.[k]) delete env[k];
   // `inspect`: the V8 inspector on a loopback port, so a test can force a GC and read the heap,
   // or look at Object.prototype, inside the service itself.
