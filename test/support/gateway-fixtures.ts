@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 /** Frames the real Gateway 2026.9.6 sent, recorded by `npm run record:gateway` (never edited by hand). */
 export type RecordedFrame = { t: number; event: string; payload: any };
 export type Fixture = { scenario: string; gateway: string; connection: string; steps: any[]; frames: RecordedFrame[] };
 
-const DIR = resolve(import.meta.dirname, "../fixtures/gateway");
+// Beside this file in the tree; a compiled copy (the benchmarks' .tmp/bench-build) reads the tree's.
+const HERE = resolve(import.meta.dirname, "../fixtures/gateway");
+const DIR = existsSync(HERE) ? HERE : resolve(process.cwd(), "test/fixtures/gateway");
 
 export const FIXTURES = readdirSync(DIR)
   .filter((f) => f.endsWith(".json"))
