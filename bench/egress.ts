@@ -15,6 +15,7 @@
  * Target (issue #18): deliveries/s ≥ 0.5 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -64,7 +65,10 @@ async function main() {
     const info = await probe.info("cpu");
     const sec = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
     const own = process.cpuUsage();
-    return { node: own.user + own.system, redis: (sec("used_cpu_user") + sec("used_cpu_sys")) * 1e6, rx: rxCpuUs };
+    // System calls that read and write (sockets, mostly), from /proc: the round trips a delivery costs.
+    const io = readFileSync("/proc/self/io", "utf8");
+    const sys = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(io)?.[1] ?? 0);
+    return { node: own.user + own.system, redis: (sec("used_cpu_user") + sec("used_cpu_sys")) * 1e6, rx: rxCpuUs, syscalls: sys("syscr") + sys("syscw") };
   };
   let onArrival: (() => void) | undefined;
   const port = await new Promise<number>((resolve) => {
@@ -118,7 +122,7 @@ async function main() {
     await finished;
     const perS = N / ((now() - t0) / 1000);
     const cpu1 = await cpuNow();
-    noopCpu = `CPU µs per job: service ${((cpu1.node - cpu0.node) / N).toFixed(0)}, Redis ${((cpu1.redis - cpu0.redis) / N).toFixed(0)}`;
+    noopCpu = `CPU µs per job: service ${((cpu1.node - cpu0.node) / N).toFixed(0)}, Redis ${((cpu1.redis - cpu0.redis) / N).toFixed(0)}; syscalls ${((cpu1.syscalls - cpu0.syscalls) / N).toFixed(1)}`;
     await worker.close();
     await queue.obliterate({ force: true });
     await queue.close();
@@ -175,7 +179,7 @@ async function main() {
     const perS = n / ((Math.max(...arrivals.values()) - t0) / 1000);
     await new Promise((r) => setTimeout(r, 50)); // the receiver's next CPU report
     const cpu1 = await cpuNow();
-    const perDelivery = (k: "node" | "redis" | "rx") => (cpu1[k] - cpu0[k]) / n;
+    const perDelivery = (k: "node" | "redis" | "rx" | "syscalls") => (cpu1[k] - cpu0[k]) / n;
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
     publishMs.sort((a, b) => a - b);
     if (process.env.BENCH_DEBUG)
@@ -190,7 +194,7 @@ async function main() {
       perS,
       p50: lat[Math.floor(lat.length * 0.5)]!,
       p99: lat[Math.floor(lat.length * 0.99)]!,
-      cpu: `CPU µs per delivery: service ${perDelivery("node").toFixed(0)}, Redis ${perDelivery("redis").toFixed(0)}, receiver ${perDelivery("rx").toFixed(0)}`,
+      cpu: `CPU µs per delivery: service ${perDelivery("node").toFixed(0)}, Redis ${perDelivery("redis").toFixed(0)}, receiver ${perDelivery("rx").toFixed(0)}; service syscalls ${perDelivery("syscalls").toFixed(1)}`,
     };
   }
 
