@@ -109,6 +109,12 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       labelNames: ["endpoint", "outcome"] as const,
       registers,
     }),
+    laneWorkersReplaced: new Counter({
+      name: n("lane_workers_replaced_total"),
+      help: "Lane workers replaced because they took no job while jobs waited (after a Redis failover, as a rule).",
+      labelNames: ["endpoint"] as const,
+      registers,
+    }),
     deliveryDuration: new Histogram({
       name: n("delivery_duration_seconds"),
       help: "Delivery attempt latency (request sent to answer read) by endpoint.",

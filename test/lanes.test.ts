@@ -184,4 +184,26 @@ describe("lanes: one queue per endpoint", () => {
     assert.deepEqual(loads(four, 4), [3, 3, 3, 3]);
     assert.ok(moves(three, four) <= 6, `a 4th shard moved ${moves(three, four)} of 12 lanes`);
   });
+
+  test("a lane whose worker stopped taking jobs gets a new worker, and its waiting deliveries go out", async () => {
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret: SECRET });
+    const eg = await egressFor(prefix, [{ name: "crm", url: rx.url, secret: SECRET, events: ["*"] }]);
+    try {
+      await eg.startWorker();
+      const [stuck] = eg.workers();
+      // As a worker whose blocking connection never came back would: it takes no job.
+      await stuck!.pause(true);
+      for (let i = 0; i < 3; i++) await eg.publish({ type: "order.created", data: { i } });
+      await new Promise((r) => setTimeout(r, 1_000));
+      // A fetch already under way when it stopped may still bring in one job.
+      assert.ok(rx.received.length < 3, `the stuck worker left jobs waiting (${rx.received.length} of 3 taken)`);
+      await until(() => rx.received.length === 3, 15_000);
+      assert.ok(!eg.workers().includes(stuck!), "the stuck worker was replaced");
+      assert.equal(eg.workerRunning(), true);
+    } finally {
+      await eg.close();
+      await rx.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Job, Processor, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
+import type { Endpoint } from "../config/endpoints.js";
 import type { Metrics } from "../metrics.js";
 import { closeRedis, type EgressConnections } from "../redis.js";
 import type { SecretResolver } from "../secrets/resolve.js";
@@ -34,6 +35,12 @@ import { createKeys } from "../redis-keys.js";
  */
 /** How often a running replica looks for queues that hold jobs but are no lane (engine.ts startWorker). */
 const STRAY_SCAN_MS = 60_000;
+/**
+ * A lane with jobs waiting, none active, no hold, and no job started by this replica for this long
+ * has a worker that stopped taking jobs: it is replaced (engine.ts startWorker). Checked every
+ * third of it.
+ */
+const LANE_IDLE_MS = 4_500;
 
 export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger; metrics?: Metrics; connections: EgressConnections }) {
   const { config, connections } = opts;
@@ -118,6 +125,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
   const workers: Worker<JobData>[] = [];
   let workerConnection: ReturnType<EgressConnections["worker"]> | undefined;
   let strayTimer: NodeJS.Timeout | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
   // The delivery indexes drop entries past the retention (their records have expired) on a timer,
   // traffic or not, so an endpoint that goes quiet does not keep a retention's worth of ids.
   const trimmer = setInterval(
@@ -178,9 +186,39 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
       processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
       await lanes.configure();
       const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
-      const start = (queue: QueueRef, process: Processor<JobData>, concurrency: number, timeoutMs: number) =>
-        workers.push(startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs }));
-      for (const e of endpoints.values()) start(lanes.ref(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
+      const start = (queue: QueueRef, process: Processor<JobData>, concurrency: number, timeoutMs: number) => {
+        const w = startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs });
+        workers.push(w);
+        return w;
+      };
+      const lastStart = new Map<string, number>();
+      const startLane = (e: Endpoint) => {
+        const w = start(lanes.ref(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
+        lastStart.set(e.name, Date.now());
+        w.on("active", () => lastStart.set(e.name, Date.now()));
+        return w;
+      };
+      const laneWorkers = new Map([...endpoints.values()].map((e) => [e.name, startLane(e)]));
+      // A worker that stopped taking jobs is replaced. BullMQ's workers carry on by themselves
+      // after Redis comes back as a rule, but after a Cluster failover of several seconds a lane was
+      // seen with jobs waiting and none taken (test/reliability/failover.test.ts, the 5 s node
+      // timeout). Jobs never wait on this replica's other lanes for it, and a lane that is held (an
+      // open circuit: its rate-limit TTL), busy elsewhere (active jobs) or slow by its rate (a job
+      // started lately) is left alone.
+      const replaceIdle = async () => {
+        for (const e of endpoints.values()) {
+          if (Date.now() - (lastStart.get(e.name) ?? 0) < LANE_IDLE_MS) continue;
+          const q = lanes.queue(e.name);
+          const [c, holdMs] = await Promise.all([q.getJobCounts("waiting", "active"), q.getRateLimitTtl()]);
+          if (!c.waiting || c.active || holdMs > 0 || Date.now() - (lastStart.get(e.name) ?? 0) < LANE_IDLE_MS) continue;
+          log.warn({ endpoint: e.name, waiting: c.waiting }, "a lane's worker took no job while jobs waited: replacing it");
+          const old = laneWorkers.get(e.name)!;
+          workers.splice(workers.indexOf(old), 1);
+          void closeDeliveryWorkers([old], undefined, e.timeoutMs + 1_000, log);
+          laneWorkers.set(e.name, startLane(e));
+          opts.metrics?.laneWorkersReplaced.inc({ endpoint: e.name });
+        }
+      };
       const draining = new Set<string>();
       const drainStrays = async () => {
         for (const stray of await lanes.strays(redis)) {
@@ -201,11 +239,17 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         STRAY_SCAN_MS,
       );
       strayTimer.unref();
+      idleTimer = setInterval(
+        () => void replaceIdle().catch((err: Error) => log.debug({ err: err.message }, "could not check the lanes for idle workers")),
+        LANE_IDLE_MS / 3,
+      );
+      idleTimer.unref();
     },
     /** Stops the workers (letting attempts finish, worker.ts), then the lanes and the connections. */
     async close() {
       clearInterval(trimmer);
       clearInterval(strayTimer);
+      clearInterval(idleTimer);
       await closeDeliveryWorkers(workers, workerConnection, longestTimeoutMs + 1_000, log);
       await lanes.close();
       await agent.close();

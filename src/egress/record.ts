@@ -6,6 +6,7 @@ import type { EgressContext, JobData, Prepared } from "./context.js";
 import type { AttemptResult } from "./deliver.js";
 import type { EndpointHealth } from "./endpoint-health.js";
 import type { DeliveryStatus } from "./log.js";
+import { isTransient } from "./failure.js";
 
 /** A failed attempt, carrying the delay chosen for the next one to the backoff strategy (worker.ts). */
 export class AttemptFailed extends Error {
@@ -35,41 +36,51 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
     // Chosen once (with jitter), logged as nextAttemptAt, and handed to BullMQ's backoff.
     const nextDelay = status === "pending" ? retryDelay(policy, p.attempt + 1, { retryAfterMs: result.retryAfterMs }) : undefined;
     const at = Date.now();
-    const finishing = scripts.finish(
-      { endpoint: e.name, ok, isProbe, breaker: wh.circuitBreaker },
-      {
-        id,
-        from: p.from,
-        status,
-        lastStatus: result.status,
-        lastError: result.error,
-        attempt: {
-          attempt: p.attempt,
-          trigger: manual ? "manual" : "scheduled",
-          at,
-          status: result.status,
-          errorClass: result.errorClass,
-          error: result.error,
-          durationMs: result.durationMs,
-          requestHeaders: maskRequestHeaders(p.headers, envHeaders(e.headers)),
-          responseHeaders: result.responseHeaders,
-          responseBody: result.responseBody,
-          responseTruncated: result.responseTruncated || undefined,
-          nextAttemptAt: nextDelay !== undefined ? at + nextDelay : undefined,
+    const finish = () =>
+      scripts.finish(
+        { endpoint: e.name, ok, isProbe, breaker: wh.circuitBreaker },
+        {
+          id,
+          from: p.from,
+          status,
+          lastStatus: result.status,
+          lastError: result.error,
+          attempt: {
+            attempt: p.attempt,
+            trigger: manual ? "manual" : "scheduled",
+            at,
+            status: result.status,
+            errorClass: result.errorClass,
+            error: result.error,
+            durationMs: result.durationMs,
+            requestHeaders: maskRequestHeaders(p.headers, envHeaders(e.headers)),
+            responseHeaders: result.responseHeaders,
+            responseBody: result.responseBody,
+            responseTruncated: result.responseTruncated || undefined,
+            nextAttemptAt: nextDelay !== undefined ? at + nextDelay : undefined,
+          },
         },
-      },
-    );
+      );
     if (ok && !manual && !isProbe) {
       // A delivered attempt (the usual case) does not wait for its record: the script leaves in
       // the same write as BullMQ's completion of the job, on the same connection (the worker's:
-      // engine.ts), and Redis runs them in that order. If neither arrives, the job's lock expires
-      // and the attempt is made again (same webhook-id), which writes the record then.
-      finishing.catch((err: Error) => log.error({ err: err.message, deliveryId: id }, "delivered, but its record was not updated"));
+      // engine.ts). On one Redis, Redis runs them in that order, and if neither arrives the job's
+      // lock expires and the attempt is made again (same webhook-id), which writes the record then.
+      // On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
+      // different masters, and one may fail over while the other completes: a record that could
+      // not be written for now is written again in the background until Redis answers, so a
+      // delivered job never leaves its record pending. Waiting for it here instead held the lane's
+      // slots through the failover, and a lane stopped taking jobs (test/reliability/failover.test.ts
+      // with FAILOVER_NODE_TIMEOUT_MS=5000).
+      void retryWhileTransient(finish, RECORD_RETRY_MS).catch((err: Error) =>
+        log.error({ err: err.message, deliveryId: id }, "delivered, but its record was not updated"),
+      );
       metrics?.deliveries.inc({ endpoint: e.name, outcome: "delivered" });
       metrics?.deliveryDuration.observe({ endpoint: e.name }, result.durationMs / 1000);
       metrics?.deliveryAttempt.observe({ endpoint: e.name }, p.attempt);
       return;
     }
+    const finishing = finish();
     const [circuit, failingSince] = await finishing;
     if (metrics) {
       const outcome = ok ? "delivered" : result.outcome === "disable" ? "disabled" : status === "failed" ? "failed" : "retry";
@@ -94,6 +105,22 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
     if (manual) throw new UnrecoverableError(result.error ?? "failed");
     throw new AttemptFailed(result.error ?? "failed", nextDelay);
   };
+}
+
+/** How long a delivered attempt's record is tried again while Redis is away (a failover takes seconds to tens of seconds). */
+const RECORD_RETRY_MS = 120_000;
+
+/** Runs `fn` again, backing off up to a second, while it fails with a transient error (failure.ts), for up to `forMs`. */
+async function retryWhileTransient<T>(fn: () => Promise<T>, forMs: number): Promise<T> {
+  const until = Date.now() + forMs;
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isTransient(err) || Date.now() >= until) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** i)));
+    }
+  }
 }
 
 /** The (lower-case) names of an endpoint's headers whose values come from the environment: secrets, as a rule. */

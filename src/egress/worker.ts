@@ -33,6 +33,11 @@ export function startDeliveryWorker(
     lockDuration: 2 * opts.timeoutMs + 2_000,
     stalledInterval: wh.worker.stalledIntervalMs,
     maxStalledCount: 1_000,
+    // After a Redis error reaches its loop (a restart, a failover) a worker waits this long before
+    // fetching again; BullMQ's 15 s made a lane whose master had failed over sit idle with jobs
+    // waiting long after the new master answered (test/reliability/failover.test.ts with a 9 s
+    // failover). A second still keeps a worker from spinning on a Redis that is away.
+    runRetryDelay: 1_000,
     settings: {
       backoffStrategy: (attemptsMade, _type, err, job) => {
         if (err instanceof AttemptFailed && err.delayMs !== undefined) return err.delayMs;

@@ -40,9 +40,12 @@ else
 end
 
 -- Delivery log: the attempt is field a<n> of the record (whose expiry was set at publish).
--- A record past its retention is not brought back.
-local id = redis.call('HGET', KEYS[2], 'id')
-if id then
+-- A record past its retention is not brought back, and an attempt older than the one the record
+-- already holds (a delivered attempt's record written again after a failover, record.ts, once a
+-- later attempt was logged) does not overwrite it.
+local rec = redis.call('HMGET', KEYS[2], 'id', 'attempts')
+local id = rec[1]
+if id and tonumber(ARGV[6]) >= (tonumber(rec[2]) or 0) then
   redis.call('HSET', KEYS[2], 'a' .. ARGV[6], ARGV[7], 'status', ARGV[8], 'attempts', ARGV[6], 'updatedAt', ARGV[9],
     'lastStatus', ARGV[10], 'lastError', ARGV[11], 'nextAttemptAt', ARGV[12], 'lastDurationMs', ARGV[13], 'lastErrorClass', ARGV[14])
   if KEYS[3] ~= KEYS[4] then redis.call('ZREM', KEYS[3], id) end
