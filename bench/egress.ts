@@ -10,7 +10,7 @@
  * figure, so slow drifts of a shared machine cancel out. Then a paced phase (BENCH_RATE events/s, below saturation) measures event-to-first-
  * attempt latency: from the publish call to the receiver getting the request.
  *
- * Env: BENCH_EVENTS (5000 per round), BENCH_ROUNDS (5), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
+ * Env: BENCH_EVENTS (5000 per round), BENCH_INFLIGHT (50 publishes or adds at once), BENCH_ROUNDS (5), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
  * BENCH_WORKER_CONCURRENCY (50: webhooks.worker.concurrency's default; both workers use it).
  * Target (issue #18): deliveries/s ≥ 0.5 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
@@ -51,7 +51,7 @@ async function main() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
   const rate = Number(process.env.BENCH_RATE ?? 500);
   const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 4);
-  const INFLIGHT = 50;
+  const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 50);
   // The no-op worker runs at the egress worker's concurrency: the same BullMQ, doing nothing.
   const workerConcurrency = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 50);
   const redis = await startRedis();
