@@ -24,7 +24,7 @@ import { createEgress } from "../src/egress/engine.js";
 import { createLogger } from "../src/log.js";
 import { createSecretResolver } from "../src/secrets/resolve.js";
 import { startRedis } from "../test/support/redis.js";
-import { connectorFor, openEgressConnections } from "../src/redis.js";
+import { createRedisConnector, openEgressConnections } from "../src/redis.js";
 import { createMiniHttpServer, webhookIdOf } from "./mini-http.js";
 
 if (process.argv[2] === "receiver") {
@@ -142,11 +142,12 @@ async function main() {
         ],
       },
     });
+    const secrets = createSecretResolver({ providers: {} });
     const egress = await createEgress({
       config,
-      secrets: createSecretResolver({ providers: {} }),
+      secrets,
       log,
-      connections: await openEgressConnections(await connectorFor(config.redis.url!)),
+      connections: await openEgressConnections((await createRedisConnector(config.redis, secrets))!),
     });
     await egress.startWorker();
     const sent = new Map<string, number>();

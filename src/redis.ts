@@ -388,8 +388,3 @@ export async function openEgressConnections(connector: RedisConnector): Promise<
   }
   return { producer, queue, worker: () => connector.open("worker") };
 }
-
-/** A connector for one Redis by url, for tests and benchmarks that hold no config. */
-export async function connectorFor(url: string): Promise<RedisConnector> {
-  return (await createRedisConnector({ url, prefix: "", shards: 1 } as Config["redis"], { resolve: async () => undefined } as unknown as SecretResolver))!;
-}
