@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { Endpoint } from "../config/endpoints.js";
 import type { Metrics } from "../metrics.js";
-import { closeRedis, type EgressConnections } from "../redis.js";
+import { closeRedis, type EgressConnections, type RedisClient } from "../redis.js";
 import type { SecretResolver } from "../secrets/resolve.js";
 import { createAttemptProcessor } from "./attempt.js";
 import type { EgressContext, JobData } from "./context.js";
@@ -180,12 +180,9 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
      * once all are ready.
      */
     async startWorker(workerOpts: { concurrency?: number } = {}) {
-      const connection = (workerConnection = connections.worker());
-      connection.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
-      const workerCtx: EgressContext = { ...ctx, scripts: createEgressScripts(connection, deliveryLog, prefix) };
-      processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
       await lanes.configure();
       const perReplica = workerOpts.concurrency ?? wh.worker.concurrency;
+      let connection: RedisClient;
       const start = (queue: QueueRef, process: Processor<JobData>, concurrency: number, timeoutMs: number) => {
         const w = startDeliveryWorker(ctx, { queue, connection, process, settled: replays.settled, concurrency, timeoutMs });
         workers.push(w);
@@ -196,28 +193,39 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         const w = start(lanes.ref(e.name), processJob, Math.min(e.concurrency, perReplica), e.timeoutMs);
         lastStart.set(e.name, Date.now());
         w.on("active", () => lastStart.set(e.name, Date.now()));
-        return w;
       };
-      const laneWorkers = new Map([...endpoints.values()].map((e) => [e.name, startLane(e)]));
-      // A worker that stopped taking jobs is replaced. BullMQ's workers carry on by themselves
-      // after Redis comes back as a rule, but after a Cluster failover of several seconds a lane was
-      // seen with jobs waiting and none taken (test/reliability/failover.test.ts, the 5 s node
-      // timeout). Jobs never wait on this replica's other lanes for it, and a lane that is held (an
-      // open circuit: its rate-limit TTL), busy elsewhere (active jobs) or slow by its rate (a job
-      // started lately) is left alone.
+      const strays: QueueRef[] = [];
+      /** A new shared connection, the attempt processor on it, and every lane's and drained queue's worker on it. */
+      const spawn = () => {
+        connection = workerConnection = connections.worker();
+        connection.on("error", (err) => log.debug({ err: err.message }, "worker connection error"));
+        const workerCtx: EgressContext = { ...ctx, scripts: createEgressScripts(connection, deliveryLog, prefix) };
+        processJob = createAttemptProcessor(workerCtx, { secrets: opts.secrets, agent, guard, health });
+        for (const e of endpoints.values()) startLane(e);
+        for (const ref of strays) start(ref, moveToLane, perReplica, longestTimeoutMs);
+      };
+      spawn();
+      // Workers that stopped taking jobs are replaced, with their connection. BullMQ's workers
+      // carry on by themselves after Redis comes back as a rule, but after a Cluster failover of
+      // several seconds lanes were seen with jobs waiting and none taken, and new workers on the
+      // same connection took none either (test/reliability/failover.test.ts, the 5 s node timeout).
+      // A lane that is held (an open circuit: its rate-limit TTL), busy elsewhere (active jobs) or
+      // slow by its rate (a job started lately) is left alone.
       const replaceIdle = async () => {
+        const idle: { endpoint: string; waiting: number }[] = [];
         for (const e of endpoints.values()) {
           if (Date.now() - (lastStart.get(e.name) ?? 0) < LANE_IDLE_MS) continue;
           const q = lanes.queue(e.name);
           const [c, holdMs] = await Promise.all([q.getJobCounts("waiting", "active"), q.getRateLimitTtl()]);
           if (!c.waiting || c.active || holdMs > 0 || Date.now() - (lastStart.get(e.name) ?? 0) < LANE_IDLE_MS) continue;
-          log.warn({ endpoint: e.name, waiting: c.waiting }, "a lane's worker took no job while jobs waited: replacing it");
-          const old = laneWorkers.get(e.name)!;
-          workers.splice(workers.indexOf(old), 1);
-          void closeDeliveryWorkers([old], undefined, e.timeoutMs + 1_000, log);
-          laneWorkers.set(e.name, startLane(e));
-          opts.metrics?.laneWorkersReplaced.inc({ endpoint: e.name });
+          idle.push({ endpoint: e.name, waiting: c.waiting });
         }
+        if (!idle.length) return;
+        log.warn({ lanes: idle }, "lanes took no job while jobs waited: new delivery workers on a new connection");
+        for (const { endpoint } of idle) opts.metrics?.laneWorkersReplaced.inc({ endpoint });
+        const [old, oldConnection] = [workers.splice(0), connection];
+        spawn();
+        void closeDeliveryWorkers(old, oldConnection, longestTimeoutMs + 1_000, log);
       };
       const draining = new Set<string>();
       const drainStrays = async () => {
@@ -226,6 +234,7 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
           if (draining.has(id)) continue;
           draining.add(id);
           log.info({ queue: id }, "draining a queue that is not an endpoint's lane");
+          strays.push(stray);
           start(stray, moveToLane, perReplica, longestTimeoutMs);
         }
       };
