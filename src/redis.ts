@@ -35,6 +35,9 @@ export type RedisConnector = {
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
+/** A connection for one look at a server at startup (its mode, its config): it never reconnects. */
+const ONE_OFF = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS } satisfies RedisOptions;
+
 /** A reconnect delay that stays short: a failover is over in seconds, and ioredis's own backs off to 5 s (measured: first job 3.9 s after a Sentinel failover, 2.9 s with this). */
 const reconnectDelay = (times: number) => exponentialDelay(times, { baseMs: 50, maxMs: 1_000 });
 
@@ -65,7 +68,7 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
       engine: "single",
       key: "redis.url",
       open: (role) => batchTurnWrites(new Redis(url, roleOptions(role))),
-      servers: async () => [{ name: redactUrl(url), client: new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }) }],
+      servers: async () => [{ name: redactUrl(url), client: new Redis(url, ONE_OFF) }],
       probe: async () => undefined,
     };
   }
@@ -96,17 +99,16 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
       // The primary, then every replica the sentinels know: a replica becomes the primary in a failover.
       async servers() {
         const out: { name: string; client: Redis }[] = [];
-        const oneOff = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS };
-        out.push({ name: `${s.name} (primary)`, client: new Redis({ ...base, ...oneOff, failoverDetector: false }) });
+        out.push({ name: `${s.name} (primary)`, client: new Redis({ ...base, ...ONE_OFF, failoverDetector: false }) });
         for (const sentinel of sentinels) {
-          const probe = new Redis({ ...sentinel, ...oneOff, ...(sentinelPassword ? { password: sentinelPassword } : {}), ...(s.tls ? { tls: {} } : {}) });
+          const probe = new Redis({ ...sentinel, ...ONE_OFF, ...(sentinelPassword ? { password: sentinelPassword } : {}), ...(s.tls ? { tls: {} } : {}) });
           try {
             await probe.connect();
             const replicas = (await probe.call("SENTINEL", "REPLICAS", s.name)) as string[][];
             for (const fields of replicas) {
               const f = Object.fromEntries(fields.flatMap((v, i, a) => (i % 2 === 0 ? [[v, a[i + 1]]] : [])));
               if (String(f.flags ?? "").includes("down")) continue;
-              out.push({ name: `${f.ip}:${f.port} (replica)`, client: new Redis({ host: f.ip, port: Number(f.port), ...auth, ...oneOff }) });
+              out.push({ name: `${f.ip}:${f.port} (replica)`, client: new Redis({ host: f.ip, port: Number(f.port), ...auth, ...ONE_OFF }) });
             }
             break;
           } catch {
@@ -142,14 +144,13 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
           { lazyConnect: true, enableOfflineQueue: false }
         : { retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, retryDelayOnMoved: 100, maxRedirections: 40 }),
     });
-    const oneOff = { ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS };
     return {
       engine: "cluster",
       key: "redis.cluster.nodes",
       open: (role) => new Cluster(nodes, options(role)),
       async probe() {
         for (const n of nodes) {
-          const client = new Redis({ ...n, ...oneOff });
+          const client = new Redis({ ...n, ...auth, ...ONE_OFF });
           client.on("error", () => {});
           try {
             return { name: `${n.host}:${n.port}`, mode: await modeOf(client) };
@@ -174,7 +175,7 @@ export async function createRedisConnector(r: Config["redis"], secrets: SecretRe
             if (!addr || /fail|noaddr|handshake/.test(flags)) return [];
             const hostPortPart = addr.split("@")[0]!;
             const { host, port } = hostPort(hostPortPart);
-            return [{ name: hostPortPart, client: new Redis({ host, port, ...auth, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }) }];
+            return [{ name: hostPortPart, client: new Redis({ host, port, ...auth, ...ONE_OFF }) }];
           });
         } finally {
           cluster.disconnect();

@@ -22,6 +22,15 @@ import { createEndpointStats } from "./stats.js";
 import { closeDeliveryWorkers, startDeliveryWorker } from "./worker.js";
 import { createKeys } from "../redis-keys.js";
 
+/** How often a running replica looks for queues that hold jobs but are no lane (engine.ts startWorker). */
+const STRAY_SCAN_MS = 60_000;
+/**
+ * A lane with jobs waiting, none active, no hold, and no job started by this replica for this long
+ * has a worker that stopped taking jobs: the replica's delivery workers are replaced, with their
+ * connection (startWorker). Checked every third of it.
+ */
+const LANE_IDLE_MS = 4_500;
+
 /**
  * Outgoing webhooks on BullMQ, composed from its stages:
  * - publish.ts: an event and its delivery records stored, one job per delivery in its endpoint's
@@ -33,15 +42,6 @@ import { createKeys } from "../redis-keys.js";
  * Event ids are never used raw in a key or a job id (ids.ts). The connections come from the
  * caller (src/redis.ts `openEgressConnections`), and are closed by close().
  */
-/** How often a running replica looks for queues that hold jobs but are no lane (engine.ts startWorker). */
-const STRAY_SCAN_MS = 60_000;
-/**
- * A lane with jobs waiting, none active, no hold, and no job started by this replica for this long
- * has a worker that stopped taking jobs: it is replaced (engine.ts startWorker). Checked every
- * third of it.
- */
-const LANE_IDLE_MS = 4_500;
-
 export async function createEgress(opts: { config: Config; secrets: SecretResolver; log: Logger; metrics?: Metrics; connections: EgressConnections }) {
   const { config, connections } = opts;
   const wh = config.webhooks;
@@ -227,13 +227,10 @@ export async function createEgress(opts: { config: Config; secrets: SecretResolv
         spawn();
         void closeDeliveryWorkers(old, oldConnection, longestTimeoutMs + 1_000, log);
       };
-      const draining = new Set<string>();
       const drainStrays = async () => {
         for (const stray of await lanes.strays(redis)) {
-          const id = `${stray.prefix}:${stray.name}`;
-          if (draining.has(id)) continue;
-          draining.add(id);
-          log.info({ queue: id }, "draining a queue that is not an endpoint's lane");
+          if (strays.some((r) => r.prefix === stray.prefix && r.name === stray.name)) continue;
+          log.info({ queue: `${stray.prefix}:${stray.name}` }, "draining a queue that is not an endpoint's lane");
           strays.push(stray);
           start(stray, moveToLane, perReplica, longestTimeoutMs);
         }

@@ -20,12 +20,13 @@ const NET_CODES = new Set([
 ]);
 /**
  * Redis replies that mean "not now": loading, busy script, replica, failover, out of memory, disk.
- * MOVED and ASK (the slot is elsewhere now) reach the caller when ioredis cannot follow them: it
- * re-sends a Cluster pipeline (auto-pipelining batches a node's commands into one) only when every
- * reply in it is the same redirection, and after a failover a batch holds keys of many slots, each
- * answered with its own MOVED (measured: 52 and 171 of 2,000 events parked in two runs of
- * test/reliability/failover.test.ts). Once the client has followed a redirection it can (its slot
- * map is then refreshed) the same command succeeds: here within the publisher's 1 s Retry-After.
+ * MOVED and ASK (the slot is elsewhere now) reach the caller when ioredis cannot follow them: as
+ * the last error of a command that ran out of redirections during a failover, and from a Cluster
+ * pipeline (BullMQ's, or ours while request connections auto-pipelined), which ioredis re-sends
+ * only when every reply in it is the same redirection (measured before this was transient: 52 and
+ * 171 of 2,000 events parked in two runs of test/reliability/failover.test.ts). Once the client
+ * has refreshed its slot map the same command succeeds: here within the publisher's 1 s
+ * Retry-After.
  */
 const REDIS_NOT_NOW = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|MISCONF|UNBLOCKED|MOVED|ASK)\b/;
 /**

@@ -7,6 +7,7 @@ import type { AttemptResult } from "./deliver.js";
 import type { EndpointHealth } from "./endpoint-health.js";
 import type { DeliveryStatus } from "./log.js";
 import { isTransient } from "./failure.js";
+import { exponentialDelay } from "../util/backoff.js";
 
 /** A failed attempt, carrying the delay chosen for the next one to the backoff strategy (worker.ts). */
 export class AttemptFailed extends Error {
@@ -80,8 +81,7 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
       metrics?.deliveryAttempt.observe({ endpoint: e.name }, p.attempt);
       return;
     }
-    const finishing = finish();
-    const [circuit, failingSince] = await finishing;
+    const [circuit, failingSince] = await finish();
     if (metrics) {
       const outcome = ok ? "delivered" : result.outcome === "disable" ? "disabled" : status === "failed" ? "failed" : "retry";
       metrics.deliveries.inc({ endpoint: e.name, outcome });
@@ -113,12 +113,12 @@ const RECORD_RETRY_MS = 120_000;
 /** Runs `fn` again, backing off up to a second, while it fails with a transient error (failure.ts), for up to `forMs`. */
 async function retryWhileTransient<T>(fn: () => Promise<T>, forMs: number): Promise<T> {
   const until = Date.now() + forMs;
-  for (let i = 0; ; i++) {
+  for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       if (!isTransient(err) || Date.now() >= until) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** i)));
+      await new Promise((r) => setTimeout(r, exponentialDelay(attempt, { baseMs: 50, maxMs: 1_000 })));
     }
   }
 }
