@@ -83,6 +83,8 @@ describe("lanes: one queue per endpoint", () => {
     try {
       await second.startWorker();
       await until(() => rx.received.length === 2, 10_000);
+      // The record is written once the receiver's answer is read, a moment after it arrived.
+      await until(async () => (await second.log.get(out.deliveries[0]!))?.status !== "pending", 5_000);
       const rec = await second.log.get(out.deliveries[0]!);
       assert.equal(rec?.status, "delivered");
       assert.equal(rec?.attempts, 2, "one failed attempt, then delivered on the second");
