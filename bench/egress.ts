@@ -11,7 +11,8 @@
  * attempt latency: from the publish call to the receiver getting the request.
  *
  * Env: BENCH_EVENTS (5000 per round), BENCH_INFLIGHT (50 publishes or adds at once), BENCH_ROUNDS (5), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (4),
- * BENCH_WORKER_CONCURRENCY (50: webhooks.worker.concurrency's default; both workers use it).
+ * BENCH_WORKER_CONCURRENCY (50: webhooks.worker.concurrency's default; both workers use it), BENCH_COMMANDSTATS (1: print Redis's
+ * calls and µs per delivery by command for each round), BENCH_ONLY (egress: skip the baseline, for profiling).
  * Target (issue #18): deliveries/s ≥ 0.5 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
@@ -101,6 +102,15 @@ async function main() {
     );
   }
 
+  /** Redis's own accounting since the last RESETSTAT: calls and µs per unit, by command (commands inside scripts counted again). */
+  async function printCommandStats(unit: string, n: number) {
+    const stats = [...(await probe.info("commandstats")).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)]
+      .map(([, cmd, calls, usec]) => ({ cmd, calls: Number(calls) / n, usec: Number(usec) / n }))
+      .filter((s) => s.calls >= 0.01 && s.cmd !== "info" && s.cmd !== "config")
+      .sort((a, b) => b.usec - a.usec);
+    console.log(`  Redis per ${unit}: ${stats.map((s) => `${s.cmd} ${s.calls.toFixed(2)}× ${s.usec.toFixed(1)} µs`).join(", ")}`);
+  }
+
   let noopCpu = "";
   async function noop(round: number): Promise<number> {
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -116,12 +126,14 @@ async function main() {
     });
     worker.on("completed", () => ++done === N && resolveDone());
     await worker.waitUntilReady();
+    if (process.env.BENCH_COMMANDSTATS) await probe.config("RESETSTAT");
     const cpu0 = await cpuNow();
     const t0 = now();
     await pool(N, (i) => queue.add("job", { i }, { removeOnComplete: { age: 3_600, count: 10_000 } }));
     await finished;
     const perS = N / ((now() - t0) / 1000);
     const cpu1 = await cpuNow();
+    if (process.env.BENCH_COMMANDSTATS) await printCommandStats("no-op job", N);
     noopCpu = `CPU µs per job: service ${((cpu1.node - cpu0.node) / N).toFixed(0)}, Redis ${((cpu1.redis - cpu0.redis) / N).toFixed(0)}; syscalls ${((cpu1.syscalls - cpu0.syscalls) / N).toFixed(1)}`;
     await worker.close();
     await queue.obliterate({ force: true });
@@ -159,6 +171,7 @@ async function main() {
       publishMs.push(now() - t);
       sent.set(out.deliveries[0]!, t);
     };
+    if (process.env.BENCH_COMMANDSTATS) await probe.config("RESETSTAT");
     const cpu0 = await cpuNow();
     const t0 = now();
     let n = N;
@@ -181,6 +194,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 50)); // the receiver's next CPU report
     const cpu1 = await cpuNow();
     const perDelivery = (k: "node" | "redis" | "rx" | "syscalls") => (cpu1[k] - cpu0[k]) / n;
+    if (process.env.BENCH_COMMANDSTATS && !paced) await printCommandStats("delivery", n);
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
     publishMs.sort((a, b) => a - b);
     if (process.env.BENCH_DEBUG)

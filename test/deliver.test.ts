@@ -124,6 +124,87 @@ describe("one delivery attempt", () => {
   });
 });
 
+describe("the exchange's edges (raw sockets)", () => {
+  /** A loopback server that runs `onRequest` on each request head it reads; it counts the heads. */
+  async function rawServer(onRequest: (sock: import("node:net").Socket) => void) {
+    const heads: string[] = [];
+    const closed: boolean[] = [];
+    const server = createServer((sock) => {
+      const i = closed.push(false) - 1;
+      sock.on("close", () => (closed[i] = true));
+      sock.on("error", () => {});
+      let buf = "";
+      sock.on("data", (d) => {
+        buf += d;
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        heads.push(buf.slice(0, end));
+        buf = "";
+        onRequest(sock);
+      });
+    });
+    await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+    return { url, heads, closed, close: () => new Promise<void>((res) => server.close(() => res())) };
+  }
+
+  test("an endless body: the status and the first KiB are kept, and the connection is closed instead of read", async () => {
+    let writer: NodeJS.Timeout | undefined;
+    const srv = await rawServer((sock) => {
+      sock.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+      const chunk = `4000\r\n${"z".repeat(0x4000)}\r\n`;
+      // Bounded: at most 10 s of writing, stopped as soon as the client closes.
+      let n = 0;
+      writer = setInterval(() => (sock.destroyed || ++n > 1_000 ? clearInterval(writer) : sock.write(chunk)), 10);
+    });
+    try {
+      const r = await send(srv.url, { timeoutMs: 5_000 });
+      assert.deepEqual([r.outcome, r.status, r.responseTruncated, r.responseBody.length], ["delivered", 200, true, RESPONSE_BODY_KEPT]);
+      assert.ok(r.durationMs < 2_000, `took ${r.durationMs} ms`);
+      for (let i = 0; i < 100 && !srv.closed[0]; i++) await new Promise((res) => setTimeout(res, 20));
+      assert.equal(srv.closed[0], true, "the receiver's connection was closed");
+    } finally {
+      clearInterval(writer);
+      await srv.close();
+    }
+  });
+
+  test("a body cut off mid-way leaves the status as the answer", async () => {
+    const srv = await rawServer((sock) => {
+      sock.write("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 100\r\nretry-after: 7\r\n\r\nonly ten b");
+      setTimeout(() => sock.destroy(), 20);
+    });
+    try {
+      const r = await send(srv.url);
+      assert.deepEqual([r.outcome, r.status, r.errorClass, r.retryAfterMs], ["retry", 503, "http_status", 7_000]);
+      assert.equal(r.responseBody, "only ten b");
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("a request still waiting for a connection when its time is up is never sent", async () => {
+    // One connection: the first request hangs on it for 400 ms; the second waits behind it and
+    // times out after 100 ms. When the first gives up, its connection closes and undici opens
+    // another for the queued request, which must not be written.
+    const one = createDeliveryAgent(loopbackGuard, { connections: 1 });
+    const srv = await rawServer(() => {});
+    try {
+      const first = send(srv.url, { dispatcher: one, timeoutMs: 400 });
+      await new Promise((res) => setTimeout(res, 20));
+      const second = await send(srv.url, { dispatcher: one, timeoutMs: 100 });
+      assert.deepEqual([second.outcome, second.errorClass], ["retry", "timeout"]);
+      assert.ok(second.durationMs < 300, `took ${second.durationMs} ms`);
+      assert.equal((await first).errorClass, "timeout");
+      await new Promise((res) => setTimeout(res, 300));
+      assert.equal(srv.heads.length, 1, "only the first request reached the receiver");
+    } finally {
+      await one.close();
+      await srv.close();
+    }
+  });
+});
+
 describe("SSRF guard", () => {
   const strict = createSsrfGuard({ allowCidrs: [] });
   const strictAgent = createDeliveryAgent(strict);
