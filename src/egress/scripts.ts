@@ -14,6 +14,8 @@ type Commands = {
   ocwhRecordBatch(...args: (string | number)[]): Promise<(0 | 1 | 2 | Failed)[]>;
   ocwhProbe(...args: (string | number)[]): Promise<ProbeReply>;
   ocwhFinishBatch(...args: (string | number)[]): Promise<(FinishReply | Failed)[]>;
+  ocwhExistsEach(...args: (string | number)[]): Promise<(0 | 1)[]>;
+  ocwhStoreEach(...args: (string | number)[]): Promise<(0 | 1)[]>;
 };
 /** A batch script's answer for one item: its result, or the error it failed with alone. */
 const itemResult = <R>(r: R | Failed): R | Error => (Array.isArray(r) && r[0] === "!" ? new Error(String(r[1])) : (r as R));
@@ -30,7 +32,8 @@ type FinishArgs = [
  * anything here, and ioredis a Command object, so `record`, `finish` and the gate's reads gather
  * what one event-loop turn asks of an endpoint into one call (util/turn-batch.ts): under load a
  * turn settles many attempts, and a batch script reads the endpoint's breaker once for them all.
- * Every batch keeps to its endpoint's hash tag (one slot on a Redis Cluster). How many attempts
+ * Every batch keeps to its endpoint's hash tag (one slot on a Redis Cluster); the publish's and
+ * the gate's event reads and writes are batched too, except on a Cluster (each event its own slot). How many attempts
  * run at once and how often is each lane's BullMQ concurrency and rate limit (lanes.ts). An
  * endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
  */
@@ -39,6 +42,8 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
   redis.defineCommand("ocwhRecordBatch", { lua: lua("record-batch") });
   redis.defineCommand("ocwhProbe", { numberOfKeys: 1, lua: lua("probe-1") });
   redis.defineCommand("ocwhFinishBatch", { lua: lua("finish-batch") });
+  redis.defineCommand("ocwhExistsEach", { lua: lua("exists-each") });
+  redis.defineCommand("ocwhStoreEach", { lua: lua("store-each") });
   const r = redis as unknown as Commands;
   const k = deliveryLog.keys;
   const keys = createKeys(prefix);
@@ -84,16 +89,29 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
     return (await r.ocwhFinishBatch(...args)).map(itemResult);
   });
 
-  // The gate's reads: an endpoint's health once per turn for all its attempts, and the events in
-  // one MGET, except on a Cluster, where each event has its own slot (one GET each).
+  // Events, by id: on one Redis (or Sentinel's primary) a turn's events share one command; on a
+  // Cluster each event's key has a slot of its own, so each goes alone (one plain command).
+  const eventGroup = redis.isCluster ? (id: string) => id : () => "";
+  const readEvent = turnBatcher<string, string | null>((_group, ids) =>
+    ids.length === 1 ? redis.get(ep.event(ids[0]!)).then((v) => [v]) : redis.mget(ids.map((id) => ep.event(id))),
+  );
+  const eventKept = turnBatcher<string, boolean>(async (_group, ids) =>
+    ids.length === 1
+      ? [(await redis.exists(ep.event(ids[0]!))) === 1]
+      : (await r.ocwhExistsEach(ids.length, ...ids.map((id) => ep.event(id)))).map((x) => x === 1),
+  );
+  const storeEvent = turnBatcher<{ id: string; json: string }, boolean>(async (_group, events) =>
+    events.length === 1
+      ? [(await redis.set(ep.event(events[0]!.id), events[0]!.json, "PX", deliveryLog.retentionMs, "NX")) === "OK"]
+      : (
+          await r.ocwhStoreEach(events.length, ...events.map((e) => ep.event(e.id)), deliveryLog.retentionMs, ...events.map((e) => e.json))
+        ).map((x) => x === 1),
+  );
+  // The gate's health read: an endpoint's, once per turn for all its attempts.
   const readHealth = turnBatcher<null, (string | null)[]>(async (endpoint, items) => {
     const health = await redis.hmget(ep.state(endpoint), "disabled", "state", "openUntil");
     return items.map(() => health);
   });
-  const readEvent = turnBatcher<string, string | null>((_group, ids) =>
-    ids.length === 1 ? redis.get(ep.event(ids[0]!)).then((v) => [v]) : redis.mget(ids.map((id) => ep.event(id))),
-  );
-  const eventGroup = redis.isCluster ? (id: string) => id : () => "";
 
   return {
     endpointKeys: ep,
@@ -101,9 +119,9 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
      * Whether an event with this id is still kept: then a publish of it is a repeat (answered as a
      * duplicate), which creates no delivery.
      */
-    eventKept: async (id: string) => (await redis.exists(ep.event(id))) === 1,
+    eventKept: (id: string) => eventKept(eventGroup(id), id),
     /** Stores the event, first writer wins; true when this call stored it. */
-    storeEvent: async (event: { id: string; json: string }) => (await redis.set(ep.event(event.id), event.json, "PX", deliveryLog.retentionMs, "NX")) === "OK",
+    storeEvent: (event: { id: string; json: string }) => storeEvent(eventGroup(event.id), event),
     /**
      * One endpoint's pending record of an event (lua/record-batch.lua, on the endpoint's hash tag,
      * gathered with the turn's other records of that endpoint): created when `create` and missing. Flag: 0 disabled or not delivered, 1 needs its job, 2
