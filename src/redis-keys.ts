@@ -12,7 +12,7 @@ import { keyPart } from "./util/key-part.js";
  * when there is one. So every group of keys used together carries one tag (column "tag"; "–"
  * for keys only ever used alone). Endpoint names are `[A-Za-z0-9][A-Za-z0-9._-]*` (no braces), and
  * the delivery record takes its endpoint's tag from the delivery id (egress/ids.ts
- * `endpointOfDelivery`), so everything of one endpoint is on one slot: finish-5.lua and the log's
+ * `endpointOfDelivery`), so everything of one endpoint is on one slot: finish-batch.lua and the log's
  * MULTIs touch one slot. test/key-slots.test.ts checks each group.
  *
  * | family                                    | tag              | type                       | TTL                                                                                      | written by |
@@ -25,12 +25,12 @@ import { keyPart } from "./util/key-part.js";
  * | inbound-run:{endpoint}:<runId>            | inbound endpoint | string                     | 24 h                                                                                     | inbound/runs.ts: a run id `inbound:<endpoint>:…` (kept as it is by keyPart) |
  * | inbound-run:{<runId>}                     | run id           | string                     | 24 h                                                                                     | inbound/runs.ts: any other run id (set alone) |
  * | inbound-runs:{endpoint}                   | inbound endpoint | list (≤ 50)                | 24 h                                                                                     | inbound/runs.ts |
- * | event:<id>                                | –                | string                     | webhooks.retention                                                                       | egress/scripts.ts storeEvent (SET NX) |
- * | delivery:{endpoint}:<deliveryId>          | endpoint         | hash                       | webhooks.retention                                                                       | record-4.lua, finish-5.lua, log.ts markFailed |
- * | deliveries:{endpoint}:all                 | endpoint         | zset                       | none; entries past the retention trimmed every min(retention, 60 s) (engine.ts)          | record-4.lua |
- * | deliveries:{endpoint}:<status>            | endpoint         | zset                       | none; trimmed as above                                                                   | record-4.lua, finish-5.lua, log.ts |
- * | endpoint:{name}:state                     | endpoint         | hash                       | none; one per configured endpoint (breaker, disabled marker; a removed endpoint's stays) | record-4.lua (reads), probe-1.lua, finish-5.lua, endpoint-health.ts |
- * | endpoint:{name}:stats:<minute>            | endpoint         | hash                       | 2 h                                                                                      | finish-5.lua |
+ * | event:<id>                                | –                | string                     | webhooks.retention                                                                       | egress/scripts.ts storeEvent (SET NX; lua/store-each.lua for a turn's events on one Redis) |
+ * | delivery:{endpoint}:<deliveryId>          | endpoint         | hash                       | webhooks.retention                                                                       | record-batch.lua, finish-batch.lua, log.ts markFailed |
+ * | deliveries:{endpoint}:all                 | endpoint         | zset                       | none; entries past the retention trimmed every min(retention, 60 s) (engine.ts)          | record-batch.lua |
+ * | deliveries:{endpoint}:<status>            | endpoint         | zset                       | none; trimmed as above                                                                   | record-batch.lua, finish-batch.lua, log.ts |
+ * | endpoint:{name}:state                     | endpoint         | hash                       | none; one per configured endpoint (breaker, disabled marker; a removed endpoint's stays) | record-batch.lua (reads), probe-1.lua, finish-batch.lua, endpoint-health.ts |
+ * | endpoint:{name}:stats:<minute>            | endpoint         | hash                       | 2 h                                                                                      | finish-batch.lua |
  * | replay:<deliveryId>                       | –                | string                     | 2 × the endpoint timeout + 60 s                                                          | egress/replay.ts |
  * | parked:{parked}:items, parked:{parked}:at | parked           | hash, zset                 | webhooks.retention (refreshed)                                                           | egress/lua/park-2.lua, parked.ts remove |
  * | bull:{<shard>}:deliveries.<endpoint>:*    | shard `d<k>`     | BullMQ's                   | one lane per endpoint (egress/lanes.ts, shard by egress/shards.ts); completed jobs ≤ min(1 h, retention) / 10,000, failed for the retention | BullMQ (queue prefix `bull:{<shard>}`) |

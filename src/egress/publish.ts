@@ -9,7 +9,7 @@ import type { PublishInput } from "./publish-or-park.js";
  * Fan-out, in three steps, each keeping to one hash slot (an endpoint's keys share its tag, the
  * event has its own: on a Redis Cluster they may live on different masters):
  * 1. whether the event is still kept: then this publish is a repeat;
- * 2. one pending record per matching endpoint (lua/record-4.lua), created unless the publish is a
+ * 2. one pending record per matching endpoint (lua/record-batch.lua), created unless the publish is a
  *    repeat (`repair`, an operator replaying a parked event, creates missing ones anyway);
  * 3. the event itself, first writer wins: of two concurrent publishes of one id exactly one is
  *    new, and both made the same records (the record of a delivery is created once);
@@ -19,6 +19,8 @@ import type { PublishInput } from "./publish-or-park.js";
  * event, and creates or finds every record and job. Two replicas publishing the same Gateway
  * broadcast deliver it once. Jobs are added only once the event is stored, so an attempt always
  * finds it. Throws when it could not store; publish-or-park.ts decides what a throw means.
+ * Under load each step is one command for all the publishes of an event-loop turn (scripts.ts:
+ * one per endpoint for the records; one for the events, or one per event on a Cluster).
  */
 export function createEventStore(ctx: EgressContext, instanceId: string) {
   const { endpoints, scripts, lanes, webhooks: wh, metrics } = ctx;

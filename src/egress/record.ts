@@ -21,7 +21,7 @@ export class AttemptFailed extends Error {
 }
 
 /**
- * What an attempt leaves behind: one script (lua/finish-5.lua) moves the breaker,
+ * What an attempt leaves behind: one script (lua/finish-batch.lua) moves the breaker,
  * logs the attempt (its request headers masked) and counts it in the endpoint's stats; then the
  * metrics, the 410 and Svix disable rules, and the outcome BullMQ acts on: return (delivered),
  * `AttemptFailed` with the next delay (retry), `UnrecoverableError` (failed for good).
@@ -63,11 +63,12 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
         },
       );
     if (ok && !manual && !isProbe) {
-      // A delivered attempt (the usual case) does not wait for its record: the script leaves in
-      // the same write as BullMQ's completion of the job, on the same connection (the worker's:
-      // engine.ts). On one Redis, Redis runs them in that order, and if neither arrives the job's
-      // lock expires and the attempt is made again (same webhook-id), which writes the record then.
-      // On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
+      // A delivered attempt (the usual case) does not wait for its record: the record (gathered
+      // with the turn's other attempts to the endpoint, scripts.ts) leaves in the same write as
+      // BullMQ's completion of the job, on the same connection (the worker's: engine.ts), just
+      // after it. If neither arrives the job's lock expires and the attempt is made again (same
+      // webhook-id), which writes the record then; if the connection drops between the two, the
+      // record is written again below once Redis answers. On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
       // different masters, and one may fail over while the other completes: a record that could
       // not be written for now is written again in the background until Redis answers, so a
       // delivered job never leaves its record pending. Waiting for it here instead held the lane's

@@ -4,7 +4,7 @@ import { createKeys } from "../redis-keys.js";
 /**
  * Per-endpoint success rate and latency over the last hour, from per-minute buckets in Redis.
  *
- * The finish script (lua/finish-5.lua) adds each attempt to its endpoint's bucket for the minute:
+ * The finish script (lua/finish-batch.lua) adds each attempt to its endpoint's bucket for the minute:
  * `n` attempts, `ok` successes, and one latency histogram count `b<i>` for attempts that got an
  * answer (a refused connection's 0 ms would make a failing endpoint look fast). A bucket expires
  * two hours after its first write. Reading an hour is 61 small HGETALLs per endpoint, whatever the
