@@ -16,7 +16,7 @@
  * Target (issue #18): deliveries/s ≥ 0.5 × the no-op rate; p99 event-to-first-attempt < 25 ms.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -111,6 +111,13 @@ async function main() {
     console.log(`  Redis per ${unit}: ${stats.map((s) => `${s.cmd} ${s.calls.toFixed(2)}× ${s.usec.toFixed(1)} µs`).join(", ")}`);
   }
 
+  /** Time this process's threads were runnable but waited for a CPU, in ms (Linux schedstat). */
+  const runDelayMs = () => {
+    let ns = 0;
+    for (const tid of readdirSync("/proc/self/task")) ns += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ")[1] ?? 0);
+    return ns / 1e6;
+  };
+
   let noopCpu = "";
   async function noop(round: number): Promise<number> {
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -173,6 +180,8 @@ async function main() {
     };
     if (process.env.BENCH_COMMANDSTATS) await probe.config("RESETSTAT");
     const cpu0 = await cpuNow();
+    const elu0 = performance.eventLoopUtilization();
+    const wait0 = runDelayMs();
     const t0 = now();
     let n = N;
     if (paced) {
@@ -189,12 +198,19 @@ async function main() {
     } else {
       await pool(N, publish);
     }
+    const publishedAt = now();
     await waitFor(() => arrivals.size >= n);
     const perS = n / ((Math.max(...arrivals.values()) - t0) / 1000);
     await new Promise((r) => setTimeout(r, 50)); // the receiver's next CPU report
     const cpu1 = await cpuNow();
     const perDelivery = (k: "node" | "redis" | "rx" | "syscalls") => (cpu1[k] - cpu0[k]) / n;
     if (process.env.BENCH_COMMANDSTATS && !paced) await printCommandStats("delivery", n);
+    if (process.env.BENCH_DEBUG && !paced) {
+      const secs = (now() - t0) / 1000;
+      console.log(
+        `  event loop busy ${(100 * performance.eventLoopUtilization(elu0).utilization).toFixed(0)}%, waiting for a CPU ${((runDelayMs() - wait0) / secs / 10).toFixed(0)}% of the time; publishing took ${(publishedAt - t0).toFixed(0)} of ${(secs * 1000).toFixed(0)} ms`,
+      );
+    }
     const lat = [...sent].map(([id, t]) => arrivals.get(id)! - t).sort((a, b) => a - b);
     publishMs.sort((a, b) => a - b);
     if (process.env.BENCH_DEBUG)
