@@ -39,7 +39,7 @@ async function state(prefix: string, ids: string[]) {
   for (const f of ["lastSuccessAt", "failingSince", "openUntil"]) if (breaker[f]) breaker[f] = "(set)";
   const records = await Promise.all(ids.map((id) => client.hgetall(keys.delivery.record(id))));
   const indexes = await Promise.all(
-    (["pending", "delivered", "failed"] as const).map(async (s) => [s, await client.zrange(keys.delivery.byStatus(ENDPOINT, s), 0, -1)]),
+    (["pending", "delivered", "failed"] as const).map(async (s) => [s, await client.zrange(keys.delivery.byStatus(ENDPOINT, s), "0", "-1")]),
   );
   const stats = await client.hgetall(keys.endpoint.stats(ENDPOINT, Math.floor(AT / 60_000)));
   return { breaker, records, indexes, stats };
@@ -103,7 +103,12 @@ describe("batched scripts", () => {
     assert.deepEqual(together.after, alone.after);
     assert.equal(together.after.stats.n, String(OUTCOMES.length));
     assert.equal(together.after.stats.ok, "3");
-    assert.deepEqual(together.after.indexes.find(([s]) => s === "pending")![1], [deliveryId("evt_1", ENDPOINT), deliveryId("evt_2", ENDPOINT), deliveryId("evt_4", ENDPOINT), deliveryId("evt_6", ENDPOINT)]);
+    assert.deepEqual(together.after.indexes.find(([s]) => s === "pending")![1], [
+      deliveryId("evt_1", ENDPOINT),
+      deliveryId("evt_2", ENDPOINT),
+      deliveryId("evt_4", ENDPOINT),
+      deliveryId("evt_6", ENDPOINT),
+    ]);
   });
 
   test("a key of another type fails its own item alone; the rest of the batch is written", async () => {
@@ -120,7 +125,7 @@ describe("batched scripts", () => {
     );
     assert.match(String((recorded[1] as PromiseRejectedResult).reason), /WRONGTYPE/);
     assert.equal(await client.get(keys.delivery.record(ids[1]!)), "not a hash", "the odd key is left as it was");
-    assert.deepEqual(await client.zrange(keys.delivery.byStatus(ENDPOINT, "pending"), 0, -1), [ids[0], ids[2]]);
+    assert.deepEqual(await client.zrange(keys.delivery.byStatus(ENDPOINT, "pending"), "0", "-1"), [ids[0], ids[2]]);
 
     const finished = await Promise.allSettled(
       ids.map((id) =>
@@ -134,7 +139,7 @@ describe("batched scripts", () => {
       finished.map((r) => r.status),
       ["fulfilled", "rejected", "fulfilled"],
     );
-    assert.deepEqual(await client.zrange(keys.delivery.byStatus(ENDPOINT, "delivered"), 0, -1), [ids[0], ids[2]]);
+    assert.deepEqual(await client.zrange(keys.delivery.byStatus(ENDPOINT, "delivered"), "0", "-1"), [ids[0], ids[2]]);
     assert.equal((await client.hgetall(keys.endpoint.stats(ENDPOINT, Math.floor(AT / 60_000)))).n, "2", "the failed item is not counted");
   });
 

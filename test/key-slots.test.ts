@@ -57,7 +57,7 @@ test("the delivery scripts and the log's MULTIs: one slot per delivery, both id 
         const id = deliveryId(event, name);
         const record = k.delivery.record(id);
         if (prefix === "") assert.equal(hashTag(record), name, `${id} is on its endpoint's tag`);
-        // finish-5.lua: state, record, the two status indexes, the stats bucket.
+        // finish-batch.lua: state, record, the two status indexes, the stats bucket.
         for (const from of STATUSES)
           for (const to of STATUSES)
             oneSlot(`finish ${id}`, [
@@ -69,7 +69,7 @@ test("the delivery scripts and the log's MULTIs: one slot per delivery, both id 
             ]);
         // markFailed (one MULTI): the record and the three status indexes.
         oneSlot(`markFailed ${id}`, [record, ...STATUSES.map((s) => k.delivery.byStatus(name, s))]);
-        // record-4.lua: one endpoint's part of a publish.
+        // record-batch.lua: one endpoint's part of a publish.
         oneSlot(`publish ${id}`, [k.endpoint.state(name), record, k.delivery.byEndpoint(name), k.delivery.byStatus(name, "pending")]);
       }
     }

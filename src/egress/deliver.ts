@@ -197,7 +197,7 @@ function exchange(dispatcher: Dispatcher, url: URL, headers: Record<string, stri
           if (timedOut) return controller.abort(timedOut);
           abort = (err) => controller.abort(err);
         },
-        onResponseStart(controller, statusCode, responseHeaders) {
+        onResponseStart(_controller, statusCode, responseHeaders) {
           answer = { status: statusCode, headers: responseHeaders, body: EMPTY };
         },
         onResponseData(controller, chunk) {

@@ -103,9 +103,7 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
   const storeEvent = turnBatcher<{ id: string; json: string }, boolean>(async (_group, events) =>
     events.length === 1
       ? [(await redis.set(ep.event(events[0]!.id), events[0]!.json, "PX", deliveryLog.retentionMs, "NX")) === "OK"]
-      : (
-          await r.ocwhStoreEach(events.length, ...events.map((e) => ep.event(e.id)), deliveryLog.retentionMs, ...events.map((e) => e.json))
-        ).map((x) => x === 1),
+      : (await r.ocwhStoreEach(events.length, ...events.map((e) => ep.event(e.id)), deliveryLog.retentionMs, ...events.map((e) => e.json))).map((x) => x === 1),
   );
   // The gate's health read: an endpoint's, once per turn for all its attempts.
   const readHealth = turnBatcher<null, (string | null)[]>(async (endpoint, items) => {
