@@ -7,6 +7,10 @@ import { createEgressScripts } from "../src/egress/scripts.js";
 import { deliveryId } from "../src/egress/ids.js";
 import { createKeys } from "../src/redis-keys.js";
 import { startRedis, type TestRedis } from "./support/redis.js";
+import { configFrom } from "../src/config/load.js";
+import { openTestEgress } from "./support/egress.js";
+import { startReceiver } from "./support/receiver.js";
+import { until } from "./support/until.js";
 
 // The egress gathers a turn's records, attempt ends and event reads into one command each
 // (scripts.ts, util/turn-batch.ts). What Redis holds afterwards must be what one call per item,
@@ -163,5 +167,53 @@ describe("batched scripts", () => {
       ['{"old":1}', '{"new":1}', null],
     );
     assert.ok(gates.every((g) => !g.disabled && !g.open));
+  });
+});
+
+describe("a delivered attempt's record and its job's completion", () => {
+  test("the record is sent first, on the same connection: Redis runs it before BullMQ completes the job", async () => {
+    const secret = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString("base64")}`;
+    const prefix = redis.prefix();
+    const rx = await startReceiver({ secret });
+    const config = configFrom({
+      redis: { url: redis.url, prefix },
+      webhooks: { allowPrivateCidrs: ["127.0.0.0/8"], endpoints: [{ name: ENDPOINT, url: rx.url, secret, events: ["*"] }] },
+    });
+    const egress = await openTestEgress(config);
+    // Every command Redis runs, in the order it runs them (MONITOR), EVALSHA/EVAL lines only.
+    const base = new Redis(redis.url);
+    const monitor = await base.monitor();
+    const ran: string[][] = [];
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (/^eval/i.test(args[0] ?? "")) ran.push(args);
+    });
+    try {
+      await egress.startWorker();
+      const ids: string[] = [];
+      // Bursts, so that several attempts end in one turn and their records leave in one call.
+      for (let burst = 0; burst < 4; burst++) {
+        const out = await Promise.all(Array.from({ length: 10 }, (_, i) => egress.publish({ type: "order.created", data: { burst, i } })));
+        ids.push(...out.map((o) => o.deliveries[0]!));
+      }
+      await until(() => rx.received.length === ids.length);
+      const keys = createKeys(prefix);
+      await until(async () => (await client.zcard(keys.delivery.byStatus(ENDPOINT, "delivered"))) === ids.length);
+      await new Promise((r) => setTimeout(r, 100)); // MONITOR's last lines
+      for (const id of ids) {
+        const record = ran.findIndex((args) => args.includes(keys.delivery.record(id)) && args.includes("delivered"));
+        const completed = ran.findIndex((args) => args.some((a) => a.endsWith(`:${id}`) && a !== keys.delivery.record(id)) && args.includes("completed"));
+        assert.ok(record >= 0 && completed >= 0, `${id}: both ran (record at ${record}, completion at ${completed})`);
+        assert.ok(record < completed, `${id}: the record (${record}) ran before the job's completion (${completed})`);
+      }
+      assert.ok(
+        ran.some((args) => ids.filter((id) => args.includes(keys.delivery.record(id))).length > 1),
+        "some records went several to a call",
+      );
+    } finally {
+      monitor.disconnect();
+      base.disconnect();
+      await egress.close();
+      await rx.close();
+    }
   });
 });

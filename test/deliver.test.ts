@@ -129,7 +129,9 @@ describe("the exchange's edges (raw sockets)", () => {
   async function rawServer(onRequest: (sock: import("node:net").Socket) => void) {
     const heads: string[] = [];
     const closed: boolean[] = [];
+    const sockets: import("node:net").Socket[] = [];
     const server = createServer((sock) => {
+      sockets.push(sock);
       const i = closed.push(false) - 1;
       sock.on("close", () => (closed[i] = true));
       sock.on("error", () => {});
@@ -145,7 +147,13 @@ describe("the exchange's edges (raw sockets)", () => {
     });
     await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
-    return { url, heads, closed, close: () => new Promise<void>((res) => server.close(() => res())) };
+    // Closing ends the connections the client keeps alive as well.
+    const close = () =>
+      new Promise<void>((res) => {
+        server.close(() => res());
+        for (const s of sockets) s.destroy();
+      });
+    return { url, heads, closed, close };
   }
 
   test("an endless body: the status and the first KiB are kept, and the connection is closed instead of read", async () => {
@@ -178,6 +186,23 @@ describe("the exchange's edges (raw sockets)", () => {
       const r = await send(srv.url);
       assert.deepEqual([r.outcome, r.status, r.errorClass, r.retryAfterMs], ["retry", 503, "http_status", 7_000]);
       assert.equal(r.responseBody, "only ten b");
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("an interim 103 is not the answer: the final status is, and a 103 with no final answer is a timeout", async () => {
+    let hang = false;
+    const srv = await rawServer((sock) => {
+      sock.write("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n");
+      if (!hang) setTimeout(() => sock.write("HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok"), 20);
+    });
+    try {
+      let r = await send(srv.url);
+      assert.deepEqual([r.outcome, r.status, r.responseBody], ["delivered", 202, "ok"]);
+      hang = true;
+      r = await send(srv.url, { timeoutMs: 200 });
+      assert.deepEqual([r.outcome, r.errorClass, r.status], ["retry", "timeout", undefined]);
     } finally {
       await srv.close();
     }

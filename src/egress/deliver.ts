@@ -184,8 +184,9 @@ function exchange(dispatcher: Dispatcher, url: URL, headers: Record<string, stri
     const timer = setTimeout(() => {
       const err = timeoutError(timeoutMs);
       // A request still waiting for a connection is given up now and never written (undici hands
-      // over its abort only as it writes the request: onRequestStart); one under way is cut, and an
-      // answer whose headers came counts as its status, as a body that fails mid-way does.
+      // over its abort only as it writes the request: onRequestStart, where it is aborted; until
+      // then it stays in the pool's queue, holding its body); one under way is cut, and an answer
+      // whose headers came counts as its status, as a body that fails mid-way does.
       timedOut = err;
       if (abort) abort(err);
       else settle(err);
@@ -198,6 +199,8 @@ function exchange(dispatcher: Dispatcher, url: URL, headers: Record<string, stri
           abort = (err) => controller.abort(err);
         },
         onResponseStart(_controller, statusCode, responseHeaders) {
+          // An interim answer (102 Processing, 103 Early Hints) is not the answer: the final one follows.
+          if (statusCode < 200) return;
           answer = { status: statusCode, headers: responseHeaders, body: EMPTY };
         },
         onResponseData(controller, chunk) {

@@ -63,12 +63,12 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
         },
       );
     if (ok && !manual && !isProbe) {
-      // A delivered attempt (the usual case) does not wait for its record: the record (gathered
-      // with the turn's other attempts to the endpoint, scripts.ts) leaves in the same write as
-      // BullMQ's completion of the job, on the same connection (the worker's: engine.ts), just
-      // after it. If neither arrives the job's lock expires and the attempt is made again (same
-      // webhook-id), which writes the record then; if the connection drops between the two, the
-      // record is written again below once Redis answers. On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
+      // A delivered attempt (the usual case) does not wait for its record to be written, only for
+      // it to be sent: the record (gathered with the turn's other attempts to the endpoint,
+      // scripts.ts) leaves at the end of this turn, and BullMQ's completion of the job after it, on
+      // the same connection (the worker's: engine.ts). One Redis runs them in that order: if the
+      // completion is lost the job's lock expires and the attempt is made again (same
+      // webhook-id), and never is a job completed whose record was not sent first. On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
       // different masters, and one may fail over while the other completes: a record that could
       // not be written for now is written again in the background until Redis answers, so a
       // delivered job never leaves its record pending. Waiting for it here instead held the lane's
@@ -77,6 +77,7 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
       void retryWhileTransient(finish, RECORD_RETRY_MS).catch((err: Error) =>
         log.error({ err: err.message, deliveryId: id }, "delivered, but its record was not updated"),
       );
+      await scripts.finishesSent();
       metrics?.deliveries.inc({ endpoint: e.name, outcome: "delivered" });
       metrics?.deliveryDuration.observe({ endpoint: e.name }, result.durationMs / 1000);
       metrics?.deliveryAttempt.observe({ endpoint: e.name }, p.attempt);

@@ -145,6 +145,8 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
     finish(...args: FinishArgs) {
       return finishBatch(`${args[0].endpoint}\n${minuteOf(args[1].attempt.at)}`, args);
     },
+    /** Resolves once the attempt ends asked for so far have been sent on the connection (not answered). */
+    finishesSent: () => finishBatch.sent(),
   };
 }
 

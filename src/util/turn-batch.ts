@@ -13,13 +13,12 @@ import { atTurnEnd } from "./cork.js";
  * would have anyway. DataLoader batches the same way but per tick, caches results by key and knows
  * nothing of the turn's corked writes, so it is not used here.
  */
-export function turnBatcher<I, R>(
-  run: (group: string, items: I[]) => Promise<(R | Error)[]>,
-  opts: { maxItems?: number } = {},
-): (group: string, item: I) => Promise<R> {
+export function turnBatcher<I, R>(run: (group: string, items: I[]) => Promise<(R | Error)[]>, opts: { maxItems?: number } = {}): TurnBatcher<I, R> {
   type Waiter = { item: I; resolve: (r: R) => void; reject: (e: unknown) => void };
   const maxItems = opts.maxItems ?? 500;
   let pending = new Map<string, Waiter[]>();
+  // Resolved once the pending batches' commands have been handed to their connections.
+  let sent: { promise: Promise<void>; resolve: () => void } | undefined;
 
   const runGroup = (group: string, waiters: Waiter[]) => {
     let ran: Promise<(R | Error)[]>;
@@ -33,6 +32,7 @@ export function turnBatcher<I, R>(
     }
     ran.then(
       (results) => {
+        if (!Array.isArray(results)) results = [];
         for (let i = 0; i < waiters.length; i++) {
           const r = results[i];
           if (i >= results.length) waiters[i]!.reject(new Error(`a batch of ${waiters.length} got ${results.length} results`));
@@ -47,12 +47,18 @@ export function turnBatcher<I, R>(
   };
   const flush = () => {
     const groups = pending;
+    const flushed = sent;
     pending = new Map();
-    for (const [group, all] of groups)
-      for (let from = 0; from < all.length; from += maxItems) runGroup(group, all.length <= maxItems ? all : all.slice(from, from + maxItems));
+    sent = undefined;
+    try {
+      for (const [group, all] of groups)
+        for (let from = 0; from < all.length; from += maxItems) runGroup(group, all.length <= maxItems ? all : all.slice(from, from + maxItems));
+    } finally {
+      flushed?.resolve();
+    }
   };
 
-  return (group, item) =>
+  const call = (group: string, item: I) =>
     new Promise<R>((resolve, reject) => {
       let waiters = pending.get(group);
       if (!waiters) {
@@ -61,4 +67,23 @@ export function turnBatcher<I, R>(
       }
       waiters.push({ item, resolve, reject });
     });
+  return Object.assign(call, {
+    sent(): Promise<void> {
+      if (pending.size === 0) return Promise.resolve();
+      if (!sent) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        sent = { promise, resolve };
+      }
+      return sent.promise;
+    },
+  });
 }
+
+/**
+ * A batcher: call it with a group and an item for that item's result. `sent()` resolves once the
+ * items asked for so far have been sent (their command handed to its connection, at the turn's
+ * end), before their answer: what a caller awaits to keep its next command behind them on the
+ * same connection.
+ */
+export type TurnBatcher<I, R> = ((group: string, item: I) => Promise<R>) & { sent(): Promise<void> };

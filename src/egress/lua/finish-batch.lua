@@ -12,7 +12,8 @@
 --   nothing answered)
 -- Returns per attempt { breaker state: 'closed' | 'open' | 'opened' (just now), failingSince or
 -- false }, or { '!', message } when its record could not be read (a key of another type): that
--- attempt alone fails, before anything of it is written.
+-- attempt alone fails, before anything of it is written, the breaker included (one call per
+-- attempt, as earlier versions made, moved the breaker first).
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local threshold, cooldownMs, maxCooldownMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
