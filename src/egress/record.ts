@@ -68,10 +68,11 @@ export function createRecorder(ctx: EgressContext, health: EndpointHealth) {
       // scripts.ts) leaves at the end of this turn, and BullMQ's completion of the job after it, on
       // the same connection (the worker's: engine.ts). One Redis runs them in that order: if the
       // completion is lost the job's lock expires and the attempt is made again (same
-      // webhook-id), and never is a job completed whose record was not sent first. On a Cluster the record (the endpoint's tag) and the job (the lane's shard tag) may be on
-      // different masters, and one may fail over while the other completes: a record that could
-      // not be written for now is written again in the background until Redis answers, so a
-      // delivered job never leaves its record pending. Waiting for it here instead held the lane's
+      // webhook-id), and never is a job completed whose record was not sent first. On a Cluster
+      // the record (the endpoint's tag) and the job (the lane's shard tag) may be on different
+      // masters, and one may fail over while the other completes: a record that could not be
+      // written for now is written again in the background until Redis answers, so a delivered
+      // job never leaves its record pending. Waiting for it here instead held the lane's
       // slots through the failover, and a lane stopped taking jobs (test/reliability/failover.test.ts
       // with FAILOVER_NODE_TIMEOUT_MS=5000).
       void retryWhileTransient(finish, RECORD_RETRY_MS).catch((err: Error) =>

@@ -33,9 +33,10 @@ type FinishArgs = [
  * what one event-loop turn asks of an endpoint into one call (util/turn-batch.ts): under load a
  * turn settles many attempts, and a batch script reads the endpoint's breaker once for them all.
  * Every batch keeps to its endpoint's hash tag (one slot on a Redis Cluster); the publish's and
- * the gate's event reads and writes are batched too, except on a Cluster (each event its own slot). How many attempts
- * run at once and how often is each lane's BullMQ concurrency and rate limit (lanes.ts). An
- * endpoint's health (disabled marker, breaker) is one hash: `endpointKeys.state`.
+ * the gate's event reads and writes are batched too, except on a Cluster (each event its own
+ * slot). How many attempts run at once and how often is each lane's BullMQ concurrency and rate
+ * limit (lanes.ts). An endpoint's health (disabled marker, breaker) is one hash:
+ * `endpointKeys.state`.
  */
 export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog, prefix: string) {
   // Key counts vary with the batch: given first in each call.
@@ -122,8 +123,8 @@ export function createEgressScripts(redis: RedisClient, deliveryLog: DeliveryLog
     storeEvent: (event: { id: string; json: string }) => storeEvent(eventGroup(event.id), event),
     /**
      * One endpoint's pending record of an event (lua/record-batch.lua, on the endpoint's hash tag,
-     * gathered with the turn's other records of that endpoint): created when `create` and missing. Flag: 0 disabled or not delivered, 1 needs its job, 2
-     * already ended.
+     * gathered with the turn's other records of that endpoint): created when `create` and
+     * missing. Flag: 0 disabled or not delivered, 1 needs its job, 2 already ended.
      */
     record(event: { id: string; type: string }, target: { deliveryId: string; endpoint: string }, createdAt: number, create: boolean) {
       return recordBatch(target.endpoint, { event, deliveryId: target.deliveryId, createdAt, create });
