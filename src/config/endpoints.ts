@@ -95,8 +95,13 @@ const workerSchema = z.strictObject({
     .max(1_000)
     .default(50)
     .describe("Attempts in flight per replica and endpoint: each endpoint's lane gets min(its concurrency, this) slots on each replica."),
+  // 5 s, not BullMQ's 30 s: a Redis restart strands a job now and then (a fetch that Redis ran
+  // and whose answer the restart lost: ioredis sends it again and the job it fetched first stays
+  // active, locked by no attempt), and the stalled check is what hands it back. With 30 s such a
+  // delivery arrived 57 s after Redis was back (test/reliability, "Redis restarted"); with 5 s,
+  // within the lock plus 10 s. The check is one script per lane and replica per interval.
   stalledIntervalMs: durationSchema
-    .default(30_000)
+    .default(5_000)
     .describe(
       "How often a lost worker's jobs are looked for (BullMQ stalled check). A job a dead worker, or a Redis crash, left in no worker's hands is attempted again within its lock (2 × the longest endpoint timeout + 2 s) plus two of these.",
     ),
