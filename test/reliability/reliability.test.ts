@@ -574,7 +574,12 @@ describe("reliability", () => {
     }
   });
   const SOAK_SECONDS = Number(process.env.RELIABILITY_SOAK_SECONDS ?? 600);
-  const SOAK_WARMUP_SECONDS = Number(process.env.RELIABILITY_SOAK_WARMUP_SECONDS ?? 60);
+  // Two minutes: three runs of the soak alone (2026-12-07, RELIABILITY_SOAK_DEBUG=1) all stepped up
+  // 90-100 s into the load (10-second p99s 15-20 ms before, 23-36 ms after; the CPU per second of
+  // the service, Redis and the harness all up 10-20% at the same rate), and two CI runs in a row
+  // failed "within 10%" with a first minute of 20-21 ms taken before the step and every later
+  // minute after it (24-31 ms, flat: no trend). After the step the minutes wander both ways.
+  const SOAK_WARMUP_SECONDS = Number(process.env.RELIABILITY_SOAK_WARMUP_SECONDS ?? 120);
   const SOAK_DEBUG = process.env.RELIABILITY_SOAK_DEBUG === "1";
   const SOAK_EXTRA_MINUTES = Number(process.env.RELIABILITY_SOAK_EXTRA_MINUTES ?? 5);
   test(`soak: ${SOAK_SECONDS} s at half the measured maximum rate, ingress and egress together; p99 and RSS at the end within 10% of the first minute`, {
