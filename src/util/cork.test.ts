@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
+import { Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { atTurnEnd, corkUntilTurnEnds } from "./cork.js";
 
@@ -57,6 +58,33 @@ test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that 
   const deadline = Date.now() + 2_000;
   while (Buffer.concat(received).toString() !== "a from-job" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.equal(Buffer.concat(received).toString(), "a from-job");
+});
+
+test("a stream whose uncork throws leaves the turn's other streams uncorked, and is corked again next turn", async (t) => {
+  const { client, received } = await loopbackPair(t);
+  const bad = new Writable({ write: (_c, _e, cb) => cb() });
+  let throwOnce = true;
+  const uncork = bad.uncork.bind(bad);
+  bad.uncork = () => {
+    uncork();
+    if (throwOnce) {
+      throwOnce = false;
+      throw new Error("uncork failed");
+    }
+  };
+  corkUntilTurnEnds(bad); // first in the set: uncorked (and throws) before the socket
+  corkUntilTurnEnds(client);
+  client.write("after");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(client.writableCorked, 0, "the socket was uncorked despite the other stream's throw");
+  const deadline = Date.now() + 2_000;
+  while (Buffer.concat(received).toString() !== "after" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(Buffer.concat(received).toString(), "after");
+  // Next turn the stream that threw is corked and uncorked like any other.
+  corkUntilTurnEnds(bad);
+  assert.equal(bad.writableCorked, 1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bad.writableCorked, 0);
 });
 
 /** A client socket connected to a loopback server that keeps what it receives. */

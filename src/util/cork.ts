@@ -23,9 +23,17 @@ function endTurn(): void {
       }
     }
     jobs.length = 0;
-    for (const stream of corked) if (!stream.destroyed) stream.uncork();
-    corked.clear();
+    // Each stream alone: one whose uncork throws must not leave the others corked, nor itself
+    // in `corked` (corkUntilTurnEnds would then never cork it again, and never uncork it).
+    for (const stream of corked) {
+      try {
+        if (!stream.destroyed) stream.uncork();
+      } catch {
+        // Its write fails on the stream itself (an 'error' event), as it would uncorked.
+      }
+    }
   } finally {
+    corked.clear();
     scheduled = false;
   }
 }
