@@ -17,9 +17,7 @@ test("corkUntilTurnEnds: a turn's writes wait for the turn's end, then leave tog
 
   await new Promise((r) => setImmediate(r));
   assert.equal(client.writableCorked, 0, "uncorked at the end of the turn");
-  const deadline = Date.now() + 2_000;
-  while (Buffer.concat(received).toString() !== "first second" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(Buffer.concat(received).toString(), "first second");
+  await arrives(received, "first second");
 
   // The next turn corks again; a destroyed stream is left alone.
   corkUntilTurnEnds(client);
@@ -55,9 +53,7 @@ test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that 
     }),
   );
   assert.deepEqual(order, ["job", "job added by a job", "next immediate"]);
-  const deadline = Date.now() + 2_000;
-  while (Buffer.concat(received).toString() !== "a from-job" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(Buffer.concat(received).toString(), "a from-job");
+  await arrives(received, "a from-job");
 });
 
 test("a stream whose uncork throws leaves the turn's other streams uncorked, and is corked again next turn", async (t) => {
@@ -77,15 +73,20 @@ test("a stream whose uncork throws leaves the turn's other streams uncorked, and
   client.write("after");
   await new Promise((r) => setImmediate(r));
   assert.equal(client.writableCorked, 0, "the socket was uncorked despite the other stream's throw");
-  const deadline = Date.now() + 2_000;
-  while (Buffer.concat(received).toString() !== "after" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(Buffer.concat(received).toString(), "after");
+  await arrives(received, "after");
   // Next turn the stream that threw is corked and uncorked like any other.
   corkUntilTurnEnds(bad);
   assert.equal(bad.writableCorked, 1);
   await new Promise((r) => setImmediate(r));
   assert.equal(bad.writableCorked, 0);
 });
+
+/** Waits (2 s at most) until the server has received exactly `text`, and asserts it. */
+async function arrives(received: Buffer[], text: string): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (Buffer.concat(received).toString() !== text && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(Buffer.concat(received).toString(), text);
+}
 
 /** A client socket connected to a loopback server that keeps what it receives. */
 async function loopbackPair(t: TestContext): Promise<{ client: Socket; received: Buffer[] }> {
