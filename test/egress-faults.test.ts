@@ -24,7 +24,7 @@ describe("nothing lost", () => {
         allowPrivateCidrs: ["127.0.0.0/8"],
         // A job whose move to active Redis wrote just before the kill, with the reply lost, is in
         // no worker's hands: it comes back when its lock expires (2 × timeout + 2 s) and the
-        // stalled check runs. At the default 30 s interval that is up to ~70 s; the test checks
+        // stalled check runs (every 5 s by default: up to the lock plus 10 s); the test checks
         // recovery, so it checks every second.
         worker: { stalledIntervalMs: 1_000 },
         endpoints: [{ name: "sink", url: rx.url, secret: SECRET, events: ["*"], timeoutMs: 2_000, retry: { schedule: ["200ms", "500ms", "1s", "2s", "5s"] } }],

@@ -103,7 +103,7 @@ const workerSchema = z.strictObject({
   stalledIntervalMs: durationSchema
     .default(5_000)
     .describe(
-      "How often a lost worker's jobs are looked for (BullMQ stalled check). A job a dead worker, or a Redis crash, left in no worker's hands is attempted again within its lock (2 × the longest endpoint timeout + 2 s) plus two of these.",
+      "How often a lost worker's jobs are looked for (BullMQ stalled check), per endpoint lane: one short Redis script per lane and replica each time. A job a dead worker, or a Redis crash, left in no worker's hands is attempted again within its lock (2 × its endpoint's timeout + 2 s) plus two of these. Replicas should share one value: a lane's check is skipped until the interval of the replica that last ran it has passed.",
     ),
 });
 

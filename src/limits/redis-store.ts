@@ -43,11 +43,19 @@ export function createRedisLimitStore(redis: RedisClient, opts: { prefix: string
   // Under load that is a fraction of the commands of one ZREM per request, and the connection
   // sends a turn's commands in one write (deps.ts). Plain commands, not a pipeline: ioredis copies
   // every script defined on the connection onto each pipeline it builds. A failed release is not
-  // fatal: the lease expires on its own after leaseMs.
-  const release = turnBatcher<string, undefined>((leaseKey, tokens) => {
-    const done = () => tokens.map(() => undefined);
-    return redis.zrem(leaseKey, ...tokens).then(done, done);
-  });
+  // fatal: the lease expires on its own after leaseMs, so a release never rejects (its callers
+  // do not await it), not even on a throw. All of a turn's releases of a key in one ZREM.
+  const release = turnBatcher<string, undefined>(
+    async (leaseKey, tokens) => {
+      try {
+        await redis.zrem(leaseKey, ...tokens);
+      } catch {
+        // The lease expires by itself.
+      }
+      return tokens.map(() => undefined);
+    },
+    { maxItems: Number.POSITIVE_INFINITY },
+  );
   const keys = createKeys(opts.prefix).limits;
   return {
     async acquire(key, limits): Promise<AcquireResult> {

@@ -56,7 +56,7 @@ test("atTurnEnd: a job runs at the turn's end and what it writes leaves in that 
   await arrives(received, "a from-job");
 });
 
-test("a stream whose uncork throws leaves the turn's other streams uncorked, and is corked again next turn", async (t) => {
+test("a stream whose uncork throws is destroyed with the error, and the turn's other streams are still uncorked", async (t) => {
   const { client, received } = await loopbackPair(t);
   const bad = new Writable({ write: (_c, _e, cb) => cb() });
   let throwOnce = true;
@@ -68,17 +68,20 @@ test("a stream whose uncork throws leaves the turn's other streams uncorked, and
       throw new Error("uncork failed");
     }
   };
+  const errored = new Promise<Error>((r) => bad.once("error", r));
   corkUntilTurnEnds(bad); // first in the set: uncorked (and throws) before the socket
   corkUntilTurnEnds(client);
   client.write("after");
   await new Promise((r) => setImmediate(r));
   assert.equal(client.writableCorked, 0, "the socket was uncorked despite the other stream's throw");
   await arrives(received, "after");
-  // Next turn the stream that threw is corked and uncorked like any other.
-  corkUntilTurnEnds(bad);
-  assert.equal(bad.writableCorked, 1);
+  assert.equal((await errored).message, "uncork failed", "the stream that threw is destroyed with its error, for its owner to see");
+  assert.ok(bad.destroyed);
+  // The next turn corks and uncorks the socket as before.
+  corkUntilTurnEnds(client);
+  assert.equal(client.writableCorked, 1);
   await new Promise((r) => setImmediate(r));
-  assert.equal(bad.writableCorked, 0);
+  assert.equal(client.writableCorked, 0);
 });
 
 /** Waits (2 s at most) until the server has received exactly `text`, and asserts it. */

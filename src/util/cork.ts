@@ -28,8 +28,11 @@ function endTurn(): void {
     for (const stream of corked) {
       try {
         if (!stream.destroyed) stream.uncork();
-      } catch {
-        // Its write fails on the stream itself (an 'error' event), as it would uncorked.
+      } catch (err) {
+        // Its held writes are in doubt: the stream is destroyed with the error, so its owner
+        // (ioredis, ws) sees it close and reconnects, instead of writing on into a stream
+        // whose earlier writes never left.
+        stream.destroy(err as Error);
       }
     }
   } finally {
