@@ -95,7 +95,9 @@ export const limits = (route: StageRoute, store: LimitStore, clientIp: ClientIpR
       await next();
     } finally {
       // Not awaited: the answer need not wait for the release round trip. Commands on one Redis
-      // connection run in order, so this replica's next acquire still sees the slot freed.
+      // connection run in order, so an acquire this replica asks for in a later event-loop turn
+      // sees the slot freed; one in the same turn may not (a turn's batches leave at its end,
+      // limits/redis-store.ts, in the order they were first asked for).
       void acquired.release();
     }
   });
