@@ -109,6 +109,12 @@ export function createMetrics(registry: Registry = new Registry(), opts: { defau
       labelNames: ["endpoint", "outcome"] as const,
       registers,
     }),
+    deliveriesStalled: new Counter({
+      name: n("deliveries_stalled_total"),
+      help: "Deliveries handed back by the stalled check, by queue: their worker died, or a Redis restart left them in no worker's hands. Each is attempted again (same webhook-id).",
+      labelNames: ["queue"] as const,
+      registers,
+    }),
     laneWorkersReplaced: new Counter({
       name: n("lane_workers_replaced_total"),
       help: "Lane workers replaced because they took no job while jobs waited (after a Redis failover, as a rule).",

@@ -51,8 +51,11 @@ export function startDeliveryWorker(
   // on by itself: a warning; anything else is an error.
   worker.on("error", (err) => log[isTransient(err) ? "warn" : "error"]({ err: err.message, queue: opts.queue.name }, "worker error"));
   // A job handed back by the stalled check: its worker died, or a Redis restart stranded it. It is
-  // attempted again (same webhook-id); the operator sees why it came late.
-  worker.on("stalled", (jobId) => log.warn({ jobId, queue: opts.queue.name }, "a delivery was in no worker's hands (stalled) and is attempted again"));
+  // attempted again (same webhook-id); the operator sees why it came late, and how often.
+  worker.on("stalled", (jobId) => {
+    ctx.metrics?.deliveriesStalled.inc({ queue: opts.queue.name });
+    log.warn({ jobId, queue: opts.queue.name }, "a delivery was in no worker's hands (stalled) and is attempted again");
+  });
   worker.on("completed", opts.settled);
   worker.on("failed", opts.settled);
   return worker;

@@ -156,6 +156,7 @@ describe("reliability", () => {
       const redeliveredMs = rx.received.find((r) => r.headers["webhook-id"] === firstId && r.at > killedAt)!.at - killedAt;
       // The survivor says so in its log.
       assert.match(b.output(), /"jobId":"dlv_order-0_sink".*in no worker's hands \(stalled\)/, "the survivor logs the stalled job it took over");
+      assert.match(await (await fetch(`${b.url}/metrics`)).text(), /^openclaw_webhooks_deliveries_stalled_total\{queue="[^"]+"\} 1$/m, "and counts it");
       await until(() => new Set(rx.received.map((r) => r.headers["webhook-id"])).size === 101, 30_000);
       assert.ok(
         rx.received.every((r) => r.verified),
