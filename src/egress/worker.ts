@@ -25,7 +25,7 @@ export function startDeliveryWorker(
     timeoutMs: number;
   },
 ) {
-  const { endpoints, webhooks: wh, log } = ctx;
+  const { endpoints, webhooks: wh, log, metrics } = ctx;
   const worker = new Worker<JobData>(opts.queue.name, opts.process, {
     connection: opts.connection,
     prefix: opts.queue.prefix,
@@ -53,7 +53,7 @@ export function startDeliveryWorker(
   // A job handed back by the stalled check: its worker died, or a Redis restart stranded it. It is
   // attempted again (same webhook-id); the operator sees why it came late, and how often.
   worker.on("stalled", (jobId) => {
-    ctx.metrics?.deliveriesStalled.inc({ queue: opts.queue.name });
+    metrics?.deliveriesStalled.inc({ queue: opts.queue.name });
     log.warn({ jobId, queue: opts.queue.name }, "a delivery was in no worker's hands (stalled) and is attempted again");
   });
   worker.on("completed", opts.settled);

@@ -13,6 +13,7 @@ import { startReceiver } from "../support/receiver.js";
 import { startRedis } from "../support/redis.js";
 import { awaitFreshWindow, post, SECRET_A, SECRET_B, twoRoutes } from "../support/service.js";
 import { until } from "../support/until.js";
+import { admin, metricSum } from "./failover-support.js";
 import type { LoadData, LoadMessage, ReceiverData, ReceiverMessage } from "./soak-worker.js";
 
 /**
@@ -156,7 +157,7 @@ describe("reliability", () => {
       const redeliveredMs = rx.received.find((r) => r.headers["webhook-id"] === firstId && r.at > killedAt)!.at - killedAt;
       // The survivor says so in its log.
       assert.match(b.output(), /"jobId":"dlv_order-0_sink".*in no worker's hands \(stalled\)/, "the survivor logs the stalled job it took over");
-      assert.match(await (await fetch(`${b.url}/metrics`)).text(), /^openclaw_webhooks_deliveries_stalled_total\{queue="[^"]+"\} 1$/m, "and counts it");
+      assert.equal(await metricSum(b.url, "deliveries_stalled_total", 'queue="'), 1, "and counts it");
       await until(() => new Set(rx.received.map((r) => r.headers["webhook-id"])).size === 101, 30_000);
       assert.ok(
         rx.received.every((r) => r.verified),
@@ -233,7 +234,15 @@ describe("reliability", () => {
         [],
         `ingress answers: ${JSON.stringify([...ingress])}`,
       );
-      const delivered = () => new Set(rx.received.map((r) => JSON.parse(r.body).id as string));
+      // Each event's first arrival, from the receiver's own clock.
+      const arrivals = () => {
+        const firstAt = new Map<string, number>();
+        for (const r of rx.received) {
+          const id = JSON.parse(r.body).id as string;
+          if (!firstAt.has(id)) firstAt.set(id, r.at);
+        }
+        return firstAt;
+      };
       // The service's log without the outage's 503s (one line each).
       const serviceLog = () =>
         svc
@@ -242,31 +251,28 @@ describe("reliability", () => {
           .filter((l) => !l.includes('"request failed"'))
           .join("\n")
           .slice(-4_000);
-      await until(() => [...accepted].every((id) => delivered().has(id)), 60_000).catch(async () => {
+      let firstAt = arrivals();
+      await until(() => {
+        firstAt = arrivals();
+        return [...accepted].every((id) => firstAt.has(id));
+      }, 60_000).catch(async () => {
         // Say which accepted events never arrived and where they are: their deliveries (status,
         // attempts) as the admin API finds them, and the queue's counts.
-        const got = delivered();
-        const missing = [...accepted].filter((id) => !got.has(id));
-        const admin = (path: string) =>
-          fetch(`${svc.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } }).then(
-            async (r) => `${r.status} ${(await r.text()).slice(0, 600)}`,
+        const missing = [...accepted].filter((id) => !firstAt.has(id));
+        const look = (path: string) =>
+          admin(svc.url, path).then(
+            (r) => JSON.stringify(r).slice(0, 600),
             (e: Error) => e.message,
           );
-        const found = await Promise.all(missing.slice(0, 5).map(async (id) => `${id}: ${await admin(`/admin/api/find?id=${encodeURIComponent(id)}`)}`));
+        const found = await Promise.all(missing.slice(0, 5).map(async (id) => `${id}: ${await look(`/find?id=${encodeURIComponent(id)}`)}`));
         assert.fail(
-          `${missing.length}/${accepted.size} accepted events not delivered in 60 s:\n${found.join("\n")}\nqueue: ${await admin("/admin/api/queue")}\nservice: ${serviceLog()}`,
+          `${missing.length}/${accepted.size} accepted events not delivered in 60 s:\n${found.join("\n")}\nqueue: ${await look("/queue")}\nservice: ${serviceLog()}`,
         );
       });
       // A restart can strand a job: a fetch Redis ran but whose answer was lost (ioredis sends it
       // again, and the job fetched first stays active with no attempt). The stalled check hands it
       // back within its lock (2 × the 5 s timeout + 2 s) plus two checks (5 s each): 22 s, and 3
       // for the rest. With BullMQ's 30 s check the last one arrived 57 s after.
-      // When the last accepted event first arrived, from the receiver's own clock.
-      const firstAt = new Map<string, number>();
-      for (const r of rx.received) {
-        const id = JSON.parse(r.body).id as string;
-        if (!firstAt.has(id)) firstAt.set(id, r.at);
-      }
       const lastS = (Math.max(...[...accepted].map((id) => firstAt.get(id)!)) - backAt) / 1_000;
       assert.ok(lastS <= 25, `the last accepted event arrived ${lastS.toFixed(1)} s after Redis was back (at most 25 s); service:\n${serviceLog()}`);
       record(
